@@ -1,0 +1,1 @@
+"""Loading, validating and simulating the canonical loan table."""

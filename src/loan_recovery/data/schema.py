@@ -1,0 +1,272 @@
+"""The canonical loan table: every column name, type, unit and allowed value.
+
+This is the only module that spells a column name. Everything else imports the
+constants below, so renaming a column (or supporting a lender's layout) happens in
+one place. The layout follows the public "loan recovery" data set lenders already
+export, so most files need no mapping at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ColumnKind(StrEnum):
+    """How a raw text value is parsed and checked."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    NUMBER = "number"
+    CATEGORY = "category"
+    DATE = "date"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One column of the canonical table.
+
+    ``minimum``/``maximum`` are inclusive unless ``exclusive_minimum`` is set, which is how
+    "must be > 0" amounts are declared. ``other_category`` names the bucket that unknown
+    labels fall into for open-ended categories (``Loan_Type``); closed categories reject
+    unknown labels instead.
+    """
+
+    name: str
+    kind: ColumnKind
+    description: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    categories: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    other_category: str | None = None
+
+    def domain_text(self) -> str:
+        """Human wording of the allowed values, used in docs and error messages."""
+        if self.kind is ColumnKind.CATEGORY:
+            text = ", ".join(self.categories)
+            return f"{text} (others -> {self.other_category})" if self.other_category else text
+        if self.minimum is None and self.maximum is None:
+            return "any"
+        low = "" if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        high = "" if self.maximum is None else f"<= {self.maximum:g}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+# --- canonical column names -------------------------------------------------------------
+BORROWER_ID = "Borrower_ID"
+AGE = "Age"
+GENDER = "Gender"
+EMPLOYMENT_TYPE = "Employment_Type"
+MONTHLY_INCOME = "Monthly_Income"
+NUM_DEPENDENTS = "Num_Dependents"
+LOAN_ID = "Loan_ID"
+LOAN_AMOUNT = "Loan_Amount"
+LOAN_TENURE = "Loan_Tenure"
+INTEREST_RATE = "Interest_Rate"
+LOAN_TYPE = "Loan_Type"
+COLLATERAL_VALUE = "Collateral_Value"
+OUTSTANDING_LOAN_AMOUNT = "Outstanding_Loan_Amount"
+MONTHLY_EMI = "Monthly_EMI"
+PAYMENT_HISTORY = "Payment_History"
+NUM_MISSED_PAYMENTS = "Num_Missed_Payments"
+DAYS_PAST_DUE = "Days_Past_Due"
+COLLECTION_ATTEMPTS = "Collection_Attempts"
+COLLECTION_METHOD = "Collection_Method"
+LEGAL_ACTION_TAKEN = "Legal_Action_Taken"
+RECOVERY_STATUS = "Recovery_Status"
+
+# optional columns used when present
+AMOUNT_RECOVERED = "Amount_Recovered"
+ACTION_PROPENSITY = "Action_Propensity"
+ACTION_TAKEN = "Action_Taken"
+AS_OF_DATE = "As_Of_Date"
+BORROWER_NAME = "Borrower_Name"
+PHONE = "Phone"
+EMAIL = "Email"
+PREFERRED_LANGUAGE = "Preferred_Language"
+TIME_ZONE = "Time_Zone"
+CONSENT_SMS = "Consent_SMS"
+CONSENT_EMAIL = "Consent_Email"
+
+# --- category values ----------------------------------------------------------------------
+GENDERS = ("Male", "Female", "Other")
+EMPLOYMENT_TYPES = ("Salaried", "Self-Employed", "Business Owner", "Other")
+LOAN_TYPES = ("Personal", "Home", "Auto", "Business", "Other")
+PAYMENT_HISTORIES = ("On-Time", "Delayed", "Missed")
+COLLECTION_METHODS = ("Calls", "Settlement Offer", "Legal Notice", "Debt Collectors")
+#: The recovery-action catalogue's names; a Collection_Method may also carry one of these.
+ACTION_NAMES = ("reminder", "call", "restructure", "settlement", "legal", "agency")
+YES_NO = ("Yes", "No")
+RECOVERY_STATUSES = ("Fully Recovered", "Partially Recovered", "Written Off")
+FULLY_RECOVERED, PARTIALLY_RECOVERED, WRITTEN_OFF = RECOVERY_STATUSES
+LANGUAGES = ("en", "hi")
+
+_YES_NO_ALIASES = {"y": "Yes", "true": "Yes", "1": "Yes", "n": "No", "false": "No", "0": "No"}
+
+# --- the table ----------------------------------------------------------------------------
+REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
+    ColumnSpec(BORROWER_ID, ColumnKind.TEXT, "Borrower key"),
+    ColumnSpec(AGE, ColumnKind.INTEGER, "Borrower age", "years", minimum=18, maximum=100),
+    ColumnSpec(
+        GENDER, ColumnKind.CATEGORY, "Borrower gender", categories=GENDERS,
+        aliases={"m": "Male", "f": "Female"},
+    ),
+    ColumnSpec(
+        EMPLOYMENT_TYPE, ColumnKind.CATEGORY, "Employment type",
+        categories=EMPLOYMENT_TYPES, other_category="Other",
+    ),
+    ColumnSpec(
+        MONTHLY_INCOME, ColumnKind.NUMBER, "Monthly income", "currency",
+        minimum=0, exclusive_minimum=True,
+    ),
+    ColumnSpec(NUM_DEPENDENTS, ColumnKind.INTEGER, "Number of dependents", minimum=0),
+    ColumnSpec(LOAN_ID, ColumnKind.TEXT, "Loan key, unique per row"),
+    ColumnSpec(
+        LOAN_AMOUNT, ColumnKind.NUMBER, "Amount lent", "currency", minimum=0,
+        exclusive_minimum=True,
+    ),
+    ColumnSpec(
+        LOAN_TENURE, ColumnKind.INTEGER, "Loan tenure", "months", minimum=0,
+        exclusive_minimum=True,
+    ),
+    ColumnSpec(
+        INTEREST_RATE, ColumnKind.NUMBER, "Annual interest rate", "percent", minimum=0,
+        maximum=100,
+    ),
+    ColumnSpec(
+        LOAN_TYPE, ColumnKind.CATEGORY, "Loan product", categories=LOAN_TYPES,
+        other_category="Other",
+    ),
+    ColumnSpec(
+        COLLATERAL_VALUE, ColumnKind.NUMBER, "Collateral value (0 = unsecured)", "currency",
+        minimum=0,
+    ),
+    ColumnSpec(
+        OUTSTANDING_LOAN_AMOUNT, ColumnKind.NUMBER, "Amount still owed", "currency",
+        minimum=0,
+    ),
+    ColumnSpec(
+        MONTHLY_EMI, ColumnKind.NUMBER, "Monthly instalment (derived when blank)",
+        "currency", minimum=0,
+    ),
+    ColumnSpec(
+        PAYMENT_HISTORY, ColumnKind.CATEGORY, "Payment behaviour so far",
+        categories=PAYMENT_HISTORIES,
+    ),
+    ColumnSpec(NUM_MISSED_PAYMENTS, ColumnKind.INTEGER, "Instalments missed", minimum=0),
+    ColumnSpec(DAYS_PAST_DUE, ColumnKind.INTEGER, "Days past due (DPD)", "days", minimum=0),
+    ColumnSpec(COLLECTION_ATTEMPTS, ColumnKind.INTEGER, "Contacts made so far", minimum=0),
+    ColumnSpec(
+        COLLECTION_METHOD, ColumnKind.CATEGORY, "Last recovery action taken",
+        categories=COLLECTION_METHODS + ACTION_NAMES,
+    ),
+    ColumnSpec(
+        LEGAL_ACTION_TAKEN, ColumnKind.CATEGORY, "Legal action taken before",
+        categories=YES_NO, aliases=_YES_NO_ALIASES,
+    ),
+)
+
+#: The training label: checked when present, required only when a job needs labels.
+LABEL_SPEC = ColumnSpec(
+    RECOVERY_STATUS, ColumnKind.CATEGORY, "Recovery outcome (training label)",
+    categories=RECOVERY_STATUSES,
+)
+
+OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
+    ColumnSpec(
+        AMOUNT_RECOVERED, ColumnKind.NUMBER, "Amount recovered after the action", "currency",
+        minimum=0,
+    ),
+    ColumnSpec(
+        ACTION_PROPENSITY, ColumnKind.NUMBER,
+        "Probability the logging policy gave the action it took", minimum=0,
+        exclusive_minimum=True, maximum=1,
+    ),
+    ColumnSpec(
+        ACTION_TAKEN, ColumnKind.CATEGORY, "Exact catalogue action taken",
+        categories=ACTION_NAMES,
+    ),
+    ColumnSpec(AS_OF_DATE, ColumnKind.DATE, "Snapshot date of the row", "ISO date"),
+    ColumnSpec(BORROWER_NAME, ColumnKind.TEXT, "Borrower name (personal data)"),
+    ColumnSpec(PHONE, ColumnKind.TEXT, "Mobile number, E.164 (personal data)"),
+    ColumnSpec(EMAIL, ColumnKind.TEXT, "Email address (personal data)"),
+    ColumnSpec(
+        PREFERRED_LANGUAGE, ColumnKind.CATEGORY, "Reminder language", categories=LANGUAGES,
+    ),
+    ColumnSpec(TIME_ZONE, ColumnKind.TEXT, "Borrower IANA time zone"),
+    ColumnSpec(
+        CONSENT_SMS, ColumnKind.CATEGORY, "Consent to SMS reminders", categories=YES_NO,
+        aliases=_YES_NO_ALIASES,
+    ),
+    ColumnSpec(
+        CONSENT_EMAIL, ColumnKind.CATEGORY, "Consent to email reminders", categories=YES_NO,
+        aliases=_YES_NO_ALIASES,
+    ),
+)
+
+ALL_SPECS: tuple[ColumnSpec, ...] = (*REQUIRED_SPECS, LABEL_SPEC, *OPTIONAL_SPECS)
+SPECS_BY_NAME: dict[str, ColumnSpec] = {spec.name: spec for spec in ALL_SPECS}
+
+#: Columns a file must have. Monthly_EMI may be missing: it is derived from amount, rate, tenure.
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(
+    spec.name for spec in REQUIRED_SPECS if spec.name != MONTHLY_EMI
+)
+DERIVABLE_COLUMNS: tuple[str, ...] = (MONTHLY_EMI,)
+CANONICAL_COLUMNS: tuple[str, ...] = (*(spec.name for spec in REQUIRED_SPECS), RECOVERY_STATUS)
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in OPTIONAL_SPECS)
+PERSONAL_DATA_COLUMNS: tuple[str, ...] = (BORROWER_NAME, PHONE, EMAIL)
+
+#: Amount columns: a negative value is reported as out of range.
+AMOUNT_COLUMNS: tuple[str, ...] = (
+    MONTHLY_INCOME, LOAN_AMOUNT, COLLATERAL_VALUE, OUTSTANDING_LOAN_AMOUNT, MONTHLY_EMI,
+    AMOUNT_RECOVERED,
+)
+
+#: Columns of what was done and what came of it: never risk-model inputs.
+ACTION_AND_OUTCOME_COLUMNS: tuple[str, ...] = (
+    COLLECTION_METHOD, LEGAL_ACTION_TAKEN, AMOUNT_RECOVERED, RECOVERY_STATUS,
+    ACTION_PROPENSITY, ACTION_TAKEN,
+)
+
+# --- engineered features (features.py) ---------------------------------------------------
+EMI_TO_INCOME_RATIO = "EMI_to_Income_Ratio"
+COLLATERAL_TO_OUTSTANDING = "Collateral_Coverage_Outstanding"
+COLLATERAL_TO_LOAN = "Collateral_Coverage_Loan"
+OUTSTANDING_RATIO = "Outstanding_Ratio"
+ANY_MISSED = "Any_Missed_Payment"
+THREE_PLUS_MISSED = "Three_Plus_Missed"
+HISTORY_MISSED = "History_Missed"
+DEFAULT_SEVERITY = "Default_Severity"
+DPD_BUCKET = "DPD_Bucket"
+ASSET_CLASS = "Asset_Class"
+INCOME_PER_DEPENDENT = "Income_per_Dependent"
+IS_SECURED = "Is_Secured"
+
+DPD_BUCKETS = ("0", "1-30", "31-60", "61-90", "91-180", "180+")
+ASSET_CLASSES = ("Standard", "SMA-0", "SMA-1", "SMA-2", "NPA")
+
+# --- simulator ground truth (never part of the canonical table) --------------------------
+CAPACITY = "Capacity_To_Pay"
+WILLINGNESS = "Willingness_To_Pay"
+REACHABILITY = "Reachability"
+FORGETFULNESS = "Forgetfulness"
+ORACLE_ACTION = "Oracle_Action"
+LOGGED_ACTION = "Logged_Action"
+
+
+def expected_fraction_column(action: str) -> str:
+    """Ground-truth column: expected share of the outstanding recovered under ``action``."""
+    return f"Expected_Recovery_Fraction_{action}"
+
+
+def expected_net_column(action: str) -> str:
+    """Ground-truth column: expected net recovery (recovered minus cost) under ``action``."""
+    return f"Expected_Net_Recovery_{action}"
+
+
+def realised_amount_column(action: str) -> str:
+    """Ground-truth column: sampled amount that would be recovered under ``action``."""
+    return f"Realised_Recovery_{action}"

@@ -1,0 +1,1 @@
+"""Thin orchestrators over the pipeline; the CLI, API and dashboard call these."""
