@@ -9,11 +9,19 @@ arguments. No other module holds a threshold, a cost or a rule.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,28 +57,40 @@ class ActionConfig(BaseModel):
 def _default_actions() -> dict[str, ActionConfig]:
     return {
         "reminder": ActionConfig(
-            fixed_cost=50, channel="sms/email", collection_method="Calls",
+            fixed_cost=50,
+            channel="sms/email",
+            collection_method="Calls",
             description="Automated SMS/email nudge",
         ),
         "call": ActionConfig(
-            fixed_cost=600, channel="phone", collection_method="Calls",
+            fixed_cost=600,
+            channel="phone",
+            collection_method="Calls",
             description="Agent follow-up call",
         ),
         "restructure": ActionConfig(
-            fixed_cost=4_000, channel="branch", collection_method="Settlement Offer",
+            fixed_cost=4_000,
+            channel="branch",
+            collection_method="Settlement Offer",
             description="EMI restructuring: longer tenure, lower instalment",
         ),
         "settlement": ActionConfig(
-            fixed_cost=2_000, channel="phone", collection_method="Settlement Offer",
+            fixed_cost=2_000,
+            channel="phone",
+            collection_method="Settlement Offer",
             description="One-time settlement offer at a discount",
         ),
         "legal": ActionConfig(
-            fixed_cost=25_000, recovery_share=0.05, channel="court",
+            fixed_cost=25_000,
+            recovery_share=0.05,
+            channel="court",
             collection_method="Legal Notice",
             description="Legal notice and proceedings (SARFAESI / civil suit)",
         ),
         "agency": ActionConfig(
-            fixed_cost=3_000, recovery_share=0.15, channel="field",
+            fixed_cost=3_000,
+            recovery_share=0.15,
+            channel="field",
             collection_method="Debt Collectors",
             description="External collection agency on commission",
         ),
@@ -83,7 +103,8 @@ class ValidationSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_outstanding_to_loan_ratio: float = Field(
-        default=3.0, gt=0,
+        default=3.0,
+        gt=0,
         description="Outstanding above this multiple of the loan amount is rejected "
         "(interest and penalties rarely triple a loan).",
     )
@@ -97,12 +118,16 @@ class SimulatorSettings(BaseModel):
     epsilon: float = Field(default=0.2, ge=0, le=1, description="Exploration share")
     horizon_days: int = Field(default=180, gt=0)
     fully_recovered_fraction: float = Field(
-        default=0.95, gt=0, le=1,
+        default=0.95,
+        gt=0,
+        le=1,
         description="Recovered share of the outstanding at or above which a loan is "
         "Fully Recovered.",
     )
     written_off_fraction: float = Field(
-        default=0.10, ge=0, lt=1,
+        default=0.10,
+        ge=0,
+        lt=1,
         description="Recovered share below which a loan is Written Off.",
     )
     as_of_date: str = Field(default="2026-06-30", pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -146,10 +171,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown action(s) {unknown}; the catalogue knows {list(schema.ACTION_NAMES)}."
             )
-        missing = sorted(set(schema.ACTION_NAMES) - set(self.actions))
-        if missing:
-            raise ValueError(f"actions {missing} need a cost entry.")
         return self
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _merge_onto_default_catalogue(cls, value: Any) -> Any:
+        """A file overrides only the actions and fields it names; the rest keep defaults."""
+        if not isinstance(value, Mapping):
+            return value
+        merged: dict[str, Any] = {
+            name: action.model_dump() for name, action in _default_actions().items()
+        }
+        for name, override in value.items():
+            if isinstance(override, ActionConfig):
+                override = override.model_dump()
+            base = merged.get(name, {})
+            merged[name] = {**base, **override} if isinstance(override, Mapping) else override
+        return merged
 
     @classmethod
     def settings_customise_sources(
