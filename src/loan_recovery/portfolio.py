@@ -32,8 +32,14 @@ def _share(part: pd.Series, whole: float) -> pd.Series:
     return part / whole if whole > 0 else part * 0.0
 
 
-def _breakdown(table: pd.DataFrame, group: pd.Series, total_exposure: float) -> pd.DataFrame:
-    """Loans, exposure and shares per group; empty groups of a category are kept as zeros."""
+def _breakdown(
+    table: pd.DataFrame, group: pd.Series, total_exposure: float, *, keep_empty: bool = False
+) -> pd.DataFrame:
+    """Loans, exposure and shares per group.
+
+    Empty groups are kept (as zeros) only where ``keep_empty``: for ordered scales such as
+    DPD buckets a missing bucket is information; for labels it is noise.
+    """
     exposure = table[schema.OUTSTANDING_LOAN_AMOUNT].astype(np.float64)
     grouped = exposure.groupby(group, observed=False)
     frame = pd.DataFrame({schema.LOANS: grouped.size(), schema.EXPOSURE: grouped.sum()})
@@ -49,7 +55,7 @@ def _breakdown(table: pd.DataFrame, group: pd.Series, total_exposure: float) -> 
             frame[schema.RECOVERED] / frame[schema.EXPOSURE].where(frame[schema.EXPOSURE] > 0)
         ).fillna(0.0)
     frame.index.name = group.name
-    return frame
+    return frame if keep_empty else frame[frame[schema.LOANS] > 0]
 
 
 def summarise_portfolio(table: pd.DataFrame) -> PortfolioSummary:
@@ -78,8 +84,10 @@ def summarise_portfolio(table: pd.DataFrame) -> PortfolioSummary:
 
     return PortfolioSummary(
         totals=totals,
-        by_dpd_bucket=_breakdown(table, features.dpd_bucket(table), total_exposure),
-        by_asset_class=_breakdown(table, asset, total_exposure),
+        by_dpd_bucket=_breakdown(
+            table, features.dpd_bucket(table), total_exposure, keep_empty=True
+        ),
+        by_asset_class=_breakdown(table, asset, total_exposure, keep_empty=True),
         by_loan_type=_breakdown(
             table, table[schema.LOAN_TYPE].rename(schema.LOAN_TYPE), total_exposure
         ),

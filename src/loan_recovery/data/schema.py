@@ -47,10 +47,16 @@ class ColumnSpec:
         """Human wording of the allowed values, used in docs and error messages."""
         if self.kind is ColumnKind.CATEGORY:
             text = ", ".join(self.categories)
-            return f"{text} (others -> {self.other_category})" if self.other_category else text
+            if self.other_category:
+                return f"{text}; unknown labels -> {self.other_category}"
+            return text
         if self.minimum is None and self.maximum is None:
             return "any"
-        low = "" if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        low = (
+            ""
+            if self.minimum is None
+            else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        )
         high = "" if self.maximum is None else f"<= {self.maximum:g}"
         return " and ".join(part for part in (low, high) if part)
 
@@ -111,82 +117,133 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(BORROWER_ID, ColumnKind.TEXT, "Borrower key"),
     ColumnSpec(AGE, ColumnKind.INTEGER, "Borrower age", "years", minimum=18, maximum=100),
     ColumnSpec(
-        GENDER, ColumnKind.CATEGORY, "Borrower gender", categories=GENDERS,
+        GENDER,
+        ColumnKind.CATEGORY,
+        "Borrower gender",
+        categories=GENDERS,
         aliases={"m": "Male", "f": "Female"},
     ),
     ColumnSpec(
-        EMPLOYMENT_TYPE, ColumnKind.CATEGORY, "Employment type",
-        categories=EMPLOYMENT_TYPES, other_category="Other",
+        EMPLOYMENT_TYPE,
+        ColumnKind.CATEGORY,
+        "Employment type",
+        categories=EMPLOYMENT_TYPES,
+        other_category="Other",
     ),
     ColumnSpec(
-        MONTHLY_INCOME, ColumnKind.NUMBER, "Monthly income", "currency",
-        minimum=0, exclusive_minimum=True,
+        MONTHLY_INCOME,
+        ColumnKind.NUMBER,
+        "Monthly income",
+        "currency",
+        minimum=0,
+        exclusive_minimum=True,
     ),
     ColumnSpec(NUM_DEPENDENTS, ColumnKind.INTEGER, "Number of dependents", minimum=0),
     ColumnSpec(LOAN_ID, ColumnKind.TEXT, "Loan key, unique per row"),
     ColumnSpec(
-        LOAN_AMOUNT, ColumnKind.NUMBER, "Amount lent", "currency", minimum=0,
+        LOAN_AMOUNT,
+        ColumnKind.NUMBER,
+        "Amount lent",
+        "currency",
+        minimum=0,
         exclusive_minimum=True,
     ),
     ColumnSpec(
-        LOAN_TENURE, ColumnKind.INTEGER, "Loan tenure", "months", minimum=0,
+        LOAN_TENURE,
+        ColumnKind.INTEGER,
+        "Loan tenure",
+        "months",
+        minimum=0,
         exclusive_minimum=True,
     ),
     ColumnSpec(
-        INTEREST_RATE, ColumnKind.NUMBER, "Annual interest rate", "percent", minimum=0,
+        INTEREST_RATE,
+        ColumnKind.NUMBER,
+        "Annual interest rate",
+        "percent",
+        minimum=0,
         maximum=100,
     ),
     ColumnSpec(
-        LOAN_TYPE, ColumnKind.CATEGORY, "Loan product", categories=LOAN_TYPES,
+        LOAN_TYPE,
+        ColumnKind.CATEGORY,
+        "Loan product",
+        categories=LOAN_TYPES,
         other_category="Other",
     ),
     ColumnSpec(
-        COLLATERAL_VALUE, ColumnKind.NUMBER, "Collateral value (0 = unsecured)", "currency",
+        COLLATERAL_VALUE,
+        ColumnKind.NUMBER,
+        "Collateral value (0 = unsecured)",
+        "currency",
         minimum=0,
     ),
     ColumnSpec(
-        OUTSTANDING_LOAN_AMOUNT, ColumnKind.NUMBER, "Amount still owed", "currency",
+        OUTSTANDING_LOAN_AMOUNT,
+        ColumnKind.NUMBER,
+        "Amount still owed",
+        "currency",
         minimum=0,
     ),
     ColumnSpec(
-        MONTHLY_EMI, ColumnKind.NUMBER, "Monthly instalment (derived when blank)",
-        "currency", minimum=0,
+        MONTHLY_EMI,
+        ColumnKind.NUMBER,
+        "Monthly instalment (derived when blank)",
+        "currency",
+        minimum=0,
     ),
     ColumnSpec(
-        PAYMENT_HISTORY, ColumnKind.CATEGORY, "Payment behaviour so far",
+        PAYMENT_HISTORY,
+        ColumnKind.CATEGORY,
+        "Payment behaviour so far",
         categories=PAYMENT_HISTORIES,
     ),
     ColumnSpec(NUM_MISSED_PAYMENTS, ColumnKind.INTEGER, "Instalments missed", minimum=0),
     ColumnSpec(DAYS_PAST_DUE, ColumnKind.INTEGER, "Days past due (DPD)", "days", minimum=0),
     ColumnSpec(COLLECTION_ATTEMPTS, ColumnKind.INTEGER, "Contacts made so far", minimum=0),
     ColumnSpec(
-        COLLECTION_METHOD, ColumnKind.CATEGORY, "Last recovery action taken",
+        COLLECTION_METHOD,
+        ColumnKind.CATEGORY,
+        "Last recovery action taken",
         categories=COLLECTION_METHODS + ACTION_NAMES,
     ),
     ColumnSpec(
-        LEGAL_ACTION_TAKEN, ColumnKind.CATEGORY, "Legal action taken before",
-        categories=YES_NO, aliases=_YES_NO_ALIASES,
+        LEGAL_ACTION_TAKEN,
+        ColumnKind.CATEGORY,
+        "Legal action taken before",
+        categories=YES_NO,
+        aliases=_YES_NO_ALIASES,
     ),
 )
 
 #: The training label: checked when present, required only when a job needs labels.
 LABEL_SPEC = ColumnSpec(
-    RECOVERY_STATUS, ColumnKind.CATEGORY, "Recovery outcome (training label)",
+    RECOVERY_STATUS,
+    ColumnKind.CATEGORY,
+    "Recovery outcome (training label)",
     categories=RECOVERY_STATUSES,
 )
 
 OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
-        AMOUNT_RECOVERED, ColumnKind.NUMBER, "Amount recovered after the action", "currency",
+        AMOUNT_RECOVERED,
+        ColumnKind.NUMBER,
+        "Amount recovered after the action",
+        "currency",
         minimum=0,
     ),
     ColumnSpec(
-        ACTION_PROPENSITY, ColumnKind.NUMBER,
-        "Probability the logging policy gave the action it took", minimum=0,
-        exclusive_minimum=True, maximum=1,
+        ACTION_PROPENSITY,
+        ColumnKind.NUMBER,
+        "Probability the logging policy gave the action it took",
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=1,
     ),
     ColumnSpec(
-        ACTION_TAKEN, ColumnKind.CATEGORY, "Exact catalogue action taken",
+        ACTION_TAKEN,
+        ColumnKind.CATEGORY,
+        "Exact catalogue action taken",
         categories=ACTION_NAMES,
     ),
     ColumnSpec(AS_OF_DATE, ColumnKind.DATE, "Snapshot date of the row", "ISO date"),
@@ -194,15 +251,24 @@ OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(PHONE, ColumnKind.TEXT, "Mobile number, E.164 (personal data)"),
     ColumnSpec(EMAIL, ColumnKind.TEXT, "Email address (personal data)"),
     ColumnSpec(
-        PREFERRED_LANGUAGE, ColumnKind.CATEGORY, "Reminder language", categories=LANGUAGES,
+        PREFERRED_LANGUAGE,
+        ColumnKind.CATEGORY,
+        "Reminder language",
+        categories=LANGUAGES,
     ),
     ColumnSpec(TIME_ZONE, ColumnKind.TEXT, "Borrower IANA time zone"),
     ColumnSpec(
-        CONSENT_SMS, ColumnKind.CATEGORY, "Consent to SMS reminders", categories=YES_NO,
+        CONSENT_SMS,
+        ColumnKind.CATEGORY,
+        "Consent to SMS reminders",
+        categories=YES_NO,
         aliases=_YES_NO_ALIASES,
     ),
     ColumnSpec(
-        CONSENT_EMAIL, ColumnKind.CATEGORY, "Consent to email reminders", categories=YES_NO,
+        CONSENT_EMAIL,
+        ColumnKind.CATEGORY,
+        "Consent to email reminders",
+        categories=YES_NO,
         aliases=_YES_NO_ALIASES,
     ),
 )
@@ -219,16 +285,29 @@ CANONICAL_COLUMNS: tuple[str, ...] = (*(spec.name for spec in REQUIRED_SPECS), R
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in OPTIONAL_SPECS)
 PERSONAL_DATA_COLUMNS: tuple[str, ...] = (BORROWER_NAME, PHONE, EMAIL)
 
+#: Name of a raw frame's index: the 1-based line of each row in its source file (the
+#: header is line 1, so the first data row is line 2). Never written out as a column.
+SOURCE_LINE = "_source_line"
+FIRST_DATA_LINE = 2
+
 #: Amount columns: a negative value is reported as out of range.
 AMOUNT_COLUMNS: tuple[str, ...] = (
-    MONTHLY_INCOME, LOAN_AMOUNT, COLLATERAL_VALUE, OUTSTANDING_LOAN_AMOUNT, MONTHLY_EMI,
+    MONTHLY_INCOME,
+    LOAN_AMOUNT,
+    COLLATERAL_VALUE,
+    OUTSTANDING_LOAN_AMOUNT,
+    MONTHLY_EMI,
     AMOUNT_RECOVERED,
 )
 
 #: Columns of what was done and what came of it: never risk-model inputs.
 ACTION_AND_OUTCOME_COLUMNS: tuple[str, ...] = (
-    COLLECTION_METHOD, LEGAL_ACTION_TAKEN, AMOUNT_RECOVERED, RECOVERY_STATUS,
-    ACTION_PROPENSITY, ACTION_TAKEN,
+    COLLECTION_METHOD,
+    LEGAL_ACTION_TAKEN,
+    AMOUNT_RECOVERED,
+    RECOVERY_STATUS,
+    ACTION_PROPENSITY,
+    ACTION_TAKEN,
 )
 
 # --- engineered features (features.py) ---------------------------------------------------
@@ -247,6 +326,18 @@ IS_SECURED = "Is_Secured"
 
 DPD_BUCKETS = ("0", "1-30", "31-60", "61-90", "91-180", "180+")
 ASSET_CLASSES = ("Standard", "SMA-0", "SMA-1", "SMA-2", "NPA")
+
+# --- portfolio report columns (portfolio.py) ---------------------------------------------
+LOANS = "Loans"
+BORROWERS = "Borrowers"
+EXPOSURE = "Exposure"
+EXPOSURE_SHARE = "Exposure_Share"
+LOAN_SHARE = "Loan_Share"
+MEAN_DAYS_PAST_DUE = "Mean_Days_Past_Due"
+SECURED_SHARE = "Secured_Share"
+NPA_EXPOSURE_SHARE = "NPA_Exposure_Share"
+RECOVERED = "Recovered"
+RECOVERY_RATE = "Recovery_Rate"
 
 # --- simulator ground truth (never part of the canonical table) --------------------------
 CAPACITY = "Capacity_To_Pay"

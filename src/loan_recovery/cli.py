@@ -1,0 +1,191 @@
+"""The ``loan-recovery`` command line.
+
+Commands are thin: parse options, call a job, render the result. This is the only place
+that turns :class:`LoanRecoveryError` into a message and an exit code, so a user never
+sees a traceback (``--debug`` shows one for unexpected errors).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from loan_recovery import __version__
+from loan_recovery.config import Settings, load_settings
+from loan_recovery.exceptions import LoanRecoveryError
+from loan_recovery.jobs.demo import run_demo
+from loan_recovery.jobs.simulate import run_simulate
+from loan_recovery.jobs.validate import run_validate
+from loan_recovery.render import portfolio_tables, validation_payload, validation_tables
+
+#: Exit codes shared by every command.
+EXIT_OK = 0
+EXIT_REJECTED_ROWS = 1
+EXIT_UNUSABLE_INPUT = 2
+EXIT_INTERNAL_ERROR = 3
+
+app = typer.Typer(
+    name="loan-recovery",
+    help="Turn loan data into a recovery plan: validate, simulate, and run the demo.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _State:
+    """Options given before the command name, shared with every command."""
+
+    config_file: Path | None = None
+    debug: bool = False
+
+
+_state = _State()
+
+
+def _stdout() -> Console:
+    return Console()
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return load_settings(_state.config_file)
+
+
+def _user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn domain errors into a one-line message and exit code 2; never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LoanRecoveryError as error:
+            _stderr().print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_UNUSABLE_INPUT) from None
+        except Exception as error:
+            if _state.debug:
+                raise
+            _stderr().print(
+                f"[bold red]unexpected error:[/] {type(error).__name__}: {error}\n"
+                "Rerun with --debug for details and report it.",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML settings file (or LOAN_RECOVERY_CONFIG)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks of unexpected errors.")] = False,
+) -> None:
+    """loan-recovery: risk, segment, best action and worklist for every loan."""
+    _state.config_file = config
+    _state.debug = debug
+
+
+@app.command()
+@_user_errors
+def validate(
+    file: Annotated[Path, typer.Argument(help="Loan file, .csv or .parquet.")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="TOML file mapping your column names to canonical ones.")
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(help="Where rejected rows go (default: FILE.quarantine.csv beside FILE)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON only.")] = False,
+    require_label: Annotated[
+        bool, typer.Option(help="Require Recovery_Status (training data).")
+    ] = False,
+) -> None:
+    """Check a loan file against the canonical table; quarantine bad rows.
+
+    Exit code 0: every row accepted; 1: some rows rejected; 2: the file is unusable.
+    """
+    settings = _settings()
+    with _stderr().status(f"Validating {file} ..."):
+        outcome = run_validate(
+            file,
+            settings=settings,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+            require_label=require_label,
+        )
+    result = outcome.result
+    if as_json:
+        typer.echo(json.dumps(validation_payload(result)))
+    else:
+        console = _stdout()
+        console.print(validation_tables(result, str(file)))
+        if outcome.quarantine_path is not None:
+            console.print(f"Rejected rows kept in [bold]{outcome.quarantine_path}[/]")
+    raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
+
+
+@app.command()
+@_user_errors
+def simulate(
+    out: Annotated[Path, typer.Option(help="Loan table to write, .csv or .parquet.")],
+    loans: Annotated[int, typer.Option(min=1, help="Number of loans.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 42,
+    truth: Annotated[
+        Path | None, typer.Option(help="Also write the ground truth (oracle, traits) here.")
+    ] = None,
+    epsilon: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Logging-policy exploration share (default 0.2)."),
+    ] = None,
+) -> None:
+    """Write a synthetic portfolio with a logged recovery history."""
+    settings = _settings()
+    with _stderr().status(f"Simulating {loans:,} loans ..."):
+        outcome = run_simulate(
+            n_loans=loans, seed=seed, out=out, truth_out=truth, epsilon=epsilon, settings=settings
+        )
+    console = _stdout()
+    console.print(f"Wrote {len(outcome.portfolio.loans):,} loans to [bold]{outcome.loans_path}[/]")
+    if outcome.truth_path is not None:
+        console.print(f"Wrote ground truth to [bold]{outcome.truth_path}[/]")
+
+
+@app.command()
+@_user_errors
+def demo(
+    rebuild: Annotated[bool, typer.Option(help="Rebuild the demo data even if present.")] = False,
+) -> None:
+    """Build (if missing) the seeded demo portfolio under var/, validate and summarise it."""
+    settings = _settings()
+    with _stderr().status("Preparing the demo portfolio ..."):
+        outcome = run_demo(settings=settings, rebuild=rebuild)
+    console = _stdout()
+    verb = "Built" if outcome.built else "Found"
+    console.print(f"{verb} demo portfolio [bold]{outcome.paths.portfolio}[/]")
+    console.print(validation_tables(outcome.validation.result, str(outcome.paths.portfolio)))
+    console.print(portfolio_tables(outcome.summary))
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    typer.echo(__version__)

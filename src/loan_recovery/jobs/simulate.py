@@ -1,0 +1,35 @@
+"""Simulate job: write a synthetic portfolio and, separately, its ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loan_recovery.config import Settings
+from loan_recovery.data.io import write_table
+from loan_recovery.data.simulator import SimulatedPortfolio, simulate_portfolio
+
+
+@dataclass(frozen=True, slots=True)
+class SimulateOutcome:
+    """The simulated frames and the files written."""
+
+    portfolio: SimulatedPortfolio
+    loans_path: Path
+    truth_path: Path | None
+
+
+def run_simulate(
+    *,
+    n_loans: int,
+    seed: int,
+    out: Path,
+    settings: Settings,
+    truth_out: Path | None = None,
+    epsilon: float | None = None,
+) -> SimulateOutcome:
+    """Simulate ``n_loans`` with ``seed`` and write the loan table (and truth if asked)."""
+    portfolio = simulate_portfolio(n_loans, seed, settings=settings, epsilon=epsilon)
+    loans_path = write_table(portfolio.loans, out)
+    truth_path = write_table(portfolio.truth, truth_out) if truth_out is not None else None
+    return SimulateOutcome(portfolio=portfolio, loans_path=loans_path, truth_path=truth_path)
