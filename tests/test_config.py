@@ -74,6 +74,7 @@ def test_config_file_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
             "below fully_recovered_fraction",
         ),
         ("[simulator\n", "cannot read config file"),
+        ("[simulator.logging_rule]\ncall_max_dpd = 20\n", "DPD bands must ascend"),
     ],
 )
 def test_invalid_settings_name_the_field(tmp_path: Path, text: str, fragment: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loan_recovery import docs
+from loan_recovery.config import load_settings
 from loan_recovery.data import schema
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -24,3 +25,14 @@ def test_table_lists_every_column_once() -> None:
     table = docs.data_format_table()
     for spec in schema.ALL_SPECS:
         assert table.count(f"| `{spec.name}` |") == 1
+
+
+def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
+    """Gives the README's settings example; expects it to load and take effect."""
+    section = README.read_text(encoding="utf-8").split("## Configuration", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "settings.toml"
+    config.write_text(example)
+    settings = load_settings(config)
+    assert settings.actions["legal"].fixed_cost == 30_000
+    assert settings.simulator.logging_rule.offer_max_dpd == 90

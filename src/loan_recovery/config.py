@@ -110,6 +110,30 @@ class ValidationSettings(BaseModel):
     )
 
 
+class LoggingRuleSettings(BaseModel):
+    """The simulated lender's rule of thumb that logs the history (DPD bands, burden cut)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reminder_max_dpd: int = Field(default=30, ge=0, description="DPD <= this: reminder")
+    call_max_dpd: int = Field(default=60, ge=0, description="DPD <= this: call")
+    offer_max_dpd: int = Field(
+        default=90, ge=0, description="DPD <= this: restructure or settlement; above: legal/agency"
+    )
+    restructure_min_emi_to_income: float = Field(
+        default=0.45, ge=0, description="In the offer band, EMI/income above this: restructure"
+    )
+
+    @model_validator(mode="after")
+    def _bands_ascend(self) -> LoggingRuleSettings:
+        if not self.reminder_max_dpd < self.call_max_dpd < self.offer_max_dpd:
+            raise ValueError(
+                "DPD bands must ascend: reminder_max_dpd < call_max_dpd < offer_max_dpd; got "
+                f"{self.reminder_max_dpd}, {self.call_max_dpd}, {self.offer_max_dpd}."
+            )
+        return self
+
+
 class SimulatorSettings(BaseModel):
     """Knobs of the synthetic portfolio and its logging policy."""
 
@@ -131,6 +155,7 @@ class SimulatorSettings(BaseModel):
         description="Recovered share below which a loan is Written Off.",
     )
     as_of_date: str = Field(default="2026-06-30", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    logging_rule: LoggingRuleSettings = LoggingRuleSettings()
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> SimulatorSettings:

@@ -65,13 +65,12 @@ def validation_tables(result: ValidationResult, source: str) -> Group:
             by_reason.add_row(reason, f"{count:,}")
         parts.append(by_reason)
         examples = Table(title=f"First {EXAMPLES_SHOWN} problems")
-        for header in ("line", "column", "value", "reason", "message"):
+        for header in ("line", "column", "reason", "message"):
             examples.add_column(header, overflow="fold")
         for issue in result.issues.head(EXAMPLES_SHOWN).itertuples(index=False):
             examples.add_row(
                 str(issue.line),
                 str(issue.column),
-                masked_value(str(issue.column), issue.value),
                 str(issue.reason),
                 masked_value(str(issue.column), issue.message),
             )

@@ -126,7 +126,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from loan_recovery.config import Settings, load_settings
+from loan_recovery.config import LoggingRuleSettings, Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, SchemaError
 from loan_recovery.features import emi_to_income_ratio
@@ -140,14 +140,6 @@ _ACTIONS: tuple[str, ...] = schema.ACTION_NAMES
 _N_ACTIONS = len(_ACTIONS)
 _ACTION_INDEX = {name: index for index, name in enumerate(_ACTIONS)}
 _YES, _NO = schema.YES_NO
-
-# --- logging policy: the simulated lender's rule of thumb -------------------------------
-#: DPD upper bounds (inclusive) of the reminder, call and settle-or-restructure bands.
-_RULE_REMINDER_MAX_DPD = 30
-_RULE_CALL_MAX_DPD = 60
-_RULE_OFFER_MAX_DPD = 90
-#: EMI-to-income ratio above which the 61-90 DPD band is restructured, not settled.
-_RULE_RESTRUCTURE_MIN_BURDEN = 0.45
 
 # --- borrowers ---------------------------------------------------------------------------
 _GENDER_SHARES = (0.66, 0.32, 0.02)  # schema.GENDERS order
@@ -679,13 +671,17 @@ def _check_epsilon(epsilon: float) -> float:
     return float(epsilon)
 
 
-def rule_of_thumb_actions(loans: pd.DataFrame) -> pd.Series:
+def rule_of_thumb_actions(
+    loans: pd.DataFrame, rule: LoggingRuleSettings | None = None
+) -> pd.Series:
     """The lender's deterministic rule of thumb, one action name per loan.
 
-    DPD <= 30 reminder; 31-60 call; 61-90 restructure when EMI-to-income exceeds 0.45,
-    else settlement; over 90 legal when secured and never taken to court before, else
-    agency. Reads observable columns only, so a learner can reproduce it exactly.
+    With the default ``rule`` (``settings.simulator.logging_rule``): DPD <= 30 reminder;
+    31-60 call; 61-90 restructure when EMI-to-income exceeds 0.45, else settlement; over
+    90 legal when secured and never taken to court before, else agency. Reads observable
+    columns only, so a learner can reproduce it exactly.
     """
+    rule = rule if rule is not None else LoggingRuleSettings()
     missing = [column for column in _POLICY_COLUMNS if column not in loans.columns]
     if missing:
         raise SchemaError(
@@ -698,10 +694,10 @@ def rule_of_thumb_actions(loans: pd.DataFrame) -> pd.Series:
     no_prior_legal = (loans[schema.LEGAL_ACTION_TAKEN] == _NO).to_numpy(dtype=np.bool_)
     actions = np.select(
         [
-            dpd <= _RULE_REMINDER_MAX_DPD,
-            dpd <= _RULE_CALL_MAX_DPD,
-            (dpd <= _RULE_OFFER_MAX_DPD) & (burden > _RULE_RESTRUCTURE_MIN_BURDEN),
-            dpd <= _RULE_OFFER_MAX_DPD,
+            dpd <= rule.reminder_max_dpd,
+            dpd <= rule.call_max_dpd,
+            (dpd <= rule.offer_max_dpd) & (burden > rule.restructure_min_emi_to_income),
+            dpd <= rule.offer_max_dpd,
             secured & no_prior_legal,
         ],
         ["reminder", "call", "restructure", "settlement", "legal"],
@@ -710,7 +706,9 @@ def rule_of_thumb_actions(loans: pd.DataFrame) -> pd.Series:
     return pd.Series(actions, index=loans.index, name=schema.ACTION_TAKEN, dtype="str")
 
 
-def logging_policy_probabilities(loans: pd.DataFrame, epsilon: float) -> pd.DataFrame:
+def logging_policy_probabilities(
+    loans: pd.DataFrame, epsilon: float, rule: LoggingRuleSettings | None = None
+) -> pd.DataFrame:
     """Probability the logging policy gives each action, from observable columns only.
 
     Epsilon-greedy around :func:`rule_of_thumb_actions`: (1 - epsilon) on the rule's action
@@ -718,9 +716,9 @@ def logging_policy_probabilities(loans: pd.DataFrame, epsilon: float) -> pd.Data
     ``schema.ACTION_NAMES``; each row sums to 1. Off-policy estimators divide by these.
     """
     eps = _check_epsilon(epsilon)
-    rule = rule_of_thumb_actions(loans).map(_ACTION_INDEX).to_numpy(dtype=np.int64)
-    probabilities = np.full((len(rule), _N_ACTIONS), eps / _N_ACTIONS)
-    probabilities[np.arange(len(rule)), rule] += 1.0 - eps
+    chosen = rule_of_thumb_actions(loans, rule).map(_ACTION_INDEX).to_numpy(dtype=np.int64)
+    probabilities = np.full((len(chosen), _N_ACTIONS), eps / _N_ACTIONS)
+    probabilities[np.arange(len(chosen)), chosen] += 1.0 - eps
     return pd.DataFrame(probabilities, index=loans.index, columns=list(_ACTIONS))
 
 
@@ -835,7 +833,9 @@ def simulate_portfolio(
     realised = np.minimum(realised, outstanding[:, None])
 
     table = _observable_table(n, borrowers, loans, delinquency)
-    probabilities = logging_policy_probabilities(table, eps).to_numpy()
+    probabilities = logging_policy_probabilities(
+        table, eps, settings.simulator.logging_rule
+    ).to_numpy()
     taken = _categorical(streams[5], probabilities)
     propensity = probabilities[np.arange(n), taken]
     recovered = realised[np.arange(n), taken]
