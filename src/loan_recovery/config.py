@@ -167,6 +167,121 @@ class SimulatorSettings(BaseModel):
         return self
 
 
+class XGBoostSettings(BaseModel):
+    """Defaults of the gradient-boosted risk model; already good without tuning."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_estimators: int = Field(default=600, gt=0, description="Upper bound; early stopping cuts")
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_depth: int = Field(default=5, gt=0)
+    min_child_weight: float = Field(default=5.0, ge=0)
+    subsample: float = Field(default=0.8, gt=0, le=1)
+    colsample_bytree: float = Field(default=0.8, gt=0, le=1)
+    reg_lambda: float = Field(default=1.0, ge=0)
+    early_stopping_rounds: int = Field(default=50, gt=0)
+    validation_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+
+
+class RandomForestSettings(BaseModel):
+    """Defaults of the Random Forest risk model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_estimators: int = Field(default=300, gt=0)
+    max_depth: int | None = Field(default=None, gt=0)
+    min_samples_leaf: int = Field(default=20, gt=0)
+    max_features: float = Field(default=0.4, gt=0, le=1)
+
+
+class RiskSettings(BaseModel):
+    """What "risk" means and how the risk models are trained, calibrated and banded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    not_recovered_statuses: tuple[str, ...] = Field(
+        default=(schema.PARTIALLY_RECOVERED, schema.WRITTEN_OFF),
+        description="Recovery_Status values that count as the positive class (not recovered).",
+    )
+    excluded_columns: tuple[str, ...] = Field(
+        default=(schema.GENDER,),
+        description="Columns lenders must not price on; excluded from the risk model.",
+    )
+    band_edges: tuple[float, ...] = Field(
+        default=(0.25, 0.5, 0.75), description="Risk-score cut points between bands."
+    )
+    band_names: tuple[str, ...] = ("Low", "Medium", "High", "Very High")
+    cv_folds: int = Field(default=5, ge=2)
+    calibration_fraction: float = Field(
+        default=0.2, gt=0, lt=0.5, description="Share of training rows held out to calibrate."
+    )
+    decision_threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Score at which the confusion matrix is drawn."
+    )
+    tune_budget_seconds: float = Field(default=120.0, gt=0)
+    xgboost: XGBoostSettings = XGBoostSettings()
+    random_forest: RandomForestSettings = RandomForestSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskSettings:
+        unknown = sorted(set(self.not_recovered_statuses) - set(schema.RECOVERY_STATUSES))
+        if unknown or not self.not_recovered_statuses:
+            raise ValueError(
+                f"not_recovered_statuses must be a non-empty subset of {schema.RECOVERY_STATUSES}; "
+                f"got {list(self.not_recovered_statuses)}."
+            )
+        if list(self.band_edges) != sorted(self.band_edges) or not all(
+            0 < edge < 1 for edge in self.band_edges
+        ):
+            raise ValueError(f"band_edges must ascend within (0, 1); got {list(self.band_edges)}.")
+        if len(self.band_names) != len(self.band_edges) + 1:
+            raise ValueError(
+                f"band_names needs {len(self.band_edges) + 1} names for {len(self.band_edges)} "
+                f"edges; got {len(self.band_names)}."
+            )
+        return self
+
+
+class SegmentSettings(BaseModel):
+    """Borrower segmentation: which columns describe a borrower, and how many segments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    features: tuple[str, ...] = Field(
+        default=(
+            schema.MONTHLY_INCOME,
+            schema.EMI_TO_INCOME_RATIO,
+            schema.COLLATERAL_TO_OUTSTANDING,
+            schema.OUTSTANDING_LOAN_AMOUNT,
+            schema.DAYS_PAST_DUE,
+            schema.NUM_MISSED_PAYMENTS,
+            schema.AGE,
+        ),
+        description="Columns of the table or engineered features the segments are built on.",
+    )
+    n_segments: int | None = Field(default=None, ge=2, le=20, description="None: by silhouette")
+    min_segments: int = Field(default=2, ge=2)
+    max_segments: int = Field(default=8, ge=2)
+    silhouette_sample: int = Field(default=5_000, gt=100)
+
+    @model_validator(mode="after")
+    def _range(self) -> SegmentSettings:
+        if self.min_segments > self.max_segments:
+            raise ValueError(
+                f"min_segments must be <= max_segments; got {self.min_segments} > "
+                f"{self.max_segments}."
+            )
+        return self
+
+
+class ExplainSettings(BaseModel):
+    """Reason codes shown per loan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    top_k: int = Field(default=3, ge=1, le=10)
+
+
 class DemoSettings(BaseModel):
     """The seeded demo portfolio that ``make run`` builds."""
 
@@ -184,10 +299,16 @@ class Settings(BaseSettings):
     )
 
     var_dir: Path = Path("var")
+    models_dir: Path | None = Field(
+        default=None, description="Model registry folder; default var_dir / 'models'."
+    )
     actions: dict[str, ActionConfig] = Field(default_factory=_default_actions)
     validation: ValidationSettings = ValidationSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     demo: DemoSettings = DemoSettings()
+    risk: RiskSettings = RiskSettings()
+    segments: SegmentSettings = SegmentSettings()
+    explain: ExplainSettings = ExplainSettings()
 
     @model_validator(mode="after")
     def _known_actions(self) -> Settings:
@@ -213,6 +334,11 @@ class Settings(BaseSettings):
             base = merged.get(name, {})
             merged[name] = {**base, **override} if isinstance(override, Mapping) else override
         return merged
+
+    @property
+    def registry_dir(self) -> Path:
+        """Where model versions live unless a command names another folder."""
+        return self.models_dir if self.models_dir is not None else self.var_dir / "models"
 
     @classmethod
     def settings_customise_sources(

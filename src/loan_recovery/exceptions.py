@@ -34,3 +34,23 @@ class SchemaError(LoanRecoveryError, ValueError):
     def __init__(self, message: str, missing_columns: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.missing_columns = missing_columns
+
+
+class ModelError(LoanRecoveryError, RuntimeError):
+    """A model cannot be trained, loaded or used as asked."""
+
+
+class ModelNotFoundError(ModelError, LookupError):
+    """No such model version, or no champion has been promoted yet."""
+
+
+class TamperedModelError(ModelError):
+    """A saved model file does not match its recorded checksum: refuse to load it."""
+
+
+class IncompatibleModelError(ModelError):
+    """A saved model expects other features or another format than this code provides."""
+
+
+class TrainingDataError(LoanRecoveryError, ValueError):
+    """The training table cannot train a model (too few rows, a single class, no label)."""

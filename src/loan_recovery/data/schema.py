@@ -327,6 +327,28 @@ IS_SECURED = "Is_Secured"
 DPD_BUCKETS = ("0", "1-30", "31-60", "61-90", "91-180", "180+")
 ASSET_CLASSES = ("Standard", "SMA-0", "SMA-1", "SMA-2", "NPA")
 
+# --- risk model inputs (models/design.py) -------------------------------------------------
+PAYMENT_HISTORY_CODE = "Payment_History_Code"
+
+
+def one_hot_column(column: str, value: str) -> str:
+    """Name of the 0/1 indicator of ``column == value`` in model design matrices."""
+    return f"{column}={value}"
+
+
+# --- model outputs (score, plan) ----------------------------------------------------------
+RISK_SCORE = "risk_score"
+RISK_BAND = "risk_band"
+SEGMENT_ID = "segment_id"
+SEGMENT_NAME = "segment_name"
+NOT_RECOVERED = "Not_Recovered"
+
+
+def reason_column(rank: int) -> str:
+    """Output column of the ``rank``-th (1-based) reason code."""
+    return f"reason_{rank}"
+
+
 # --- portfolio report columns (portfolio.py) ---------------------------------------------
 LOANS = "Loans"
 BORROWERS = "Borrowers"

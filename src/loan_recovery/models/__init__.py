@@ -1,0 +1,1 @@
+"""Trained pieces: risk models, segments, explanations, and the registry that versions them."""
