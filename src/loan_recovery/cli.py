@@ -20,9 +20,20 @@ from loan_recovery import __version__
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.jobs.demo import run_demo
+from loan_recovery.jobs.report import run_report
+from loan_recovery.jobs.score import run_score
 from loan_recovery.jobs.simulate import run_simulate
+from loan_recovery.jobs.train import run_train
 from loan_recovery.jobs.validate import run_validate
-from loan_recovery.render import portfolio_tables, validation_payload, validation_tables
+from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.models.report import metrics_rich_table
+from loan_recovery.render import (
+    RichProgress,
+    portfolio_tables,
+    validation_payload,
+    validation_tables,
+    versions_table,
+)
 
 #: Exit codes shared by every command.
 EXIT_OK = 0
@@ -32,7 +43,7 @@ EXIT_INTERNAL_ERROR = 3
 
 app = typer.Typer(
     name="loan-recovery",
-    help="Turn loan data into a recovery plan: validate, simulate, and run the demo.",
+    help="Turn loan data into a recovery plan: validate, simulate, train, score, report.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -52,8 +63,15 @@ class _State:
 _state = _State()
 
 
+#: Width used when output is not a terminal (pipes, CI logs): wide enough for metric tables.
+_PIPE_WIDTH = 140
+
+
 def _stdout() -> Console:
-    return Console()
+    console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, _PIPE_WIDTH)
+    return console
 
 
 def _stderr() -> Console:
@@ -183,6 +201,143 @@ def demo(
     console.print(f"{verb} demo portfolio [bold]{outcome.paths.portfolio}[/]")
     console.print(validation_tables(outcome.validation.result, str(outcome.paths.portfolio)))
     console.print(portfolio_tables(outcome.summary))
+
+
+ModelsOption = Annotated[
+    Path | None,
+    typer.Option("--models", help="Model registry folder (default: var/models or settings)."),
+]
+
+
+@app.command()
+@_user_errors
+def train(
+    file: Annotated[Path, typer.Argument(help="Labelled loan history, .csv or .parquet.")],
+    models: ModelsOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed of every stage.")] = 0,
+    tune: Annotated[
+        bool, typer.Option(help="Search XGBoost hyperparameters within the time budget.")
+    ] = False,
+    cv: Annotated[bool, typer.Option(help="Cross-validate both families and baselines.")] = True,
+    promote: Annotated[
+        bool | None,
+        typer.Option(help="Make the new version champion (default: only if none exists)."),
+    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping TOML file.")] = None,
+) -> None:
+    """Train risk models, calibration and segments; save a new registry version."""
+    settings = _settings()
+    console = _stdout()
+    with RichProgress(_stderr()) as progress:
+        outcome = run_train(
+            file,
+            settings=settings,
+            models_dir=models,
+            seed=seed,
+            tune=tune,
+            cross_validate=cv,
+            promote=promote,
+            mapping_path=mapping,
+            progress=progress,
+        )
+    result = outcome.validation.result
+    console.print(
+        f"Trained on {result.accepted:,} of {result.rows_read:,} rows "
+        f"({result.rejected:,} rejected); champion family: "
+        f"[bold]{outcome.artefacts.champion_family}[/]"
+    )
+    if outcome.artefacts.metrics is not None:
+        console.print(metrics_rich_table(outcome.artefacts.metrics))
+    state = "and promoted to champion" if outcome.promoted else "(not promoted)"
+    console.print(f"Saved version [bold]{outcome.version.version}[/] {state}")
+
+
+@app.command()
+@_user_errors
+def score(
+    file: Annotated[Path, typer.Argument(help="Loans to score, .csv or .parquet.")],
+    out: Annotated[Path, typer.Option(help="Scores file to write, .csv or .parquet.")],
+    models: ModelsOption = None,
+    version: Annotated[str | None, typer.Option(help="Version to use (default: champion).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping TOML file.")] = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: beside FILE).")
+    ] = None,
+) -> None:
+    """Risk score, band, asset class, segment and reasons for every valid loan."""
+    settings = _settings()
+    with _stderr().status(f"Scoring {file} ..."):
+        outcome = run_score(
+            file,
+            out=out,
+            settings=settings,
+            models_dir=models,
+            version=version,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+        )
+    result = outcome.validation.result
+    console = _stdout()
+    console.print(
+        f"Scored {len(outcome.scores):,} loans with version {outcome.version} "
+        f"-> [bold]{outcome.out_path}[/]"
+    )
+    if result.rejected:
+        kept = outcome.validation.quarantine_path
+        console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")
+    raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
+
+
+@app.command()
+@_user_errors
+def report(
+    models: ModelsOption = None,
+    version: Annotated[
+        str | None, typer.Option(help="Version to report (default: champion).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
+    html: Annotated[Path | None, typer.Option(help="Write the model card as HTML.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write the model card as Markdown with PNG charts.")
+    ] = None,
+) -> None:
+    """Metrics of both families and baselines, and the model card."""
+    settings = _settings()
+    card, written = run_report(settings=settings, models_dir=models, version=version, out=html)
+    if markdown is not None:
+        from loan_recovery.models.report import render_model_card
+
+        render_model_card(card, markdown)
+    if as_json:
+        typer.echo(json.dumps(card.to_json_dict()))
+        return
+    console = _stdout()
+    console.print(f"Model {card.version} ({card.champion_family}), {card.label_definition}")
+    if card.metrics is not None:
+        console.print(metrics_rich_table(card.metrics))
+    for path in (written, markdown):
+        if path is not None:
+            console.print(f"Model card written to [bold]{path}[/]")
+
+
+@app.command()
+@_user_errors
+def promote(
+    version: Annotated[str, typer.Argument(help="Version to serve, e.g. v0002.")],
+    models: ModelsOption = None,
+) -> None:
+    """Make VERSION the champion that scoring, the API and the dashboard use."""
+    registry = ModelRegistry(models or _settings().registry_dir)
+    registry.promote(version)
+    _stdout().print(f"[bold]{version}[/] is now champion")
+
+
+@app.command()
+@_user_errors
+def versions(models: ModelsOption = None) -> None:
+    """List the registry's versions; the champion is marked."""
+    registry = ModelRegistry(models or _settings().registry_dir)
+    _stdout().print(versions_table(registry.versions()))
 
 
 @app.command()

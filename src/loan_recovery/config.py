@@ -174,7 +174,7 @@ class XGBoostSettings(BaseModel):
 
     n_estimators: int = Field(default=600, gt=0, description="Upper bound; early stopping cuts")
     learning_rate: float = Field(default=0.05, gt=0, le=1)
-    max_depth: int = Field(default=5, gt=0)
+    max_depth: int = Field(default=4, gt=0)
     min_child_weight: float = Field(default=5.0, ge=0)
     subsample: float = Field(default=0.8, gt=0, le=1)
     colsample_bytree: float = Field(default=0.8, gt=0, le=1)
@@ -189,9 +189,20 @@ class RandomForestSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_estimators: int = Field(default=300, gt=0)
-    max_depth: int | None = Field(default=None, gt=0)
+    max_depth: int | None = Field(
+        default=10,
+        gt=0,
+        description="Bounds tree size: exact SHAP cost grows with leaves x depth^2",
+    )
     min_samples_leaf: int = Field(default=20, gt=0)
     max_features: float = Field(default=0.4, gt=0, le=1)
+    max_samples: int | None = Field(
+        default=20_000,
+        gt=0,
+        description="Bootstrap rows per tree, capped at the training rows (None: all rows). "
+        "Bounds training time on large books: 300 trees on 1M loans take ~35 s on 2 cores "
+        "at 20k, at a cost of ~0.002 ROC-AUC against 100k.",
+    )
 
 
 class RiskSettings(BaseModel):
@@ -260,7 +271,9 @@ class SegmentSettings(BaseModel):
         description="Columns of the table or engineered features the segments are built on.",
     )
     n_segments: int | None = Field(default=None, ge=2, le=20, description="None: by silhouette")
-    min_segments: int = Field(default=2, ge=2)
+    min_segments: int = Field(
+        default=4, ge=2, description="Fewer segments than this are too coarse to plan with."
+    )
     max_segments: int = Field(default=8, ge=2)
     silhouette_sample: int = Field(default=5_000, gt=100)
 

@@ -10,11 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from rich.console import Group
+from rich.console import Console, Group
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult
+from loan_recovery.models.registry import VersionInfo
 from loan_recovery.portfolio import PortfolioSummary
 
 EXAMPLES_SHOWN = 10
@@ -78,6 +88,24 @@ def validation_tables(result: ValidationResult, source: str) -> Group:
     return Group(*parts)
 
 
+def versions_table(versions: list[VersionInfo]) -> Table:
+    """Registry versions, oldest first, with the champion marked."""
+    table = Table(title="Model versions")
+    for header in ("version", "champion", "created (UTC)", "family", "CV ROC-AUC"):
+        table.add_column(header)
+    for info in versions:
+        metrics = info.summary.get("metrics") or {}
+        auc = metrics.get("roc_auc_mean") if isinstance(metrics, dict) else None
+        table.add_row(
+            info.version,
+            "*" if info.is_champion else "",
+            info.created_at,
+            str(info.summary.get("champion_family", "")),
+            "" if auc is None else f"{float(auc):.3f}",
+        )
+    return table
+
+
 def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:
     table = Table(title=title)
     table.add_column(str(frame.index.name or ""))
@@ -131,3 +159,40 @@ def portfolio_tables(summary: PortfolioSummary) -> Group:
     if summary.by_recovery_status is not None:
         parts.append(_breakdown_table("By recovery status", summary.by_recovery_status))
     return Group(*parts)
+
+
+class RichProgress:
+    """A rich progress bar that jobs drive through the ProgressReporter protocol."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def start(self, total_steps: int) -> None:
+        """Create the bar with ``total_steps`` units."""
+        self._task = self._progress.add_task("Starting", total=total_steps)
+
+    def stage(self, description: str) -> None:
+        """Show the current stage as the bar's label."""
+        if self._task is not None:
+            self._progress.update(self._task, description=description)
+
+    def advance(self, steps: int = 1) -> None:
+        """Move the bar on."""
+        if self._task is not None:
+            self._progress.advance(self._task, steps)

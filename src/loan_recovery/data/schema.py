@@ -339,6 +339,7 @@ def one_hot_column(column: str, value: str) -> str:
 # --- model outputs (score, plan) ----------------------------------------------------------
 RISK_SCORE = "risk_score"
 RISK_BAND = "risk_band"
+SCORED_ASSET_CLASS = "asset_class"
 SEGMENT_ID = "segment_id"
 SEGMENT_NAME = "segment_name"
 NOT_RECOVERED = "Not_Recovered"
@@ -360,6 +361,13 @@ SECURED_SHARE = "Secured_Share"
 NPA_EXPOSURE_SHARE = "NPA_Exposure_Share"
 RECOVERED = "Recovered"
 RECOVERY_RATE = "Recovery_Rate"
+MEAN_RISK = "Mean_Risk"
+
+
+def dpd_bucket_share_column(bucket: str) -> str:
+    """Report column: share of a group's loans in DPD ``bucket`` (one of ``DPD_BUCKETS``)."""
+    return f"DPD_{bucket}_Share"
+
 
 # --- simulator ground truth (never part of the canonical table) --------------------------
 CAPACITY = "Capacity_To_Pay"

@@ -1,0 +1,49 @@
+"""Report job: the model card of a registry version, as data, HTML or Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loan_recovery.config import Settings
+from loan_recovery.models.bundle import load_artefacts
+from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.models.report import ModelCard, render_model_card
+
+
+def build_model_card(
+    *, settings: Settings, models_dir: Path | None = None, version: str | None = None
+) -> ModelCard:
+    """Assemble the card of ``version`` (default: champion) from its verified files."""
+    registry = ModelRegistry(models_dir or settings.registry_dir)
+    loaded = registry.open_version(version or "champion")
+    artefacts = load_artefacts(loaded.path)
+    metadata = loaded.metadata
+    return ModelCard(
+        title=f"loan-recovery risk model {loaded.version}",
+        version=loaded.version,
+        created_at=str(metadata["created_at"]),
+        champion_family=artefacts.champion_family,
+        metrics=artefacts.metrics,
+        y_true=artefacts.oof_true,
+        y_score=artefacts.oof_score,
+        threshold=settings.risk.decision_threshold,
+        importance=artefacts.importance,
+        segment_profile=artefacts.segment_profile,
+        fingerprint=dict(metadata["training_data"]),
+        label_definition=str(metadata["label_definition"]),
+        excluded_columns=tuple(metadata["excluded_columns"]),
+        calibration_method=str(metadata["calibration_method"]),
+    )
+
+
+def run_report(
+    *,
+    settings: Settings,
+    models_dir: Path | None = None,
+    version: str | None = None,
+    out: Path | None = None,
+) -> tuple[ModelCard, Path | None]:
+    """Build the card and, when ``out`` is given (.html or .md), render it there."""
+    card = build_model_card(settings=settings, models_dir=models_dir, version=version)
+    written = render_model_card(card, out) if out is not None else None
+    return card, written

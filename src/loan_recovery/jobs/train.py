@@ -1,0 +1,226 @@
+"""Train job: validated history -> risk models, calibration, segments -> a registry version.
+
+Stages: validate, (tune), cross-validate both families and the baselines, fit the
+champion family with calibration, fit the segmenter, explain, save. The first version of
+a registry is promoted to champion automatically; later ones only when asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from loan_recovery.config import Settings
+from loan_recovery.data import schema
+from loan_recovery.data.validation import ValidationResult
+from loan_recovery.exceptions import TrainingDataError
+from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
+from loan_recovery.jobs.validate import ValidateOutcome, run_validate
+from loan_recovery.models.bundle import (
+    ModelBundle,
+    TrainingArtefacts,
+    load_bundle,
+    write_bundle_files,
+)
+from loan_recovery.models.design import describe_feature, risk_design_matrix, risk_label
+from loan_recovery.models.explain import global_importance
+from loan_recovery.models.registry import ModelRegistry, VersionInfo, data_fingerprint
+from loan_recovery.models.risk import CalibratedRiskModel, cross_validate_risk, tune_xgboost
+from loan_recovery.models.scoring import model_contributions
+from loan_recovery.models.segments import Segmenter, segment_profile
+
+#: Rows explained to estimate global importance, by family: mean |SHAP| is stable long
+#: before these; forests cost far more to explain exactly (many deep trees) than boosting.
+IMPORTANCE_SAMPLE_ROWS = {"xgboost": 20_000, "random_forest": 2_000}
+#: Fewer labelled rows than this cannot support 5-fold CV plus a calibration hold-out.
+MIN_TRAINING_ROWS = 200
+#: Candidates cross-validated: two families and two baselines.
+_CV_CANDIDATES = 4
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """The saved version and what training measured."""
+
+    version: VersionInfo
+    promoted: bool
+    validation: ValidateOutcome
+    artefacts: TrainingArtefacts
+    bundle: ModelBundle
+
+
+def _label_definition(settings: Settings) -> str:
+    statuses = " or ".join(settings.risk.not_recovered_statuses)
+    return f"Not recovered: Recovery_Status is {statuses}"
+
+
+def _metadata(
+    *,
+    settings: Settings,
+    table: pd.DataFrame,
+    design: pd.DataFrame,
+    model: CalibratedRiskModel,
+    artefacts: TrainingArtefacts,
+    seed: int,
+    tuned: bool,
+    source: str,
+) -> dict[str, Any]:
+    metrics_summary: dict[str, float] = {}
+    if artefacts.metrics is not None:
+        row = artefacts.metrics.loc[artefacts.champion_family].astype(float)
+        metrics_summary = {str(key): float(value) for key, value in row.to_dict().items()}
+    return {
+        "champion_family": artefacts.champion_family,
+        "feature_names": list(design.columns),
+        "label_definition": _label_definition(settings),
+        "not_recovered_statuses": list(settings.risk.not_recovered_statuses),
+        "excluded_columns": list(settings.risk.excluded_columns),
+        "calibration_method": model.calibration_method_,
+        "training_data": {"source": source, **data_fingerprint(table)},
+        "metrics": metrics_summary,
+        "seed": seed,
+        "tuned": tuned,
+        "settings": settings.model_dump(mode="json"),
+        "segment_names": [str(name) for name in artefacts.segment_profile[schema.SEGMENT_NAME]],
+    }
+
+
+def _check_trainable(result: ValidationResult) -> None:
+    if result.accepted < MIN_TRAINING_ROWS:
+        raise TrainingDataError(
+            f"training needs at least {MIN_TRAINING_ROWS} valid labelled rows; "
+            f"got {result.accepted} of {result.rows_read}."
+        )
+
+
+def run_train(
+    path: Path,
+    *,
+    settings: Settings,
+    models_dir: Path | None = None,
+    seed: int = 0,
+    tune: bool = False,
+    cross_validate: bool = True,
+    promote: bool | None = None,
+    mapping_path: Path | None = None,
+    progress: ProgressReporter | None = None,
+) -> TrainOutcome:
+    """Train on the labelled file at ``path`` and save a new registry version.
+
+    ``promote``: True makes the new version champion, False never does, None (default)
+    does so only when the registry has no champion yet.
+    """
+    report = progress or SilentProgress()
+    folds = settings.risk.cv_folds if cross_validate else 0
+    report.start(5 + int(tune) + folds * _CV_CANDIDATES)
+
+    report.stage("Validating training data")
+    validation = run_validate(
+        path, settings=settings, mapping_path=mapping_path, require_label=True
+    )
+    _check_trainable(validation.result)
+    table = validation.result.table
+    design = risk_design_matrix(table, settings.risk)
+    label = risk_label(table, settings.risk)
+    report.advance()
+
+    risk_settings = settings.risk
+    if tune:
+        report.stage(f"Tuning XGBoost ({risk_settings.tune_budget_seconds:.0f} s budget)")
+        tuned = tune_xgboost(
+            design,
+            label,
+            settings=risk_settings,
+            random_state=seed,
+            budget_seconds=risk_settings.tune_budget_seconds,
+        )
+        risk_settings = risk_settings.model_copy(update={"xgboost": tuned})
+        settings = settings.model_copy(update={"risk": risk_settings})
+        report.advance()
+
+    metrics: pd.DataFrame | None = None
+    champion_family = "xgboost"
+    oof_true = oof_score = None
+    if cross_validate:
+
+        def on_fold(candidate: str, fold: int) -> None:
+            report.stage(f"Cross-validating {candidate} (fold {fold + 1}/{folds})")
+            report.advance()
+
+        evaluation = cross_validate_risk(
+            design, label, settings=risk_settings, random_state=seed, on_fold=on_fold
+        )
+        metrics = evaluation.metrics
+        champion_family = evaluation.champion_family
+        oof_true = label
+        oof_score = np.asarray(evaluation.oof_scores[champion_family], dtype=np.float64)
+
+    report.stage(f"Fitting calibrated {champion_family} risk model")
+    model = CalibratedRiskModel(
+        family=champion_family, settings=risk_settings, random_state=seed
+    ).fit(design, label)
+    scores = model.risk_score(design)
+    report.advance()
+
+    report.stage("Segmenting borrowers")
+    segmenter = Segmenter.from_settings(settings.segments, random_state=seed).fit(table, scores)
+    segment_ids = segmenter.predict(table)
+    profile = segment_profile(table, scores, segment_ids, segmenter.names_)
+    report.advance()
+
+    report.stage("Explaining the risk model")
+    sample = design.sample(
+        n=min(IMPORTANCE_SAMPLE_ROWS[champion_family], len(design)), random_state=seed
+    ).sort_index()
+    importance = _importance(model, sample)
+    report.advance()
+
+    artefacts = TrainingArtefacts(
+        metrics=metrics,
+        champion_family=champion_family,
+        oof_true=oof_true,
+        oof_score=oof_score,
+        importance=importance,
+        segment_profile=profile,
+    )
+    report.stage("Saving the version")
+    registry = ModelRegistry(models_dir or settings.registry_dir)
+    info = registry.save_version(
+        lambda directory: write_bundle_files(
+            directory, risk_model=model, segmenter=segmenter, artefacts=artefacts
+        ),
+        _metadata(
+            settings=settings,
+            table=table,
+            design=design,
+            model=model,
+            artefacts=artefacts,
+            seed=seed,
+            tuned=tune,
+            source=str(path),
+        ),
+    )
+    should_promote = promote if promote is not None else registry.champion() is None
+    if should_promote:
+        registry.promote(info.version)
+    bundle = load_bundle(registry, info.version)
+    report.advance()
+    return TrainOutcome(
+        version=info,
+        promoted=should_promote,
+        validation=validation,
+        artefacts=artefacts,
+        bundle=bundle,
+    )
+
+
+def _importance(model: CalibratedRiskModel, sample: pd.DataFrame) -> pd.Series:
+    """Mean |SHAP| per feature, labelled in plain words, on a sample of the training rows."""
+    contributions = model_contributions(model, sample)
+    importance = global_importance(contributions, list(sample.columns))
+    importance.index = [describe_feature(str(name)) for name in importance.index]
+    return importance

@@ -1,0 +1,142 @@
+"""A model bundle: everything one trained version holds, written to and read from the registry.
+
+The registry itself is generic (files plus checksums); this module knows which files a
+version of *this* system contains: the calibrated risk model, the segmenter, and the
+evaluation artefacts the model card is drawn from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from loan_recovery.exceptions import IncompatibleModelError
+from loan_recovery.models.registry import LoadedVersion, ModelRegistry
+from loan_recovery.models.risk import CalibratedRiskModel
+from loan_recovery.models.segments import Segmenter
+
+EVALUATION_FILE = "evaluation.json"
+OUT_OF_FOLD_FILE = "out_of_fold.npz"
+IMPORTANCE_FILE = "importance.json"
+SEGMENT_PROFILE_FILE = "segment_profile.json"
+
+
+@dataclass(frozen=True)
+class TrainingArtefacts:
+    """What training learned besides the models, kept for the model card and the dashboard."""
+
+    metrics: pd.DataFrame | None
+    champion_family: str
+    oof_true: npt.NDArray[np.int8] | None
+    oof_score: npt.NDArray[np.float64] | None
+    importance: pd.Series
+    segment_profile: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A loaded, verified version: models ready to score plus their metadata."""
+
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+    risk_model: CalibratedRiskModel
+    segmenter: Segmenter
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Design-matrix columns the risk model was trained on."""
+        return tuple(self.metadata["feature_names"])
+
+
+def write_bundle_files(
+    directory: Path,
+    *,
+    risk_model: CalibratedRiskModel,
+    segmenter: Segmenter,
+    artefacts: TrainingArtefacts,
+) -> None:
+    """Write every file of a version into ``directory`` (safe formats only, no pickle)."""
+    risk_model.save(directory)
+    segmenter.save(directory)
+    evaluation: dict[str, Any] = {
+        "champion_family": artefacts.champion_family,
+        "metrics": None
+        if artefacts.metrics is None
+        else json.loads(artefacts.metrics.to_json(orient="split")),
+    }
+    (directory / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2), encoding="utf-8")
+    if artefacts.oof_true is not None and artefacts.oof_score is not None:
+        np.savez_compressed(
+            directory / OUT_OF_FOLD_FILE, y_true=artefacts.oof_true, y_score=artefacts.oof_score
+        )
+    (directory / IMPORTANCE_FILE).write_text(
+        artefacts.importance.to_json(orient="split"), encoding="utf-8"
+    )
+    (directory / SEGMENT_PROFILE_FILE).write_text(
+        artefacts.segment_profile.to_json(orient="split"), encoding="utf-8"
+    )
+
+
+def load_bundle(registry: ModelRegistry, version: str | None = None) -> ModelBundle:
+    """Verify and load a version (the champion by default) ready to score."""
+    loaded = registry.open_version(version or "champion")
+    return _bundle_from(loaded)
+
+
+def _bundle_from(loaded: LoadedVersion) -> ModelBundle:
+    risk_model = CalibratedRiskModel.load(loaded.path)
+    recorded = tuple(loaded.metadata.get("feature_names", ()))
+    if tuple(risk_model.base_.feature_names_in_) != recorded:
+        raise IncompatibleModelError(
+            f"version {loaded.version}: the risk model's features differ from its metadata."
+        )
+    return ModelBundle(
+        version=loaded.version,
+        path=loaded.path,
+        metadata=dict(loaded.metadata),
+        risk_model=risk_model,
+        segmenter=Segmenter.load(loaded.path),
+    )
+
+
+def load_artefacts(path: Path) -> TrainingArtefacts:
+    """Read the evaluation artefacts of a version folder (already verified by the registry)."""
+    evaluation = json.loads((path / EVALUATION_FILE).read_text(encoding="utf-8"))
+    metrics_split = evaluation.get("metrics")
+    metrics = (
+        None
+        if metrics_split is None
+        else pd.DataFrame(
+            metrics_split["data"], index=metrics_split["index"], columns=metrics_split["columns"]
+        )
+    )
+    oof_true: npt.NDArray[np.int8] | None = None
+    oof_score: npt.NDArray[np.float64] | None = None
+    oof_path = path / OUT_OF_FOLD_FILE
+    if oof_path.is_file():
+        with np.load(oof_path, allow_pickle=False) as arrays:
+            oof_true = np.asarray(arrays["y_true"], dtype=np.int8)
+            oof_score = np.asarray(arrays["y_score"], dtype=np.float64)
+    importance_split = json.loads((path / IMPORTANCE_FILE).read_text(encoding="utf-8"))
+    importance = pd.Series(
+        importance_split["data"], index=importance_split["index"], name=importance_split["name"]
+    )
+    profile_split = json.loads((path / SEGMENT_PROFILE_FILE).read_text(encoding="utf-8"))
+    profile = pd.DataFrame(
+        profile_split["data"], index=profile_split["index"], columns=profile_split["columns"]
+    )
+    return TrainingArtefacts(
+        metrics=metrics,
+        champion_family=str(evaluation["champion_family"]),
+        oof_true=oof_true,
+        oof_score=oof_score,
+        importance=importance,
+        segment_profile=profile,
+    )
