@@ -131,17 +131,22 @@ def test_simulate_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_demo_builds_once_then_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gives an empty var dir; expects the demo built, validated, summarised, then reused."""
+    """Gives an empty var dir; expects data and model built, summarised, then reused."""
     monkeypatch.setenv("LOAN_RECOVERY_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("LOAN_RECOVERY_DEMO__LOANS", "500")
+    monkeypatch.setenv("LOAN_RECOVERY_DEMO__LOANS", "600")
+    monkeypatch.setenv("LOAN_RECOVERY_RISK__CV_FOLDS", "2")
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output
     assert "Built demo portfolio" in first.stdout
     assert "By DPD bucket" in first.stdout
+    assert "Trained champion model v0001" in first.stdout
+    assert "ROC" in first.stdout
     assert (tmp_path / "var" / "demo" / "portfolio.csv").is_file()
+    assert (tmp_path / "var" / "models" / "champion").is_file()
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0
     assert "Found demo portfolio" in second.stdout
+    assert "Found champion model v0001" in second.stdout
 
 
 def test_bad_config_file_exits_two(tmp_path: Path) -> None:

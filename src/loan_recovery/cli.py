@@ -192,15 +192,23 @@ def simulate(
 def demo(
     rebuild: Annotated[bool, typer.Option(help="Rebuild the demo data even if present.")] = False,
 ) -> None:
-    """Build (if missing) the seeded demo portfolio under var/, validate and summarise it."""
+    """Build (if missing) the seeded demo portfolio and champion model under var/; summarise."""
     settings = _settings()
-    with _stderr().status("Preparing the demo portfolio ..."):
-        outcome = run_demo(settings=settings, rebuild=rebuild)
+    with RichProgress(_stderr()) as progress:
+        outcome = run_demo(settings=settings, rebuild=rebuild, progress=progress)
     console = _stdout()
     verb = "Built" if outcome.built else "Found"
     console.print(f"{verb} demo portfolio [bold]{outcome.paths.portfolio}[/]")
     console.print(validation_tables(outcome.validation.result, str(outcome.paths.portfolio)))
     console.print(portfolio_tables(outcome.summary))
+    card = outcome.model_card
+    verb = "Trained" if outcome.trained else "Found"
+    console.print(
+        f"{verb} champion model [bold]{card.version}[/] ({card.champion_family}, "
+        f"{card.calibration_method} calibration) in [bold]{settings.registry_dir}[/]"
+    )
+    if card.metrics is not None:
+        console.print(metrics_rich_table(card.metrics))
 
 
 ModelsOption = Annotated[
@@ -303,11 +311,10 @@ def report(
 ) -> None:
     """Metrics of both families and baselines, and the model card."""
     settings = _settings()
-    card, written = run_report(settings=settings, models_dir=models, version=version, out=html)
-    if markdown is not None:
-        from loan_recovery.models.report import render_model_card
-
-        render_model_card(card, markdown)
+    outputs = [path for path in (html, markdown) if path is not None]
+    card, written = run_report(
+        settings=settings, models_dir=models, version=version, outputs=outputs
+    )
     if as_json:
         typer.echo(json.dumps(card.to_json_dict()))
         return
@@ -315,9 +322,8 @@ def report(
     console.print(f"Model {card.version} ({card.champion_family}), {card.label_definition}")
     if card.metrics is not None:
         console.print(metrics_rich_table(card.metrics))
-    for path in (written, markdown):
-        if path is not None:
-            console.print(f"Model card written to [bold]{path}[/]")
+    for path in written:
+        console.print(f"Model card written to [bold]{path}[/]")
 
 
 @app.command()

@@ -293,6 +293,11 @@ class ExplainSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     top_k: int = Field(default=3, ge=1, le=10)
+    method: Literal["exact", "approximate"] = Field(
+        default="exact",
+        description="exact: TreeSHAP; approximate: Saabas path attributions, ~1 prediction's "
+        "cost, for very large books.",
+    )
 
 
 class DemoSettings(BaseModel):

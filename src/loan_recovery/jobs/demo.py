@@ -1,6 +1,7 @@
-"""Demo job: the seeded demo portfolio under ``var/``, built once, validated and summarised.
+"""Demo job: the seeded demo portfolio under ``var/``, built once, validated, summarised,
+and a champion model trained on it once.
 
-This is what ``make run`` starts. Later stages (models, plan, dashboard) extend it; each
+This is what ``make run`` starts. Later stages (plan, dashboard) extend it; each
 artefact is built only when missing so a second run starts at once.
 """
 
@@ -10,8 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loan_recovery.config import Settings
+from loan_recovery.jobs.progress import ProgressReporter
+from loan_recovery.jobs.report import build_model_card
 from loan_recovery.jobs.simulate import run_simulate
+from loan_recovery.jobs.train import run_train
 from loan_recovery.jobs.validate import ValidateOutcome, run_validate
+from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.models.report import ModelCard
 from loan_recovery.portfolio import PortfolioSummary, summarise_portfolio
 
 
@@ -41,10 +47,17 @@ class DemoOutcome:
     built: bool
     validation: ValidateOutcome
     summary: PortfolioSummary
+    trained: bool
+    model_card: ModelCard
 
 
-def run_demo(*, settings: Settings, rebuild: bool = False) -> DemoOutcome:
-    """Build the demo portfolio if missing (or when ``rebuild``), validate and summarise it."""
+def run_demo(
+    *, settings: Settings, rebuild: bool = False, progress: ProgressReporter | None = None
+) -> DemoOutcome:
+    """Build the demo portfolio and champion model if missing (or when ``rebuild``).
+
+    Then validate and summarise the portfolio and assemble the champion's model card.
+    """
     paths = DemoPaths.from_settings(settings)
     must_build = rebuild or not (paths.portfolio.is_file() and paths.truth.is_file())
     if must_build:
@@ -57,4 +70,21 @@ def run_demo(*, settings: Settings, rebuild: bool = False) -> DemoOutcome:
         )
     validation = run_validate(paths.portfolio, settings=settings, require_label=True)
     summary = summarise_portfolio(validation.result.table)
-    return DemoOutcome(paths=paths, built=must_build, validation=validation, summary=summary)
+    registry = ModelRegistry(settings.registry_dir)
+    must_train = must_build or registry.champion() is None
+    if must_train:
+        run_train(
+            paths.portfolio,
+            settings=settings,
+            seed=settings.demo.seed,
+            promote=True,
+            progress=progress,
+        )
+    return DemoOutcome(
+        paths=paths,
+        built=must_build,
+        validation=validation,
+        summary=summary,
+        trained=must_train,
+        model_card=build_model_card(settings=settings),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from loan_recovery.config import Settings
@@ -41,9 +42,8 @@ def run_report(
     settings: Settings,
     models_dir: Path | None = None,
     version: str | None = None,
-    out: Path | None = None,
-) -> tuple[ModelCard, Path | None]:
-    """Build the card and, when ``out`` is given (.html or .md), render it there."""
+    outputs: Sequence[Path] = (),
+) -> tuple[ModelCard, list[Path]]:
+    """Build the card and render it to each of ``outputs`` (.html or .md, by suffix)."""
     card = build_model_card(settings=settings, models_dir=models_dir, version=version)
-    written = render_model_card(card, out) if out is not None else None
-    return card, written
+    return card, [render_model_card(card, out) for out in outputs]

@@ -42,7 +42,11 @@ def run_score(
     )
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
     scores = score_loans(
-        validation.result.table, loaded, settings.risk, top_k=settings.explain.top_k
+        validation.result.table,
+        loaded,
+        settings.risk,
+        top_k=settings.explain.top_k,
+        approximate_reasons=settings.explain.method == "approximate",
     )
     written = write_table(scores, out)
     return ScoreOutcome(

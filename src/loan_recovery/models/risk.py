@@ -388,7 +388,7 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, X: pd.DataFrame, y: npt.ArrayLike) -> RiskModel:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: npt.ArrayLike) -> RiskModel:
         """Train on a design matrix and 0/1 labels (1 = not recovered)."""
         _check_family(self.family)
         values, labels, names = _check_training_data(X, y)
@@ -455,17 +455,17 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return np.asarray(raw, dtype=np.float64)
         return _logit(self._positive_values(values))
 
-    def predict_proba(self, X: pd.DataFrame) -> FloatArray:  # noqa: N803
+    def predict_proba(self, X: pd.DataFrame) -> FloatArray:
         """Uncalibrated (P(recovered), P(not recovered)) per row, shape (n, 2)."""
         positive = self._positive_values(self._values(X))
         return np.column_stack([1.0 - positive, positive])
 
-    def predict(self, X: pd.DataFrame) -> IntArray:  # noqa: N803
+    def predict(self, X: pd.DataFrame) -> IntArray:
         """1 where the uncalibrated P(not recovered) is at least 0.5."""
         positive = self._positive_values(self._values(X))
         return (positive >= 0.5).astype(np.int64)
 
-    def decision_margin(self, X: pd.DataFrame) -> FloatArray:  # noqa: N803
+    def decision_margin(self, X: pd.DataFrame) -> FloatArray:
         """Log-odds of not recovered: the booster's raw margin, or the forest's logit."""
         return self._margin_values(self._values(X))
 
@@ -659,7 +659,7 @@ class CalibratedRiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _settings(self) -> RiskSettings:
         return self.settings if self.settings is not None else RiskSettings()
 
-    def fit(self, X: pd.DataFrame, y: npt.ArrayLike) -> CalibratedRiskModel:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: npt.ArrayLike) -> CalibratedRiskModel:
         """Train the learner on most rows, then calibrate on a stratified hold-out."""
         _check_family(self.family)
         values, labels, names = _check_training_data(X, y)
@@ -704,17 +704,17 @@ class CalibratedRiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _risk_values(self, values: Float32Array) -> FloatArray:
         return self.calibrator_.transform(self.base_._margin_values(values))
 
-    def risk_score(self, X: pd.DataFrame) -> FloatArray:  # noqa: N803
+    def risk_score(self, X: pd.DataFrame) -> FloatArray:
         """Calibrated P(not recovered) per row."""
         check_is_fitted(self, "calibrator_")
         return self._risk_values(self.base_._values(X))
 
-    def predict_proba(self, X: pd.DataFrame) -> FloatArray:  # noqa: N803
+    def predict_proba(self, X: pd.DataFrame) -> FloatArray:
         """Calibrated (P(recovered), P(not recovered)) per row, shape (n, 2)."""
         positive = self.risk_score(X)
         return np.column_stack([1.0 - positive, positive])
 
-    def predict(self, X: pd.DataFrame) -> IntArray:  # noqa: N803
+    def predict(self, X: pd.DataFrame) -> IntArray:
         """1 where the risk score reaches ``settings.decision_threshold``."""
         return (self.risk_score(X) >= self._settings().decision_threshold).astype(np.int64)
 
@@ -1007,7 +1007,7 @@ def _logistic_scores(
 
 
 def cross_validate_risk(
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame,
     y: npt.ArrayLike,
     *,
     settings: RiskSettings,
@@ -1091,7 +1091,7 @@ def _suggest(trial: optuna.Trial, name: str) -> float:
 
 
 def tune_xgboost(
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame,
     y: npt.ArrayLike,
     *,
     settings: RiskSettings,

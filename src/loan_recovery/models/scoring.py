@@ -28,7 +28,7 @@ def risk_bands(scores: npt.ArrayLike, settings: RiskSettings) -> pd.Categorical[
 
 
 def model_contributions(
-    risk_model: CalibratedRiskModel, design: pd.DataFrame
+    risk_model: CalibratedRiskModel, design: pd.DataFrame, *, approximate: bool = False
 ) -> npt.NDArray[np.float64]:
     """Exact tree SHAP contributions of the uncalibrated risk model (last column: bias).
 
@@ -38,20 +38,28 @@ def model_contributions(
     base = risk_model.base_
     if base.family == "xgboost":
         return tree_contributions(
-            base.booster_, design, iteration_range=(0, int(base.best_iteration_) + 1)
+            base.booster_,
+            design,
+            iteration_range=(0, int(base.best_iteration_) + 1),
+            approximate=approximate,
         )
-    return tree_contributions(base.estimator_, design)
+    return tree_contributions(base.estimator_, design, approximate=approximate)
 
 
 def score_loans(
-    table: pd.DataFrame, bundle: ModelBundle, settings: RiskSettings, *, top_k: int = 3
+    table: pd.DataFrame,
+    bundle: ModelBundle,
+    settings: RiskSettings,
+    *,
+    top_k: int = 3,
+    approximate_reasons: bool = False,
 ) -> pd.DataFrame:
     """Loan_ID, risk score and band, asset class, segment and top reasons, plus features."""
     design = risk_design_matrix(table, settings)
     scores = bundle.risk_model.risk_score(design)
     engineered = features.build_features(table)
     unit = "log-odds" if bundle.risk_model.base_.family == "xgboost" else "probability"
-    contributions = model_contributions(bundle.risk_model, design)
+    contributions = model_contributions(bundle.risk_model, design, approximate=approximate_reasons)
     reasons = reason_codes(contributions, design, top_k=top_k, unit=unit)
     segment_ids = bundle.segmenter.predict(table)
     names = np.asarray(bundle.segmenter.names_, dtype=object)

@@ -1,0 +1,254 @@
+"""Train, score, report, promote and versions: the model commands end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from loan_recovery.cli import app
+from loan_recovery.config import Settings, load_settings
+from loan_recovery.data import schema
+from loan_recovery.data.io import write_table
+from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.data.validation import validate_frame
+from loan_recovery.jobs.train import TrainOutcome, run_train
+from loan_recovery.models.bundle import load_bundle
+from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.models.scoring import score_loans
+
+runner = CliRunner()
+FAST_ENV = {"LOAN_RECOVERY_RISK__CV_FOLDS": "3"}
+
+
+@pytest.fixture(scope="module")
+def fast_settings() -> Settings:
+    """Default settings with 3-fold CV so the module trains in seconds."""
+    return load_settings(risk={"cv_folds": 3})
+
+
+@pytest.fixture(scope="module")
+def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 labelled simulated loans as CSV."""
+    loans = simulate_portfolio(3_000, 11).loans
+    return write_table(loans, tmp_path_factory.mktemp("history") / "history.csv")
+
+
+@pytest.fixture(scope="module")
+def trained(
+    history_csv: Path, fast_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> TrainOutcome:
+    """One trained registry (v0001, champion) shared by the module."""
+    models = tmp_path_factory.mktemp("models")
+    return run_train(history_csv, settings=fast_settings, models_dir=models, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fresh_table() -> pd.DataFrame:
+    """500 loans the models never saw, validated."""
+    return validate_frame(simulate_portfolio(500, 99).loans).table
+
+
+def _models_dir(trained: TrainOutcome) -> Path:
+    return trained.version.path.parent.parent
+
+
+def test_train_saves_a_champion_with_metadata(trained: TrainOutcome) -> None:
+    """Expects v0001 promoted, with features, label, exclusions, fingerprint and metrics."""
+    assert trained.version.version == "v0001"
+    assert trained.promoted
+    registry = ModelRegistry(_models_dir(trained))
+    assert registry.champion() == "v0001"
+    metadata = trained.bundle.metadata
+    assert schema.GENDER not in " ".join(metadata["feature_names"])
+    assert metadata["excluded_columns"] == [schema.GENDER]
+    assert metadata["training_data"]["rows"] == 3_000
+    assert len(metadata["training_data"]["sha256"]) == 64
+    assert metadata["champion_family"] in {"xgboost", "random_forest"}
+    assert trained.artefacts.metrics is not None
+    assert set(trained.artefacts.metrics.index) >= {"xgboost", "random_forest", "base_rate"}
+
+
+def test_champion_beats_the_baselines(trained: TrainOutcome) -> None:
+    """Expects the champion's CV ROC-AUC above base rate and the one-feature logistic."""
+    metrics = trained.artefacts.metrics
+    assert metrics is not None
+    champion_auc = metrics.loc[trained.artefacts.champion_family, "roc_auc_mean"]
+    logistic = [name for name in metrics.index if str(name).startswith("logistic_")]
+    assert champion_auc > metrics.loc["base_rate", "roc_auc_mean"] + 0.2
+    assert champion_auc > metrics.loc[logistic[0], "roc_auc_mean"]
+
+
+def test_scores_have_the_promised_columns(
+    trained: TrainOutcome, fresh_table: pd.DataFrame, fast_settings: Settings
+) -> None:
+    """Expects Loan_ID, calibrated score, band, asset class, segment, 3 reasons, features."""
+    scores = score_loans(fresh_table, trained.bundle, fast_settings.risk)
+    expected = [
+        schema.LOAN_ID,
+        schema.RISK_SCORE,
+        schema.RISK_BAND,
+        schema.SCORED_ASSET_CLASS,
+        schema.SEGMENT_ID,
+        schema.SEGMENT_NAME,
+        schema.reason_column(1),
+        schema.reason_column(2),
+        schema.reason_column(3),
+    ]
+    assert list(scores.columns[: len(expected)]) == expected
+    assert schema.EMI_TO_INCOME_RATIO in scores.columns
+    assert scores[schema.RISK_SCORE].between(0, 1).all()
+    assert set(scores[schema.RISK_BAND].astype(str)) <= set(fast_settings.risk.band_names)
+    high = scores[schema.RISK_SCORE] >= fast_settings.risk.band_edges[-1]
+    assert (scores.loc[high, schema.RISK_BAND] == fast_settings.risk.band_names[-1]).all()
+    assert scores[schema.reason_column(1)].str.len().gt(0).mean() > 0.9
+
+
+def test_reloaded_bundle_scores_identically(
+    trained: TrainOutcome, fresh_table: pd.DataFrame, fast_settings: Settings
+) -> None:
+    """Loads the champion from disk twice; expects bit-identical scores and reasons."""
+    registry = ModelRegistry(_models_dir(trained))
+    first = score_loans(fresh_table, load_bundle(registry), fast_settings.risk)
+    second = score_loans(fresh_table, load_bundle(registry, "v0001"), fast_settings.risk)
+    pd.testing.assert_frame_equal(first, second)
+    in_memory = score_loans(fresh_table, trained.bundle, fast_settings.risk)
+    np.testing.assert_array_equal(first[schema.RISK_SCORE], in_memory[schema.RISK_SCORE])
+
+
+def test_excluded_column_cannot_move_a_score(
+    trained: TrainOutcome, fresh_table: pd.DataFrame, fast_settings: Settings
+) -> None:
+    """Permutes Gender across loans; expects every score unchanged."""
+    permuted = fresh_table.copy()
+    permuted[schema.GENDER] = np.random.default_rng(0).permutation(
+        permuted[schema.GENDER].to_numpy()
+    )
+    before = score_loans(fresh_table, trained.bundle, fast_settings.risk)[schema.RISK_SCORE]
+    after = score_loans(permuted, trained.bundle, fast_settings.risk)[schema.RISK_SCORE]
+    np.testing.assert_array_equal(before.to_numpy(), after.to_numpy())
+
+
+def test_more_days_past_due_never_lowers_risk(
+    trained: TrainOutcome, fresh_table: pd.DataFrame, fast_settings: Settings
+) -> None:
+    """Adds 30 and 120 days past due to every loan; expects no calibrated score to fall."""
+    base = score_loans(fresh_table, trained.bundle, fast_settings.risk)[schema.RISK_SCORE]
+    for extra_days in (30, 120):
+        later = fresh_table.copy()
+        later[schema.DAYS_PAST_DUE] = later[schema.DAYS_PAST_DUE] + extra_days
+        worse = score_loans(later, trained.bundle, fast_settings.risk)[schema.RISK_SCORE]
+        assert (worse.to_numpy() >= base.to_numpy() - 1e-12).all()
+
+
+def test_score_command_writes_scores_and_quarantines_bad_rows(
+    trained: TrainOutcome, tmp_path: Path
+) -> None:
+    """Gives 100 loans with 2 bad rows; expects exit 1, 98 scores, 2 quarantined rows."""
+    loans = simulate_portfolio(100, 5).loans.astype(object)
+    loans.loc[4, schema.AGE] = "old"
+    loans.loc[9, schema.LOAN_AMOUNT] = -1
+    source = write_table(loans, tmp_path / "book.csv")
+    out = tmp_path / "scores.parquet"
+    result = runner.invoke(
+        app, ["score", str(source), "--models", str(_models_dir(trained)), "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    scores = pd.read_parquet(out)
+    assert len(scores) == 98
+    assert not scores[schema.LOAN_ID].isin([loans.loc[4, schema.LOAN_ID]]).any()
+    quarantine = pd.read_csv(tmp_path / "book.quarantine.csv", dtype=str)
+    assert len(quarantine) == 2
+
+
+def test_tampered_model_is_refused(trained: TrainOutcome, tmp_path: Path) -> None:
+    """Changes one byte of a saved model file; expects exit 2 naming the tampering."""
+    copy = tmp_path / "models"
+    shutil.copytree(_models_dir(trained), copy)
+    version_dir = copy / "versions" / "v0001"
+    target = next(path for path in sorted(version_dir.iterdir()) if path.name.startswith("risk_"))
+    os.chmod(target, 0o644)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    source = write_table(simulate_portfolio(20, 1).loans, tmp_path / "book.csv")
+    result = runner.invoke(
+        app, ["score", str(source), "--models", str(copy), "--out", str(tmp_path / "s.csv")]
+    )
+    assert result.exit_code == 2
+    assert target.name in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_second_version_is_promoted_only_when_asked(
+    history_csv: Path, trained: TrainOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trains again without CV; expects v0002 not champion until `promote v0002`."""
+    copy = tmp_path / "models"
+    shutil.copytree(_models_dir(trained), copy)
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    result = runner.invoke(app, ["train", str(history_csv), "--models", str(copy), "--no-cv"])
+    assert result.exit_code == 0, result.output
+    assert "v0002 (not promoted)" in result.stdout
+    registry = ModelRegistry(copy)
+    assert registry.champion() == "v0001"
+    assert runner.invoke(app, ["promote", "v0002", "--models", str(copy)]).exit_code == 0
+    assert registry.champion() == "v0002"
+    listing = runner.invoke(app, ["versions", "--models", str(copy)])
+    assert "v0001" in listing.stdout
+    assert "v0002" in listing.stdout
+    unknown = runner.invoke(app, ["promote", "v0099", "--models", str(copy)])
+    assert unknown.exit_code == 2
+    assert "v0099" in unknown.stderr
+
+
+def test_report_json_html_and_markdown(trained: TrainOutcome, tmp_path: Path) -> None:
+    """Expects --json to carry the metrics, and HTML and Markdown cards written."""
+    models = str(_models_dir(trained))
+    as_json = runner.invoke(app, ["report", "--models", models, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    payload = json.loads(as_json.stdout)
+    assert payload["version"] == "v0001"
+    assert "xgboost" in json.dumps(payload["metrics"])
+    html, markdown = tmp_path / "card.html", tmp_path / "card.md"
+    result = runner.invoke(
+        app, ["report", "--models", models, "--html", str(html), "--markdown", str(markdown)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ROC" in result.stdout
+    assert html.read_text().count("data:image/png;base64,") >= 5
+    assert "Segments" in markdown.read_text()
+
+
+def test_score_without_models_explains_what_to_do(tmp_path: Path) -> None:
+    """Gives an empty registry; expects exit 2 telling the user to train first."""
+    source = write_table(simulate_portfolio(20, 1).loans, tmp_path / "book.csv")
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(source),
+            "--models",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "train" in result.stderr.lower()
+
+
+def test_training_needs_labels(tmp_path: Path) -> None:
+    """Gives a file without Recovery_Status; expects exit 2 naming the column."""
+    loans = simulate_portfolio(300, 2).loans.drop(columns=[schema.RECOVERY_STATUS])
+    source = write_table(loans, tmp_path / "unlabelled.csv")
+    result = runner.invoke(app, ["train", str(source), "--models", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert schema.RECOVERY_STATUS in result.stderr
