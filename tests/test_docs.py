@@ -36,3 +36,5 @@ def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
     settings = load_settings(config)
     assert settings.actions["legal"].fixed_cost == 30_000
     assert settings.simulator.logging_rule.offer_max_dpd == 90
+    assert settings.risk.excluded_columns == ("Gender",)
+    assert settings.explain.method == "exact"

@@ -64,7 +64,7 @@ _state = _State()
 
 
 #: Width used when output is not a terminal (pipes, CI logs): wide enough for metric tables.
-_PIPE_WIDTH = 140
+_PIPE_WIDTH = 150
 
 
 def _stdout() -> Console:
