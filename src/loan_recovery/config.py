@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -52,6 +52,18 @@ class ActionConfig(BaseModel):
     channel: str
     collection_method: CollectionMethod
     description: str = ""
+    min_days_past_due: int = Field(default=0, ge=0, description="Eligible from this DPD on")
+    max_days_past_due: int | None = Field(default=None, ge=0, description="Eligible up to")
+    requires_collateral: bool = Field(default=False, description="Only for secured loans")
+
+    @model_validator(mode="after")
+    def _dpd_window(self) -> ActionConfig:
+        if self.max_days_past_due is not None and self.max_days_past_due < self.min_days_past_due:
+            raise ValueError(
+                f"max_days_past_due must be >= min_days_past_due; got {self.max_days_past_due} "
+                f"< {self.min_days_past_due}."
+            )
+        return self
 
 
 def _default_actions() -> dict[str, ActionConfig]:
@@ -86,6 +98,7 @@ def _default_actions() -> dict[str, ActionConfig]:
             channel="court",
             collection_method="Legal Notice",
             description="Legal notice and proceedings (SARFAESI / civil suit)",
+            min_days_past_due=91,
         ),
         "agency": ActionConfig(
             fixed_cost=3_000,
@@ -300,6 +313,122 @@ class ExplainSettings(BaseModel):
     )
 
 
+class GuardrailSettings(BaseModel):
+    """Business and legal rules that remove actions before the best one is chosen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legal_min_risk: float = Field(
+        default=0.6, ge=0, le=1, description="Legal only at or above this risk score"
+    )
+    legal_min_outstanding: float = Field(
+        default=50_000, ge=0, description="Legal only when this much is outstanding"
+    )
+    settlement_min_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="No settlement expected to bring less than this share of the outstanding "
+        "(the maximum discount a lender accepts).",
+    )
+    max_collection_attempts: int = Field(
+        default=15, ge=1, description="No further calls once this many contacts were made"
+    )
+    asset_class_excluded_actions: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {"NPA": cast(tuple[str, ...], ("reminder",))},
+        description="Actions never recommended alone for a regulatory asset class.",
+    )
+
+    @model_validator(mode="after")
+    def _known_names(self) -> GuardrailSettings:
+        unknown_classes = sorted(set(self.asset_class_excluded_actions) - set(schema.ASSET_CLASSES))
+        unknown_actions = sorted(
+            {a for actions in self.asset_class_excluded_actions.values() for a in actions}
+            - set(schema.ACTION_NAMES)
+        )
+        if unknown_classes or unknown_actions:
+            raise ValueError(
+                f"asset_class_excluded_actions names unknown asset classes {unknown_classes} "
+                f"or actions {unknown_actions}."
+            )
+        return self
+
+
+class ThresholdRulesSettings(BaseModel):
+    """The original Smart Loan Recovery System's fixed rules, kept as a named baseline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    legal_risk: float = Field(default=0.72, ge=0, le=1)
+    legal_min_days_past_due: int = Field(default=90, ge=0)
+    settlement_risk: float = Field(default=0.72, ge=0, le=1)
+    offer_risk: float = Field(default=0.65, ge=0, le=1)
+    call_risk: float = Field(default=0.32, ge=0, le=1)
+    restructure_min_emi_to_income: float = Field(
+        default=0.45, ge=0, description="Between offer and settlement risk: restructure above"
+    )
+
+
+class OutcomeSettings(BaseModel):
+    """How the per-action recovery models learn from a logged, non-random history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    learner: Literal["t-ipw", "s-ipw", "t-naive"] = Field(
+        default="t-ipw",
+        description="t-ipw: one model per action, inverse-propensity weighted; s-ipw: one "
+        "model with the action as a feature; t-naive: per action, unweighted.",
+    )
+    min_effective_sample_size: float = Field(
+        default=200, gt=0, description="Below this support an action falls back to its prior"
+    )
+    max_inverse_propensity: float = Field(
+        default=50, gt=1, description="Weights are clipped here to bound variance"
+    )
+    status_fractions: dict[str, float] = Field(
+        default_factory=lambda: {
+            schema.FULLY_RECOVERED: 1.0,
+            schema.PARTIALLY_RECOVERED: 0.5,
+            schema.WRITTEN_OFF: 0.05,
+        },
+        description="Recovered share assumed per Recovery_Status when Amount_Recovered is absent",
+    )
+    n_estimators: int = Field(default=400, gt=0)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_depth: int = Field(default=4, gt=0)
+    min_child_weight: float = Field(default=10, ge=0)
+    subsample: float = Field(default=0.8, gt=0, le=1)
+    early_stopping_rounds: int = Field(default=40, gt=0)
+    validation_fraction: float = Field(default=0.15, gt=0, lt=0.5)
+
+
+class StrategySettings(BaseModel):
+    """Choosing actions: guardrails, baselines, outcome learning, capacity and budget."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    guardrails: GuardrailSettings = GuardrailSettings()
+    threshold_rules: ThresholdRulesSettings = ThresholdRulesSettings()
+    outcomes: OutcomeSettings = OutcomeSettings()
+    baseline_policy: str = Field(
+        default="threshold-rules", description="Policy the uplift is measured against"
+    )
+    capacity: dict[str, int] = Field(
+        default_factory=dict, description="Loans each action can take per cycle (none: no cap)"
+    )
+    budget: float | None = Field(default=None, ge=0, description="Total cost cap per cycle")
+
+    @model_validator(mode="after")
+    def _capacity_names(self) -> StrategySettings:
+        unknown = sorted(set(self.capacity) - set(schema.ACTION_NAMES))
+        negative = sorted(name for name, slots in self.capacity.items() if slots < 0)
+        if unknown or negative:
+            raise ValueError(
+                f"capacity names unknown actions {unknown} or negative slots for {negative}."
+            )
+        return self
+
+
 class DemoSettings(BaseModel):
     """The seeded demo portfolio that ``make run`` builds."""
 
@@ -327,6 +456,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     segments: SegmentSettings = SegmentSettings()
     explain: ExplainSettings = ExplainSettings()
+    strategy: StrategySettings = StrategySettings()
 
     @model_validator(mode="after")
     def _known_actions(self) -> Settings:

@@ -96,6 +96,7 @@ PREFERRED_LANGUAGE = "Preferred_Language"
 TIME_ZONE = "Time_Zone"
 CONSENT_SMS = "Consent_SMS"
 CONSENT_EMAIL = "Consent_Email"
+DO_NOT_CONTACT = "Do_Not_Contact"
 
 # --- category values ----------------------------------------------------------------------
 GENDERS = ("Male", "Female", "Other")
@@ -268,6 +269,13 @@ OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
         CONSENT_EMAIL,
         ColumnKind.CATEGORY,
         "Consent to email reminders",
+        categories=YES_NO,
+        aliases=_YES_NO_ALIASES,
+    ),
+    ColumnSpec(
+        DO_NOT_CONTACT,
+        ColumnKind.CATEGORY,
+        "Borrower must not be contacted (request or order)",
         categories=YES_NO,
         aliases=_YES_NO_ALIASES,
     ),

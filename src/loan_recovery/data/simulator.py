@@ -62,7 +62,8 @@ would export (plus the optional logged-action, contact and consent columns), and
   shows in Collection_Method and Action_Taken, not here).
 * Contact details: Indian names from small pools, +91 mobile numbers (E.164), emails,
   language en 60% / hi 40%, time zone Asia/Kolkata (2% Asia/Dubai, 1% Europe/London for
-  NRIs), SMS consent 85%, email consent 70%. They carry no signal about outcomes.
+  NRIs), SMS consent 85%, email consent 70%, do-not-contact 3%. They carry no signal
+  about outcomes.
 
 **3. Potential outcomes.** For each action, the share of the outstanding recovered within
 ``settings.simulator.horizon_days`` is a three-part mixture: the loan *cures* (fraction
@@ -202,6 +203,7 @@ _TIME_ZONE_SHARES = (0.97, 0.02, 0.01)
 _HINDI_SHARE = 0.4
 _SMS_CONSENT_SHARE = 0.85
 _EMAIL_CONSENT_SHARE = 0.70
+_DO_NOT_CONTACT_SHARE = 0.03  # borrowers who asked not to be contacted (or a court order)
 
 
 class _Traits(NamedTuple):
@@ -759,6 +761,9 @@ def _contact_details(rng: np.random.Generator, gender: IntArray) -> dict[str, pd
         schema.TIME_ZONE: _pick(_TIME_ZONES, _draw_categories(rng, n, _TIME_ZONE_SHARES)),
         schema.CONSENT_SMS: _pick((_YES, _NO), yes_no[:, 0]),
         schema.CONSENT_EMAIL: _pick((_YES, _NO), yes_no[:, 1]),
+        schema.DO_NOT_CONTACT: _pick(
+            (_YES, _NO), (rng.random(n) >= _DO_NOT_CONTACT_SHARE).astype(np.int64)
+        ),
     }
 
 
