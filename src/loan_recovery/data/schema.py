@@ -352,10 +352,25 @@ SEGMENT_ID = "segment_id"
 SEGMENT_NAME = "segment_name"
 NOT_RECOVERED = "Not_Recovered"
 
+# recovery plan (strategy/policy.py, strategy/rules.py)
+RECOMMENDED_ACTION = "recommended_action"
+EXPECTED_NET_RECOVERY = "expected_net_recovery"
+NEXT_BEST_ACTION = "next_best_action"
+UPLIFT_VS_NEXT_BEST = "uplift_vs_next_best"
+BASELINE_ACTION = "baseline_action"
+UPLIFT_VS_BASELINE = "uplift_vs_baseline"
+PRIORITY = "priority"
+GUARDRAILS = "guardrails"
+
 
 def reason_column(rank: int) -> str:
     """Output column of the ``rank``-th (1-based) reason code."""
     return f"reason_{rank}"
+
+
+def expected_net_output_column(action: str) -> str:
+    """Plan column: estimated expected net recovery (recovered minus cost) under ``action``."""
+    return f"expected_net_{action}"
 
 
 # --- portfolio report columns (portfolio.py) ---------------------------------------------

@@ -1,0 +1,421 @@
+"""Guardrails: business and legal rules that take actions off the table, with reasons.
+
+The learned policy picks the action with the highest expected net recovery, but only among
+actions a lender may lawfully and sensibly take. Each rule here is a small pure function of
+a :class:`RuleContext` that returns which (loan, action) pairs it removes and, per loan, a
+sentence saying why, so a collections officer can read the reason next to the plan.
+Rules are registered, in order, in :data:`GUARDRAILS`; :func:`apply_guardrails` runs them
+all on top of the catalogue's eligibility.
+
+Everything is vectorised over loans: masks are numpy comparisons, and sentences are built
+with numpy string operations, formatting numbers only on the rows a rule fires on.
+
+Rules and their data:
+
+- ``legal-escalation``: legal needs risk >= ``legal_min_risk``, no legal action taken
+  before (``Legal_Action_Taken == "No"``; a blank is not "No") and outstanding >=
+  ``legal_min_outstanding``; every failing condition is named.
+- ``settlement-floor``: no settlement expected to bring in less than
+  ``settlement_min_fraction`` of the outstanding (the deepest discount a lender accepts).
+- ``do-not-contact``: ``Do_Not_Contact == "Yes"`` removes reminder and call. Inactive when
+  the column is absent; a blank value is no request.
+- ``reminder-consent``: both ``Consent_SMS`` and ``Consent_Email`` not "Yes" removes the
+  reminder (a blank is no consent: consent must be given, not assumed). Inactive unless
+  both columns are present: a file without consent columns says nothing about consent.
+- ``attempt-limit``: ``Collection_Attempts >= max_collection_attempts`` removes call.
+- ``asset-class-floor``: actions in ``asset_class_excluded_actions[class]`` are removed for
+  loans of that RBI asset class (by default an NPA never gets only a reminder).
+
+A loan whose actions are all removed is kept, with the plan label
+:data:`~loan_recovery.strategy.actions.HOLD` and a sentence saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from loan_recovery.config import GuardrailSettings, StrategySettings
+from loan_recovery.data import schema
+from loan_recovery.exceptions import SchemaError
+from loan_recovery.features import asset_class
+from loan_recovery.strategy.actions import ELIGIBILITY_COLUMNS, HOLD, ActionCatalogue
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+StrArray = npt.NDArray[np.str_]
+
+_YES, _NO = schema.YES_NO
+
+#: Columns the guardrails need on every table (optional contact columns are used if present).
+GUARDRAIL_COLUMNS: tuple[str, ...] = (
+    *ELIGIBILITY_COLUMNS,
+    schema.OUTSTANDING_LOAN_AMOUNT,
+    schema.LEGAL_ACTION_TAKEN,
+    schema.COLLECTION_ATTEMPTS,
+)
+
+#: Separator between the clauses of one rule's sentence, and between rules' sentences.
+CLAUSE_SEPARATOR = ", "
+RULE_SEPARATOR = "; "
+#: Sentence of a loan that has no action left.
+HOLD_SENTENCE = f"{HOLD}: no action left after eligibility and guardrails"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RuleContext:
+    """What a rule may look at, aligned row by row with ``table``.
+
+    ``fractions`` is the n x actions matrix of expected recovered fractions in catalogue
+    order; ``asset_classes`` the RBI class of each loan, computed once for all rules.
+    """
+
+    table: pd.DataFrame
+    risk_score: FloatArray
+    fractions: FloatArray
+    catalogue: ActionCatalogue
+    settings: GuardrailSettings
+    asset_classes: StrArray
+
+    @property
+    def n_loans(self) -> int:
+        return len(self.table)
+
+    def numeric(self, column: str) -> FloatArray:
+        """A numeric column as float64; blanks become NaN, which fail every comparison."""
+        values: FloatArray = pd.to_numeric(self.table[column], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        return values
+
+    def equals(self, column: str, value: str) -> BoolArray:
+        """``column == value`` per loan; blanks are never equal to anything."""
+        matches: BoolArray = (
+            self.table[column].astype("string").eq(value).fillna(False).to_numpy(dtype=np.bool_)
+        )
+        return matches
+
+    def removal(self, actions: Sequence[str], rows: BoolArray) -> BoolArray:
+        """n x actions mask removing ``actions`` on ``rows``; actions not catalogued are skipped."""
+        columns = np.isin(np.asarray(self.catalogue.names), np.asarray(actions, dtype=np.str_))
+        removed: BoolArray = rows[:, np.newaxis] & columns[np.newaxis, :]
+        return removed
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RuleResult:
+    """A rule's verdict: the (loan, action) pairs it removes and, per loan, why.
+
+    ``removed`` is n x actions in catalogue order; ``sentences`` a str Series on the table's
+    index, "" where the rule removed nothing.
+    """
+
+    removed: BoolArray
+    sentences: pd.Series
+
+
+@dataclass(frozen=True, slots=True)
+class Guardrail:
+    """A named rule, so plans, logs and tests can say which rule removed what."""
+
+    name: str
+    description: str
+    check: Callable[[RuleContext], RuleResult]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GuardrailOutcome:
+    """What the guardrails leave: the allowed actions per loan and the reasons.
+
+    ``eligible``: catalogue eligibility (DPD window, collateral). ``allowed``: eligible and
+    not removed by any rule. ``removed_by``: rule name -> what that rule forbids, whether or
+    not the action was eligible anyway. ``explanations`` (named ``schema.GUARDRAILS``):
+    "; "-joined sentences of the rules that took away an otherwise eligible action, plus
+    :data:`HOLD_SENTENCE` where nothing is left; "" where no rule changed anything. A rule
+    forbidding an action the catalogue already excluded is not explained, so that the text
+    names only what actually narrowed the choice.
+    """
+
+    eligible: pd.DataFrame
+    allowed: pd.DataFrame
+    explanations: pd.Series
+    removed_by: Mapping[str, pd.DataFrame]
+
+    @property
+    def held(self) -> pd.Series:
+        """Loans with no allowed action: the plan holds them."""
+        return ~self.allowed.any(axis=1)
+
+
+# --- sentence building (vectorised) -------------------------------------------------------
+# Sentences are pandas string Series: their concatenation runs in Arrow, several times
+# faster on a large book than numpy's fixed-width strings.
+Text = pd.Series
+
+
+def _blank(index: pd.Index) -> Text:
+    return pd.Series("", index=index, dtype="str")
+
+
+def _format_rows(template: str, values: FloatArray, rows: BoolArray, index: pd.Index) -> Text:
+    """``template % value`` on ``rows`` only (numbers are formatted nowhere else), "" elsewhere."""
+    texts = np.full(len(rows), "", dtype=object)
+    texts[rows] = np.char.mod(template, values[rows])
+    return pd.Series(texts, index=index, dtype="str")
+
+
+def _join(clauses: Sequence[tuple[BoolArray, str | Text]], separator: str, index: pd.Index) -> Text:
+    """Per row, the texts of the clauses true on that row, joined by ``separator``."""
+    joined = _blank(index)
+    for rows, text in clauses:
+        if isinstance(text, str):
+            piece = pd.Series(np.where(rows, text + separator, ""), index=index, dtype="str")
+        else:
+            piece = (text + separator).where(rows, "")
+        joined = joined + piece
+    return joined.str.slice(stop=-len(separator))
+
+
+def _sentence(head: str, clauses: Sequence[tuple[BoolArray, str | Text]], index: pd.Index) -> Text:
+    """``"<head>: clause, clause"`` on rows where any clause holds, else ""."""
+    body = _join(clauses, CLAUSE_SEPARATOR, index)
+    return (f"{head}: " + body).where(body != "", "")
+
+
+def _percent(value: float) -> str:
+    """A share as a percent, escaped for use inside a ``%``-format template."""
+    return f"{100 * value:.0f}%%"
+
+
+# --- the rules ----------------------------------------------------------------------------
+def legal_escalation_rule(context: RuleContext) -> RuleResult:
+    """Legal only for high risk, first legal action, and an amount worth a court's cost."""
+    guard = context.settings
+    risk = context.risk_score
+    outstanding = context.numeric(schema.OUTSTANDING_LOAN_AMOUNT)
+    low_risk = ~(risk >= guard.legal_min_risk)
+    already_taken = context.equals(schema.LEGAL_ACTION_TAKEN, _YES)
+    unrecorded = ~already_taken & ~context.equals(schema.LEGAL_ACTION_TAKEN, _NO)
+    small = ~(outstanding >= guard.legal_min_outstanding)
+    index = context.table.index
+    clauses: list[tuple[BoolArray, str | Text]] = [
+        (
+            low_risk,
+            _format_rows(
+                f"risk %.2f below the legal threshold {guard.legal_min_risk:.2f}",
+                risk,
+                low_risk,
+                index,
+            ),
+        ),
+        (already_taken, "legal action already taken"),
+        (unrecorded, "no record that legal action was never taken"),
+        (
+            small,
+            _format_rows(
+                f"outstanding %.0f below the legal minimum {guard.legal_min_outstanding:.0f}",
+                outstanding,
+                small,
+                index,
+            ),
+        ),
+    ]
+    rows = low_risk | already_taken | unrecorded | small
+    return RuleResult(context.removal(["legal"], rows), _sentence("legal removed", clauses, index))
+
+
+def settlement_floor_rule(context: RuleContext) -> RuleResult:
+    """No settlement at a deeper discount than the lender accepts."""
+    floor = context.settings.settlement_min_fraction
+    if "settlement" not in context.catalogue.names:
+        nothing = np.zeros(context.n_loans, dtype=np.bool_)
+        return RuleResult(context.removal([], nothing), _blank(context.table.index))
+    fraction = context.fractions[:, context.catalogue.index_of("settlement")]
+    rows = fraction < floor
+    text = _format_rows(
+        f"expected recovery %.0f%% of outstanding, below the {_percent(floor)} floor "
+        "(maximum discount)",
+        100.0 * fraction,
+        rows,
+        context.table.index,
+    )
+    return RuleResult(
+        context.removal(["settlement"], rows),
+        _sentence("settlement removed", [(rows, text)], context.table.index),
+    )
+
+
+def do_not_contact_rule(context: RuleContext) -> RuleResult:
+    """A borrower who asked (or a court ordered) not to be contacted gets no reminder or call."""
+    if schema.DO_NOT_CONTACT not in context.table.columns:
+        rows = np.zeros(context.n_loans, dtype=np.bool_)
+    else:
+        rows = context.equals(schema.DO_NOT_CONTACT, _YES)
+    return RuleResult(
+        context.removal(["reminder", "call"], rows),
+        _sentence(
+            "reminder and call removed",
+            [(rows, "borrower must not be contacted")],
+            context.table.index,
+        ),
+    )
+
+
+def reminder_consent_rule(context: RuleContext) -> RuleResult:
+    """A reminder needs consent on at least one channel (SMS or email)."""
+    columns = (schema.CONSENT_SMS, schema.CONSENT_EMAIL)
+    if not all(column in context.table.columns for column in columns):
+        rows = np.zeros(context.n_loans, dtype=np.bool_)
+    else:
+        rows = ~(
+            context.equals(schema.CONSENT_SMS, _YES) | context.equals(schema.CONSENT_EMAIL, _YES)
+        )
+    return RuleResult(
+        context.removal(["reminder"], rows),
+        _sentence("reminder removed", [(rows, "no SMS or email consent")], context.table.index),
+    )
+
+
+def attempt_limit_rule(context: RuleContext) -> RuleResult:
+    """No more calls once the contact limit is reached (harassment rules, wasted effort)."""
+    limit = context.settings.max_collection_attempts
+    attempts = context.numeric(schema.COLLECTION_ATTEMPTS)
+    rows = attempts >= limit
+    index = context.table.index
+    text = _format_rows(f"%.0f contact attempts made, limit {limit}", attempts, rows, index)
+    return RuleResult(
+        context.removal(["call"], rows), _sentence("call removed", [(rows, text)], index)
+    )
+
+
+def asset_class_floor_rule(context: RuleContext) -> RuleResult:
+    """Actions too weak for a loan's regulatory asset class (an NPA needs more than a nudge)."""
+    removed = np.zeros((context.n_loans, len(context.catalogue)), dtype=np.bool_)
+    sentences = _blank(context.table.index)
+    for loan_class, actions in context.settings.asset_class_excluded_actions.items():
+        rows = context.asset_classes == loan_class
+        class_removed = context.removal(actions, rows)
+        if not class_removed.any():
+            continue
+        removed |= class_removed
+        named = [name for name in context.catalogue.names if name in actions]
+        text = (
+            f"{' and '.join(named)} removed: not enough on its own for a loan classed {loan_class}"
+        )
+        # Each loan has one class, so at most one class's sentence lands on a row.
+        sentences = sentences.mask(rows, text)
+    return RuleResult(removed, sentences)
+
+
+#: Every guardrail, in the order their sentences appear.
+GUARDRAILS: tuple[Guardrail, ...] = (
+    Guardrail(
+        "legal-escalation",
+        "Legal only at high risk, with no legal action before, on a large enough balance",
+        legal_escalation_rule,
+    ),
+    Guardrail(
+        "settlement-floor",
+        "No settlement below the maximum discount the lender accepts",
+        settlement_floor_rule,
+    ),
+    Guardrail("do-not-contact", "No reminder or call when contact is barred", do_not_contact_rule),
+    Guardrail(
+        "reminder-consent", "No reminder without SMS or email consent", reminder_consent_rule
+    ),
+    Guardrail(
+        "attempt-limit", "No call once the contact-attempt limit is reached", attempt_limit_rule
+    ),
+    Guardrail(
+        "asset-class-floor",
+        "Actions too weak for a regulatory asset class are removed",
+        asset_class_floor_rule,
+    ),
+)
+GUARDRAIL_NAMES: tuple[str, ...] = tuple(rule.name for rule in GUARDRAILS)
+
+
+# --- applying them ------------------------------------------------------------------------
+def _risk_vector(
+    risk_score: pd.Series | FloatArray | Sequence[float], index: pd.Index
+) -> FloatArray:
+    """Risk scores as floats aligned with the table; a Series must carry the table's index."""
+    if isinstance(risk_score, pd.Series):
+        if not risk_score.index.equals(index):
+            raise SchemaError(
+                f"risk scores must have the table's index ({len(index)} loans); got a "
+                f"different index of {len(risk_score)} loans."
+            )
+        risk = risk_score.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        risk = np.asarray(risk_score, dtype=np.float64).reshape(-1)
+    if len(risk) != len(index):
+        raise SchemaError(f"need one risk score per loan ({len(index)}); got {len(risk)}.")
+    bad = ~np.isfinite(risk) | (risk < 0) | (risk > 1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise SchemaError(
+            f"risk scores must be probabilities in [0, 1]; {int(bad.sum())} are not, first at "
+            f"row {index[first]!r}: {risk[first]!r}."
+        )
+    return risk
+
+
+def apply_guardrails(
+    table: pd.DataFrame,
+    risk_score: pd.Series | FloatArray | Sequence[float],
+    fractions: pd.DataFrame,
+    catalogue: ActionCatalogue,
+    settings: StrategySettings,
+    *,
+    rules: Sequence[Guardrail] = GUARDRAILS,
+) -> GuardrailOutcome:
+    """Eligibility AND every rule: which actions each loan may get, and why others may not.
+
+    ``fractions`` are the outcome model's expected recovered fractions (one column per
+    action, rows as ``table``); only the settlement floor reads them.
+    """
+    missing = [column for column in GUARDRAIL_COLUMNS if column not in table.columns]
+    if missing:
+        raise SchemaError(
+            f"the guardrails need columns {missing}; got {list(table.columns)}.",
+            missing_columns=tuple(missing),
+        )
+    if not fractions.index.equals(table.index):
+        raise SchemaError(
+            f"expected recovered fractions must have the table's index ({len(table)} loans); "
+            f"got a different index of {len(fractions)} loans."
+        )
+    context = RuleContext(
+        table=table,
+        risk_score=_risk_vector(risk_score, table.index),
+        fractions=catalogue.fraction_matrix(fractions),
+        catalogue=catalogue,
+        settings=settings.guardrails,
+        asset_classes=asset_class(table).astype("string").to_numpy(dtype=np.str_, na_value=""),
+    )
+    eligible = catalogue.eligibility(table).to_numpy(dtype=np.bool_)
+    allowed = eligible.copy()
+    columns = list(catalogue.names)
+    removed_by: dict[str, pd.DataFrame] = {}
+    clauses: list[tuple[BoolArray, str | Text]] = []
+    for rule in rules:
+        result = rule.check(context)
+        allowed &= ~result.removed
+        removed_by[rule.name] = pd.DataFrame(result.removed, index=table.index, columns=columns)
+        narrowed = (result.removed & eligible).any(axis=1)
+        has_text = (result.sentences != "").to_numpy(dtype=np.bool_)
+        clauses.append((narrowed & has_text, result.sentences))
+    held: BoolArray = ~np.any(allowed, axis=1)
+    clauses.append((held, HOLD_SENTENCE))
+    explanations = _join(clauses, RULE_SEPARATOR, table.index).rename(schema.GUARDRAILS)
+    return GuardrailOutcome(
+        eligible=pd.DataFrame(eligible, index=table.index, columns=columns),
+        allowed=pd.DataFrame(allowed, index=table.index, columns=columns),
+        explanations=explanations,
+        removed_by=removed_by,
+    )
