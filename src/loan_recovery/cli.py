@@ -20,6 +20,7 @@ from loan_recovery import __version__
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.jobs.demo import run_demo
+from loan_recovery.jobs.plan import parse_capacity, run_plan
 from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.score import run_score
 from loan_recovery.jobs.simulate import run_simulate
@@ -29,6 +30,7 @@ from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import metrics_rich_table
 from loan_recovery.render import (
     RichProgress,
+    plan_summary_table,
     portfolio_tables,
     validation_payload,
     validation_tables,
@@ -290,6 +292,54 @@ def score(
         f"Scored {len(outcome.scores):,} loans with version {outcome.version} "
         f"-> [bold]{outcome.out_path}[/]"
     )
+    if result.rejected:
+        kept = outcome.validation.quarantine_path
+        console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")
+    raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
+
+
+@app.command()
+@_user_errors
+def plan(
+    file: Annotated[Path, typer.Argument(help="Loans to plan, .csv or .parquet.")],
+    out: Annotated[Path, typer.Option(help="Worklist to write: .csv, .parquet or .xlsx.")],
+    models: ModelsOption = None,
+    version: Annotated[str | None, typer.Option(help="Version to use (default: champion).")] = None,
+    policy: Annotated[
+        str, typer.Option(help="learned, threshold-rules, dpd-rule, all-<action> or random.")
+    ] = "learned",
+    capacity: Annotated[
+        str | None, typer.Option(help="Slots per action per cycle, e.g. legal=40,call=500.")
+    ] = None,
+    budget: Annotated[float | None, typer.Option(min=0, help="Total cost cap per cycle.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping TOML file.")] = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: beside FILE).")
+    ] = None,
+) -> None:
+    """The recovery plan: best action per loan within the rules, sorted by priority."""
+    settings = _settings()
+    slots = parse_capacity(capacity)
+    with _stderr().status(f"Planning {file} ..."):
+        outcome = run_plan(
+            file,
+            out=out,
+            settings=settings,
+            models_dir=models,
+            version=version,
+            policy=policy,
+            capacity=slots,
+            budget=budget,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+        )
+    console = _stdout()
+    console.print(plan_summary_table(outcome.plan))
+    console.print(
+        f"Planned {len(outcome.plan.worklist):,} loans with version {outcome.version} "
+        f"({outcome.plan.policy}) -> [bold]{outcome.out_path}[/]"
+    )
+    result = outcome.validation.result
     if result.rejected:
         kept = outcome.validation.quarantine_path
         console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")

@@ -26,6 +26,7 @@ from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult
 from loan_recovery.models.registry import VersionInfo
 from loan_recovery.portfolio import PortfolioSummary
+from loan_recovery.strategy.plan import PlanResult
 
 EXAMPLES_SHOWN = 10
 _MASK = "***"
@@ -104,6 +105,41 @@ def versions_table(versions: list[VersionInfo]) -> Table:
             "" if auc is None else f"{float(auc):.3f}",
         )
     return table
+
+
+def plan_summary_table(plan: PlanResult) -> Group:
+    """Action mix with expected recovered, cost and net, and the comparison to the baseline."""
+    summary = plan.summary()
+    table = Table(title=f"Recovery plan ({plan.policy})")
+    for header in ("action", "loans", "expected recovered", "expected cost", "expected net"):
+        table.add_column(header, justify="right" if header != "action" else "left")
+    for action, row in summary.iterrows():
+        table.add_row(
+            str(action),
+            f"{int(row[schema.LOANS]):,}",
+            _money(float(row[schema.EXPECTED_RECOVERED])),
+            _money(float(row[schema.EXPECTED_COST])),
+            _money(float(row[schema.EXPECTED_NET_RECOVERY])),
+        )
+    totals = plan.totals()
+    baseline = totals["baseline_expected_net"]
+    gain = totals["expected_net"] - baseline
+    share = f" ({gain / abs(baseline):+.1%})" if baseline else ""
+    comparison = Table(title=f"Versus the {plan.baseline_policy} baseline")
+    for header in ("policy", "expected net"):
+        comparison.add_column(header, justify="right" if header != "policy" else "left")
+    comparison.add_row(plan.baseline_policy, _money(baseline))
+    comparison.add_row(plan.policy, f"{_money(totals['expected_net'])}{share}")
+    parts: list[Table] = [table, comparison]
+    capacity = plan.capacity_plan
+    if capacity is not None and capacity.shadow_prices:
+        prices = Table(title="Shadow prices (value of one more unit)")
+        prices.add_column("constraint")
+        prices.add_column("value", justify="right")
+        for name, value in capacity.shadow_prices.items():
+            prices.add_row(name, f"{value:,.2f}")
+        parts.append(prices)
+    return Group(*parts)
 
 
 def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:

@@ -353,6 +353,8 @@ SEGMENT_NAME = "segment_name"
 NOT_RECOVERED = "Not_Recovered"
 
 # recovery plan (strategy/policy.py, strategy/rules.py)
+EXPECTED_RECOVERED = "expected_recovered"
+EXPECTED_COST = "expected_cost"
 RECOMMENDED_ACTION = "recommended_action"
 EXPECTED_NET_RECOVERY = "expected_net_recovery"
 NEXT_BEST_ACTION = "next_best_action"

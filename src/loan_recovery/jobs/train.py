@@ -1,7 +1,8 @@
-"""Train job: validated history -> risk models, calibration, segments -> a registry version.
+"""Train job: validated history -> risk, segments, outcome models -> a registry version.
 
 Stages: validate, (tune), cross-validate both families and the baselines, fit the
-champion family with calibration, fit the segmenter, explain, save. The first version of
+champion family with calibration, fit the segmenter, learn each action's outcome,
+explain, save. The first version of
 a registry is promoted to champion automatically; later ones only when asked.
 """
 
@@ -28,6 +29,7 @@ from loan_recovery.models.bundle import (
 )
 from loan_recovery.models.design import describe_feature, risk_design_matrix, risk_label
 from loan_recovery.models.explain import global_importance
+from loan_recovery.models.outcomes import fit_outcome_model
 from loan_recovery.models.registry import ModelRegistry, VersionInfo, data_fingerprint
 from loan_recovery.models.risk import CalibratedRiskModel, cross_validate_risk, tune_xgboost
 from loan_recovery.models.scoring import model_contributions
@@ -116,7 +118,7 @@ def run_train(
     """
     report = progress or SilentProgress()
     folds = settings.risk.cv_folds if cross_validate else 0
-    report.start(5 + int(tune) + folds * _CV_CANDIDATES)
+    report.start(6 + int(tune) + folds * _CV_CANDIDATES)
 
     report.stage("Validating training data")
     validation = run_validate(
@@ -172,6 +174,10 @@ def run_train(
     profile = segment_profile(table, scores, segment_ids, segmenter.names_)
     report.advance()
 
+    report.stage("Learning the outcome of every action")
+    outcome_model = fit_outcome_model(table, design, settings, random_state=seed)
+    report.advance()
+
     report.stage("Explaining the risk model")
     sample = design.sample(
         n=min(IMPORTANCE_SAMPLE_ROWS[champion_family], len(design)), random_state=seed
@@ -191,7 +197,11 @@ def run_train(
     registry = ModelRegistry(models_dir or settings.registry_dir)
     info = registry.save_version(
         lambda directory: write_bundle_files(
-            directory, risk_model=model, segmenter=segmenter, artefacts=artefacts
+            directory,
+            risk_model=model,
+            segmenter=segmenter,
+            artefacts=artefacts,
+            outcome_model=outcome_model,
         ),
         _metadata(
             settings=settings,

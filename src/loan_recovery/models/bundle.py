@@ -17,6 +17,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from loan_recovery.exceptions import IncompatibleModelError
+from loan_recovery.models.outcomes import MODEL_JSON as OUTCOME_MODEL_FILE
+from loan_recovery.models.outcomes import OutcomeModel
 from loan_recovery.models.registry import LoadedVersion, ModelRegistry
 from loan_recovery.models.risk import CalibratedRiskModel
 from loan_recovery.models.segments import Segmenter
@@ -48,6 +50,7 @@ class ModelBundle:
     metadata: dict[str, Any]
     risk_model: CalibratedRiskModel
     segmenter: Segmenter
+    outcome_model: OutcomeModel | None = None
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -61,10 +64,13 @@ def write_bundle_files(
     risk_model: CalibratedRiskModel,
     segmenter: Segmenter,
     artefacts: TrainingArtefacts,
+    outcome_model: OutcomeModel | None = None,
 ) -> None:
     """Write every file of a version into ``directory`` (safe formats only, no pickle)."""
     risk_model.save(directory)
     segmenter.save(directory)
+    if outcome_model is not None:
+        outcome_model.save(directory)
     evaluation: dict[str, Any] = {
         "champion_family": artefacts.champion_family,
         "metrics": None
@@ -103,6 +109,9 @@ def _bundle_from(loaded: LoadedVersion) -> ModelBundle:
         metadata=dict(loaded.metadata),
         risk_model=risk_model,
         segmenter=Segmenter.load(loaded.path),
+        outcome_model=(
+            OutcomeModel.load(loaded.path) if (loaded.path / OUTCOME_MODEL_FILE).is_file() else None
+        ),
     )
 
 

@@ -1,0 +1,91 @@
+"""Plan job: validate a loan file, build the recovery plan with the champion, write it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from loan_recovery.config import Settings
+from loan_recovery.data import schema
+from loan_recovery.data.io import write_table
+from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
+from loan_recovery.jobs.validate import ValidateOutcome, run_validate
+from loan_recovery.models.bundle import ModelBundle, load_bundle
+from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.strategy.plan import PlanResult, plan_loans
+
+PLAN_SUFFIXES = (".csv", ".parquet", ".xlsx")
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """The plan, where it went, and the validation and model version behind it."""
+
+    plan: PlanResult
+    out_path: Path
+    validation: ValidateOutcome
+    version: str
+
+
+def parse_capacity(text: str | None) -> dict[str, int]:
+    """``"legal=40,call=500"`` -> ``{"legal": 40, "call": 500}``, names and counts checked."""
+    if not text:
+        return {}
+    capacity: dict[str, int] = {}
+    for part in text.split(","):
+        name, separator, slots = part.partition("=")
+        if not separator or not slots.strip().isdigit():
+            raise ConfigError(f"capacity must look like legal=40,call=500; got {part.strip()!r}.")
+        if name.strip() not in schema.ACTION_NAMES:
+            raise ConfigError(
+                f"capacity names unknown action {name.strip()!r}; "
+                f"actions are {', '.join(schema.ACTION_NAMES)}."
+            )
+        capacity[name.strip()] = int(slots)
+    return capacity
+
+
+def write_plan(worklist: pd.DataFrame, path: Path) -> Path:
+    """CSV, Parquet or Excel by suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in PLAN_SUFFIXES:
+        raise UnsupportedFormatError(
+            f"plan files are {', '.join(PLAN_SUFFIXES)}; got {path.suffix or 'no suffix'}."
+        )
+    if suffix == ".xlsx":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        worklist.to_excel(path, index=False, sheet_name="worklist")
+        return path
+    return write_table(worklist, path)
+
+
+def run_plan(
+    path: Path,
+    *,
+    out: Path,
+    settings: Settings,
+    models_dir: Path | None = None,
+    version: str | None = None,
+    policy: str = "learned",
+    capacity: Mapping[str, int] | None = None,
+    budget: float | None = None,
+    mapping_path: Path | None = None,
+    quarantine_path: Path | None = None,
+    bundle: ModelBundle | None = None,
+) -> PlanOutcome:
+    """Plan every valid loan of ``path``; bad rows go to quarantine."""
+    if out.suffix.lower() not in PLAN_SUFFIXES:
+        write_plan(pd.DataFrame(), out)  # raises the format error before any work
+    if capacity:
+        strategy = settings.strategy.model_copy(update={"capacity": dict(capacity)})
+        settings = settings.model_copy(update={"strategy": strategy})
+    validation = run_validate(
+        path, settings=settings, mapping_path=mapping_path, quarantine_path=quarantine_path
+    )
+    loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
+    plan = plan_loans(validation.result.table, loaded, settings, policy=policy, budget=budget)
+    written = write_plan(plan.worklist, out)
+    return PlanOutcome(plan=plan, out_path=written, validation=validation, version=loaded.version)
