@@ -20,6 +20,7 @@ from loan_recovery import __version__
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.jobs.demo import run_demo
+from loan_recovery.jobs.evaluate import run_evaluate_policy
 from loan_recovery.jobs.plan import parse_capacity, run_plan
 from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.score import run_score
@@ -30,6 +31,7 @@ from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import metrics_rich_table
 from loan_recovery.render import (
     RichProgress,
+    evaluation_table,
     plan_summary_table,
     portfolio_tables,
     validation_payload,
@@ -344,6 +346,25 @@ def plan(
         kept = outcome.validation.quarantine_path
         console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")
     raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
+
+
+@app.command("evaluate-policy")
+@_user_errors
+def evaluate_policy(
+    loans: Annotated[
+        int, typer.Option(min=200, help="Loans of history (and fresh loans).")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed of simulation and training.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Score every policy against the simulator's ground truth, with off-policy estimates."""
+    settings = _settings()
+    with RichProgress(_stderr()) as progress:
+        result = run_evaluate_policy(settings=settings, n_loans=loans, seed=seed, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result.to_json_dict()))
+        return
+    _stdout().print(evaluation_table(result))
 
 
 @app.command()

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult
+from loan_recovery.jobs.evaluate import EvaluationReport
 from loan_recovery.models.registry import VersionInfo
 from loan_recovery.portfolio import PortfolioSummary
 from loan_recovery.strategy.plan import PlanResult
@@ -140,6 +141,32 @@ def plan_summary_table(plan: PlanResult) -> Group:
             prices.add_row(name, f"{value:,.2f}")
         parts.append(prices)
     return Group(*parts)
+
+
+def evaluation_table(result: EvaluationReport) -> Table:
+    """Policies by true net recovery, with oracle capture and off-policy estimates."""
+    table = Table(
+        title=f"Policies on {result.loans:,} fresh simulated loans (seed {result.seed}), "
+        "true values and off-policy estimates per loan"
+    )
+    headers = ("policy", "net recovery", "per loan", "recovery rate", "cost", "oracle capture")
+    for header in (*headers, "IPS", "SNIPS", "DR"):
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    ranked = sorted(
+        result.policies.items(), key=lambda item: item[1].value.net_recovery, reverse=True
+    )
+    for name, report in ranked:
+        ope = report.ope.as_dict() if report.ope is not None else {}
+        table.add_row(
+            name,
+            _money(report.value.net_recovery),
+            _money(report.value.mean_net_recovery),
+            _percent(report.value.recovery_rate),
+            _money(report.value.cost),
+            f"{report.capture:.1%}",
+            *(_money(ope[key]) if key in ope else "" for key in ("ips", "snips", "dr")),
+        )
+    return table
 
 
 def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:

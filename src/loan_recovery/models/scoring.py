@@ -58,9 +58,6 @@ def score_loans(
     design = risk_design_matrix(table, settings)
     scores = bundle.risk_model.risk_score(design)
     engineered = features.build_features(table)
-    unit = "log-odds" if bundle.risk_model.base_.family == "xgboost" else "probability"
-    contributions = model_contributions(bundle.risk_model, design, approximate=approximate_reasons)
-    reasons = reason_codes(contributions, design, top_k=top_k, unit=unit)
     segment_ids = bundle.segmenter.predict(table)
     names = np.asarray(bundle.segmenter.names_, dtype=object)
     scored = pd.DataFrame(
@@ -74,5 +71,11 @@ def score_loans(
         },
         index=table.index,
     )
-    reason_frame = reasons.to_frame(index=table.index)
-    return pd.concat([scored, reason_frame, engineered.drop(columns=[schema.ASSET_CLASS])], axis=1)
+    if top_k > 0:  # top_k=0: no reasons, skipping the costly contributions
+        unit = "log-odds" if bundle.risk_model.base_.family == "xgboost" else "probability"
+        contributions = model_contributions(
+            bundle.risk_model, design, approximate=approximate_reasons
+        )
+        reasons = reason_codes(contributions, design, top_k=top_k, unit=unit)
+        scored = pd.concat([scored, reasons.to_frame(index=table.index)], axis=1)
+    return pd.concat([scored, engineered.drop(columns=[schema.ASSET_CLASS])], axis=1)

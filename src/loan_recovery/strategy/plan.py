@@ -27,7 +27,7 @@ from loan_recovery.strategy.policy import (
     optimise_with_capacity,
     policy_actions,
 )
-from loan_recovery.strategy.rules import apply_guardrails
+from loan_recovery.strategy.rules import GuardrailOutcome, apply_guardrails
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,67 @@ def _pick(matrix: pd.DataFrame, actions: pd.Series) -> np.ndarray:
     return values[np.arange(len(values)), positions]
 
 
+@dataclass(frozen=True)
+class ActionValues:
+    """Everything a policy chooses from: risk, per-action expectations and what is allowed."""
+
+    scores: pd.DataFrame
+    risk: pd.Series
+    fractions: pd.DataFrame
+    values: pd.DataFrame
+    recovered: pd.DataFrame
+    costs: pd.DataFrame
+    guard: GuardrailOutcome
+    catalogue: ActionCatalogue
+
+
+def action_values(
+    table: pd.DataFrame, bundle: ModelBundle, settings: Settings, *, with_reasons: bool = True
+) -> ActionValues:
+    """Score the loans and value every action for each (before any choice is made)."""
+    if bundle.outcome_model is None:
+        raise ModelError(
+            f"model version {bundle.version} has no outcome models; retrain it to plan."
+        )
+    scores = score_loans(
+        table,
+        bundle,
+        settings.risk,
+        top_k=settings.explain.top_k if with_reasons else 0,
+        approximate_reasons=settings.explain.method == "approximate",
+    )
+    risk = scores[schema.RISK_SCORE]
+    design = risk_design_matrix(table, settings.risk)
+    fractions = bundle.outcome_model.predict_fractions(design).set_axis(table.index)
+    catalogue = ActionCatalogue.from_settings(settings)
+    outstanding = table[schema.OUTSTANDING_LOAN_AMOUNT]
+    return ActionValues(
+        scores=scores,
+        risk=risk,
+        fractions=fractions,
+        values=catalogue.expected_net(fractions, outstanding),
+        recovered=catalogue.expected_recovered(fractions, outstanding),
+        costs=catalogue.cost(fractions, outstanding),
+        guard=apply_guardrails(table, risk, fractions, catalogue, settings.strategy),
+        catalogue=catalogue,
+    )
+
+
+def policy_choice(
+    name: str, table: pd.DataFrame, inputs: ActionValues, settings: Settings, random_state: int = 0
+) -> pd.Series:
+    """The action each loan gets under the named policy (learned: best allowed)."""
+    return policy_actions(
+        name,
+        table=table,
+        risk_score=inputs.risk,
+        values=inputs.values,
+        allowed=inputs.guard.allowed,
+        settings=settings,
+        random_state=random_state,
+    )
+
+
 def plan_loans(
     table: pd.DataFrame,
     bundle: ModelBundle,
@@ -87,37 +148,17 @@ def plan_loans(
     random_state: int = 0,
 ) -> PlanResult:
     """The worklist of a validated table, sorted by priority (highest first)."""
-    if bundle.outcome_model is None:
-        raise ModelError(
-            f"model version {bundle.version} has no outcome models; retrain it to plan."
-        )
-    scores = score_loans(
-        table,
-        bundle,
-        settings.risk,
-        top_k=settings.explain.top_k,
-        approximate_reasons=settings.explain.method == "approximate",
+    inputs = action_values(table, bundle, settings)
+    scores, risk, values = inputs.scores, inputs.risk, inputs.values
+    recovered, costs, guard, catalogue = (
+        inputs.recovered,
+        inputs.costs,
+        inputs.guard,
+        inputs.catalogue,
     )
-    risk = scores[schema.RISK_SCORE]
-    design = risk_design_matrix(table, settings.risk)
-    fractions = bundle.outcome_model.predict_fractions(design).set_axis(table.index)
-    catalogue = ActionCatalogue.from_settings(settings)
-    outstanding = table[schema.OUTSTANDING_LOAN_AMOUNT]
-    values = catalogue.expected_net(fractions, outstanding)
-    recovered = catalogue.expected_recovered(fractions, outstanding)
-    costs = catalogue.cost(fractions, outstanding)
-    guard = apply_guardrails(table, risk, fractions, catalogue, settings.strategy)
 
     def named(name: str) -> pd.Series:
-        return policy_actions(
-            name,
-            table=table,
-            risk_score=risk,
-            values=values,
-            allowed=guard.allowed,
-            settings=settings,
-            random_state=random_state,
-        )
+        return policy_choice(name, table, inputs, settings, random_state)
 
     baseline_name = settings.strategy.baseline_policy
     baseline = named(baseline_name)
