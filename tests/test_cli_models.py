@@ -252,3 +252,113 @@ def test_training_needs_labels(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(source), "--models", str(tmp_path / "m")])
     assert result.exit_code == 2
     assert schema.RECOVERY_STATUS in result.stderr
+
+
+def test_plan_command_writes_a_prioritised_worklist(trained: TrainOutcome, tmp_path: Path) -> None:
+    """Gives 300 loans; expects every promised column, priority order and a summary."""
+    source = write_table(simulate_portfolio(300, 21).loans, tmp_path / "book.csv")
+    out = tmp_path / "plan.csv"
+    result = runner.invoke(
+        app, ["plan", str(source), "--models", str(_models_dir(trained)), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "threshold-rules" in result.stdout
+    plan = pd.read_csv(out)
+    expected = {
+        schema.LOAN_ID,
+        schema.RECOMMENDED_ACTION,
+        schema.EXPECTED_NET_RECOVERY,
+        schema.UPLIFT_VS_BASELINE,
+        schema.RISK_SCORE,
+        schema.SEGMENT_NAME,
+        schema.reason_column(1),
+        schema.GUARDRAILS,
+        *(schema.expected_net_output_column(action) for action in schema.ACTION_NAMES),
+    }
+    assert expected <= set(plan.columns)
+    assert len(plan) == 300
+    assert plan[schema.PRIORITY].is_monotonic_decreasing
+    chosen_value = plan.apply(
+        lambda row: (
+            row[schema.expected_net_output_column(row[schema.RECOMMENDED_ACTION])]
+            if row[schema.RECOMMENDED_ACTION] != "hold"
+            else 0.0
+        ),
+        axis=1,
+    )
+    np.testing.assert_allclose(chosen_value, plan[schema.EXPECTED_NET_RECOVERY])
+
+
+def test_plan_respects_guardrails_and_capacity(
+    trained: TrainOutcome, fast_settings: Settings, tmp_path: Path
+) -> None:
+    """Plans with legal=5,call=20 to Excel; expects caps held and no removed action chosen."""
+    from loan_recovery.strategy.plan import action_values, plan_loans
+
+    loans = simulate_portfolio(400, 22).loans
+    table = validate_frame(loans).table
+    inputs = action_values(table, trained.bundle, fast_settings, with_reasons=False)
+    plan = plan_loans(table, trained.bundle, fast_settings, capacity={"legal": 5, "call": 20})
+    counts = plan.worklist[schema.RECOMMENDED_ACTION].value_counts()
+    assert counts.get("legal", 0) <= 5
+    assert counts.get("call", 0) <= 20
+    assert plan.capacity_plan is not None
+    by_loan = plan.worklist.set_index(schema.LOAN_ID)[schema.RECOMMENDED_ACTION]
+    allowed = inputs.guard.allowed.set_axis(table[schema.LOAN_ID])
+    for action in schema.ACTION_NAMES:
+        chosen = by_loan[by_loan == action].index
+        assert allowed.loc[chosen, action].all()
+    source = write_table(loans, tmp_path / "book.csv")
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(source),
+            "--models",
+            str(_models_dir(trained)),
+            "--out",
+            str(tmp_path / "plan.xlsx"),
+            "--capacity",
+            "legal=5,call=20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Shadow prices" in result.stdout
+    assert len(pd.read_excel(tmp_path / "plan.xlsx")) == 400
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--policy", "magic"], "magic"),
+        (["--capacity", "teleport=3"], "teleport"),
+        (["--capacity", "legal"], "legal=40"),
+    ],
+)
+def test_plan_rejects_bad_options(
+    trained: TrainOutcome, tmp_path: Path, extra: list[str], fragment: str
+) -> None:
+    """Gives an unknown policy or a malformed capacity; expects exit 2 naming it."""
+    source = write_table(simulate_portfolio(20, 1).loans, tmp_path / "book.csv")
+    result = runner.invoke(
+        app,
+        ["plan", str(source), "--models", str(_models_dir(trained)), "--out", "x.csv", *extra],
+    )
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+
+
+def test_evaluate_policy_scores_every_policy_on_truth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs evaluate-policy on 3,000 loans; expects the JSON layout and the oracle on top.
+
+    With this little history the learned policy does not yet beat the baselines (+8.6% over
+    threshold-rules at 20,000 loans, seed 1); the issue's targets are tracked in the README.
+    """
+    monkeypatch.setenv("LOAN_RECOVERY_RISK__CV_FOLDS", "3")
+    result = runner.invoke(app, ["evaluate-policy", "--loans", "3000", "--seed", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    policies = json.loads(result.stdout)["policies"]
+    assert {"learned", "threshold-rules", "oracle", "all-legal"} <= set(policies)
+    for name, policy in policies.items():
+        assert policies["oracle"]["net_recovery"] >= policy["net_recovery"], name
+    assert set(policies["learned"]["ope"]) == {"ips", "snips", "dr"}
