@@ -374,10 +374,11 @@ class OutcomeSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    learner: Literal["t-ipw", "s-ipw", "t-naive"] = Field(
-        default="t-ipw",
-        description="t-ipw: one model per action, inverse-propensity weighted; s-ipw: one "
-        "model with the action as a feature; t-naive: per action, unweighted.",
+    learner: Literal["t-pooled", "t-ipw", "s-ipw", "t-naive"] = Field(
+        default="t-pooled",
+        description="t-pooled: per action, boosted from a model pooled over all actions (best "
+        "on the simulator); t-ipw: per action, inverse-propensity weighted; s-ipw: one model "
+        "with the action as a feature; t-naive: per action, unweighted.",
     )
     min_effective_sample_size: float = Field(
         default=200, gt=0, description="Below this support an action falls back to its prior"

@@ -23,8 +23,9 @@ Why it is built this way:
   the columns the logging policy read, so unweighted regression is consistent for them,
   and with the simulator's policy the weights (up to 1 / (0.2 / 6) = 30) mostly add
   variance: ``t-ipw`` scored lowest, ``t-pooled`` highest. The weights earn their keep
-  where the policy read something X lacks; they stay the default of the support
-  measurement below whatever the learner.
+  where the logging policy read something X lacks: then only they remove the bias (the
+  tests build such a case). The support measurement below uses them whatever the
+  learner.
 * An action the history barely tried cannot be learned, whatever the learner. Support
   is measured by the effective sample size of its weights, ESS = (sum w)^2 / sum w^2
   (Kish): the number of equally weighted rows carrying the same information. Below
@@ -122,14 +123,15 @@ PROPENSITY_FOLDS = 3
 _Z_95 = 1.959963984540054
 
 MODEL_JSON = "outcome_model.json"
-#: The one booster of ``s-ipw``; ``t-*`` learners write ``outcome_<action>.ubj``.
+#: Key of the booster every action shares: the one model of ``s-ipw``, the pooled base of
+#: ``t-pooled``. Per-action boosters are keyed by the action's name.
 SHARED_KEY = "shared"
 FORMAT_NAME = "loan_recovery.outcome_model"
 FORMAT_VERSION = 1
 
 
 def booster_file(key: str) -> str:
-    """File name of the booster for an action (``t-*``) or :data:`SHARED_KEY` (``s-ipw``)."""
+    """File name of the booster of an action or of :data:`SHARED_KEY`."""
     return f"outcome_{key}.ubj"
 
 
@@ -148,8 +150,9 @@ def method_representatives(actions: Mapping[str, ActionConfig]) -> dict[str, str
     row logged as "Calls" is credited to one representative. It is chosen
     deterministically among the actions configured with that method: first the action
     whose name the label spells (the most specific: "Calls" -> call, "Settlement Offer"
-    -> settlement, "Legal Notice" -> legal), then the costliest (a contact a lender paid
-    more for is the likelier one to be logged as the method), then catalogue order. With
+    -> settlement, "Legal Notice" -> legal), then the costliest (outcomes of a mixed
+    method are then valued at the higher cost, which errs on the conservative side),
+    then catalogue order. With
     the default catalogue: Calls -> call, Settlement Offer -> settlement, Legal Notice ->
     legal, Debt Collectors -> agency. A method no action is configured with has no
     representative, and rows logged with it cannot be used.
@@ -1047,6 +1050,9 @@ def fit_outcome_model(
     for rows where it is blank, or for all rows when the column is absent). ``design``
     is the table's risk design matrix, built here when None, so the outcome models read
     exactly the columns the risk model does (no action or outcome column, no Gender).
+    A recorded propensity belongs to the exact action; in a history without
+    ``Action_Taken`` it may belong to an action the method's representative stands for
+    (a reminder logged as "Calls"), and the weights are then approximate.
     """
     outcomes = settings.strategy.outcomes
     X = design if design is not None else risk_design_matrix(table, settings.risk)
@@ -1062,7 +1068,7 @@ def fit_outcome_model(
         else np.full(len(table), np.nan)
     )
     usable = np.isfinite(recorded) & (recorded > 0) & (recorded <= 1)
-    propensity: FloatArray | None = recorded
+    propensity = recorded
     if not usable.all():
         estimated = estimate_propensities(
             X, actions, random_state, settings=outcomes, catalogue=schema.ACTION_NAMES
