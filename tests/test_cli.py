@@ -143,6 +143,8 @@ def test_demo_builds_once_then_reuses(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "ROC" in first.stdout
     assert (tmp_path / "var" / "demo" / "portfolio.csv").is_file()
     assert (tmp_path / "var" / "models" / "champion").is_file()
+    assert "Recovery plan (learned)" in first.stdout
+    assert (tmp_path / "var" / "demo" / "plan.csv").is_file()
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0
     assert "Found demo portfolio" in second.stdout

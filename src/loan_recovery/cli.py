@@ -213,6 +213,8 @@ def demo(
     )
     if card.metrics is not None:
         console.print(metrics_rich_table(card.metrics))
+    console.print(plan_summary_table(outcome.plan.plan))
+    console.print(f"Worklist sorted by priority in [bold]{outcome.plan.out_path}[/]")
 
 
 ModelsOption = Annotated[

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loan_recovery.config import Settings
+from loan_recovery.jobs.plan import PlanOutcome, run_plan
 from loan_recovery.jobs.progress import ProgressReporter
 from loan_recovery.jobs.report import build_model_card
 from loan_recovery.jobs.simulate import run_simulate
@@ -28,6 +29,7 @@ class DemoPaths:
     directory: Path
     portfolio: Path
     truth: Path
+    plan: Path
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DemoPaths:
@@ -36,6 +38,7 @@ class DemoPaths:
             directory=directory,
             portfolio=directory / "portfolio.csv",
             truth=directory / "truth.parquet",
+            plan=directory / "plan.csv",
         )
 
 
@@ -49,6 +52,7 @@ class DemoOutcome:
     summary: PortfolioSummary
     trained: bool
     model_card: ModelCard
+    plan: PlanOutcome
 
 
 def run_demo(
@@ -56,7 +60,8 @@ def run_demo(
 ) -> DemoOutcome:
     """Build the demo portfolio and champion model if missing (or when ``rebuild``).
 
-    Then validate and summarise the portfolio and assemble the champion's model card.
+    Then validate and summarise the portfolio, assemble the champion's model card and
+    plan the portfolio with the learned policy (``var/demo/plan.csv``).
     """
     paths = DemoPaths.from_settings(settings)
     must_build = rebuild or not (paths.portfolio.is_file() and paths.truth.is_file())
@@ -87,4 +92,5 @@ def run_demo(
         summary=summary,
         trained=must_train,
         model_card=build_model_card(settings=settings),
+        plan=run_plan(paths.portfolio, out=paths.plan, settings=settings),
     )
