@@ -56,7 +56,7 @@ def tree_contributions(
     """Exact tree SHAP per loan and feature, shape ``(n, p + 1)``; the last column is the bias.
 
     ``approximate`` switches to Saabas path attributions (XGBoost's ``approx_contribs``,
-    shap's ``approximate=True``): they add up the same way and cost about one prediction,
+    shap's ``approximate=True``): they add up the same way and cost about 7 predictions,
     but are not Shapley values. Exact TreeSHAP costs O(trees x leaves x depth^2) per loan
     against O(trees x depth) for a prediction, so very large books may prefer it.
 
