@@ -80,6 +80,7 @@ from loan_recovery.exceptions import (
     TrainingDataError,
 )
 from loan_recovery.models.design import risk_design_matrix
+from loan_recovery.models.model_json import incompatible, read_model_json
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -1155,21 +1156,11 @@ def _read_manifest(json_path: Path) -> dict[str, Any]:
     """The checked contents of ``outcome_model.json`` (typed objects, not raw JSON)."""
 
     def bad(detail: str) -> IncompatibleModelError:
-        return IncompatibleModelError(
-            f"{json_path} is not an outcome model this code can load: {detail}."
-        )
+        return incompatible(json_path, "an outcome model", detail)
 
-    try:
-        raw = json.loads(json_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise bad(f"invalid JSON ({error})") from None
-    if not isinstance(raw, dict):
-        raise bad("expected a JSON object")
-    if raw.get("format") != FORMAT_NAME or raw.get("format_version") != FORMAT_VERSION:
-        raise bad(
-            f"format {raw.get('format')!r} version {raw.get('format_version')!r}, expected "
-            f"{FORMAT_NAME!r} version {FORMAT_VERSION}"
-        )
+    raw = read_model_json(
+        json_path, kind="an outcome model", format_name=FORMAT_NAME, format_version=FORMAT_VERSION
+    )
     learner = raw.get("learner")
     if learner not in LEARNERS:
         raise bad(f"learner {learner!r} is not one of {list(LEARNERS)}")

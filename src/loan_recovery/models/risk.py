@@ -64,6 +64,7 @@ from loan_recovery.exceptions import (
 )
 from loan_recovery.models import metrics
 from loan_recovery.models.design import monotone_constraints
+from loan_recovery.models.model_json import incompatible, read_model_json
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -830,21 +831,11 @@ def _read_manifest(json_path: Path) -> dict[str, Any]:
     """The checked contents of ``risk_model.json`` (typed objects, not raw JSON)."""
 
     def bad(detail: str) -> IncompatibleModelError:
-        return IncompatibleModelError(
-            f"{json_path} is not a risk model this code can load: {detail}."
-        )
+        return incompatible(json_path, "a risk model", detail)
 
-    try:
-        raw = json.loads(json_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise bad(f"invalid JSON ({error})") from None
-    if not isinstance(raw, dict):
-        raise bad("expected a JSON object")
-    if raw.get("format") != FORMAT_NAME or raw.get("format_version") != FORMAT_VERSION:
-        raise bad(
-            f"format {raw.get('format')!r} version {raw.get('format_version')!r}, expected "
-            f"{FORMAT_NAME!r} version {FORMAT_VERSION}"
-        )
+    raw = read_model_json(
+        json_path, kind="a risk model", format_name=FORMAT_NAME, format_version=FORMAT_VERSION
+    )
     family = raw.get("family")
     if family not in FAMILIES:
         raise bad(f"family {family!r} is not one of {list(FAMILIES)}")
