@@ -362,3 +362,27 @@ def test_evaluate_policy_scores_every_policy_on_truth(monkeypatch: pytest.Monkey
     for name, policy in policies.items():
         assert policies["oracle"]["net_recovery"] >= policy["net_recovery"], name
     assert set(policies["learned"]["ope"]) == {"ips", "snips", "dr"}
+
+
+def test_plan_quarantines_bad_rows_and_plans_the_rest(
+    trained: TrainOutcome, tmp_path: Path
+) -> None:
+    """Gives 60 loans with 2 bad rows; expects exit 1, 58 planned, 2 quarantined."""
+    loans = simulate_portfolio(60, 23).loans.astype(object)
+    loans.loc[3, schema.DAYS_PAST_DUE] = "soon"
+    loans.loc[7, schema.OUTSTANDING_LOAN_AMOUNT] = -10
+    source = write_table(loans, tmp_path / "book.csv")
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            str(source),
+            "--models",
+            str(_models_dir(trained)),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 58
+    assert len(pd.read_csv(tmp_path / "book.quarantine.csv", dtype=str)) == 2
