@@ -39,6 +39,7 @@ bench: $(STAMP_RUN)
 bench-models: $(STAMP_RUN)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_scoring.py --reasons both
+	$(BIN)/python benchmarks/bench_plan.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
