@@ -319,7 +319,10 @@ class GuardrailSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     legal_min_risk: float = Field(
-        default=0.6, ge=0, le=1, description="Legal only at or above this risk score"
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Legal only at or above this risk score (0.5: the High and Very High bands)",
     )
     legal_min_outstanding: float = Field(
         default=50_000, ge=0, description="Legal only when this much is outstanding"

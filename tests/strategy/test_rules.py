@@ -92,16 +92,16 @@ def test_legal_escalation_names_each_failing_condition(catalogue: ActionCatalogu
             schema.OUTSTANDING_LOAN_AMOUNT: [50_000.0, 200_000.0, 200_000.0, 20_000.0, 20_000.0],
         },
     )
-    outcome = _apply(table, catalogue, risk=[0.60, 0.41, 0.9, 0.9, 0.41])
+    outcome = _apply(table, catalogue, risk=[0.50, 0.41, 0.9, 0.9, 0.41])
     assert _removed(outcome, "legal-escalation") == {"legal": [False, True, True, True, True]}
     assert outcome.allowed["legal"].tolist() == [True, False, False, False, False]
     explanations = outcome.explanations.tolist()
     assert explanations[0] == ""
-    assert explanations[1] == "legal removed: risk 0.41 below the legal threshold 0.60"
+    assert explanations[1] == "legal removed: risk 0.41 below the legal threshold 0.50"
     assert explanations[2] == "legal removed: legal action already taken"
     assert explanations[3] == "legal removed: outstanding 20000 below the legal minimum 50000"
     assert explanations[4] == (
-        "legal removed: risk 0.41 below the legal threshold 0.60, legal action already taken, "
+        "legal removed: risk 0.41 below the legal threshold 0.50, legal action already taken, "
         "outstanding 20000 below the legal minimum 50000"
     )
     assert outcome.explanations.name == schema.GUARDRAILS
