@@ -37,9 +37,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+import bench_support
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
@@ -124,65 +122,6 @@ def _timed(call: Callable[[], T]) -> tuple[T, Timing]:
     return result, Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def _cpu_pressure_us() -> int | None:
-    """Microseconds some task waited for a CPU since boot (Linux PSI), or None."""
-    try:
-        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
-            some = dict(item.split("=") for item in pressure.readline().split()[1:])
-        return int(some["total"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process (since the last reset); Linux reports KiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
-
-
-def _current_rss_mib() -> float | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False where that is not possible."""
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _machine_load() -> str:
-    """Load average and, where the kernel has PSI, the share of time tasks waited for a CPU."""
-    try:
-        text = "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        text = "load average n/a"
-    try:
-        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
-            some = dict(item.split("=") for item in pressure.readline().split()[1:])
-        text += f", CPU pressure avg10 {some['avg10']}% avg60 {some['avg60']}%"
-    except (OSError, KeyError, ValueError):
-        pass
-    return text
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class Measured:
     """Steps of one path, its CPU-wait share and its peak RSS."""
@@ -194,12 +133,12 @@ class Measured:
 
 def _measure(steps: Callable[[dict[str, Timing]], None]) -> Measured:
     """Run ``steps`` (which fills the dict), with the CPU-wait share and peak RSS around it."""
-    resettable = _reset_peak_rss()
-    waited, start = _cpu_pressure_us(), time.perf_counter()
+    resettable = bench_support.reset_peak_rss()
+    waited, start = bench_support.cpu_pressure_us(), time.perf_counter()
     timings: dict[str, Timing] = {}
     steps(timings)
-    peak = _peak_rss_mib() if resettable else None
-    waited_after, elapsed = _cpu_pressure_us(), time.perf_counter() - start
+    peak = bench_support.peak_rss_mib() if resettable else None
+    waited_after, elapsed = bench_support.cpu_pressure_us(), time.perf_counter() - start
     share = (
         None if waited is None or waited_after is None else (waited_after - waited) / 1e6 / elapsed
     )
@@ -273,7 +212,7 @@ def _bare_predicts(bundle: ModelBundle, design: pd.DataFrame) -> BarePredict:
     model = bundle.outcome_model
     if model is None:
         return BarePredict(parts)
-    cores = _cores()
+    cores = bench_support.cores()
     boosters = {key: booster.copy() for key, booster in model.boosters_.items()}
     for booster in boosters.values():
         booster.set_param({"nthread": cores})
@@ -359,21 +298,8 @@ def _capped(table: pd.DataFrame, bundle: ModelBundle, settings: Settings) -> Cap
 
 
 # --- report -------------------------------------------------------------------------------
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells).rstrip())
-
-
-def _seconds(value: float) -> str:
-    return f"{value:,.2f} s"
-
-
 def _row(label: str, timing: Timing, note: str = "") -> tuple[str, ...]:
-    return (label, _seconds(timing.wall), _seconds(timing.cpu), note)
+    return (label, bench_support.seconds(timing.wall), bench_support.seconds(timing.cpu), note)
 
 
 def _footer(measured: Measured) -> list[tuple[str, ...]]:
@@ -390,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parse_arguments(argv)
     settings = load_settings()
     plan_settings = _plan_settings(settings, arguments.reasons)
-    print(f"machine: {_cores()} cores available, {_machine_load()} (start)")
+    print(
+        f"machine: {bench_support.cores()} cores available, {bench_support.machine_load()} (start)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench_plan_") as directory:
         bundle, train_seconds = _train_bundle(
@@ -403,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     outcome = bundle.outcome_model
     base = bundle.risk_model.base_
     total = len(table)
-    setup_peak = _peak_rss_mib()
-    baseline = _current_rss_mib()
+    setup_peak = bench_support.peak_rss_mib()
+    baseline = bench_support.current_rss_mib()
     print(
         f"setup (not timed): trained {bundle.version} on {arguments.train_loans:,} loans in "
         f"{train_seconds:.1f} s: risk {base.family}, outcome learner {outcome.learner_} "
@@ -445,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         ("plan_loans / bare predicts", f"{ratio:,.2f}x", "", f"target <= {TARGET_RATIO:g}x")
     )
     rows.extend(_footer(uncapped))
-    _print_table(rows)
+    bench_support.print_table(rows)
 
     subset = table.iloc[: arguments.capacity_loans]
     capped = _capped(subset, bundle, plan_settings)
@@ -461,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_row(label, timing))
     rows.append(_row("capped - uncapped plan_loans", via_plan, "optimisation inside plan"))
     rows.extend(_footer(capped.measured))
-    _print_table(rows)
+    bench_support.print_table(rows)
     limits = ", ".join(f"{name} {slots:,}" for name, slots in capped.limits.items())
     print(f"limits: {limits}; budget {capped.budget:,.0f} (60% of the uncapped plan's cost)")
     if capped_plan is not None:
@@ -478,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         capped.direct.objective - (capped_plan.objective if capped_plan else np.nan)
     ) > 1e-6 * max(1.0, abs(capped.direct.objective)):
         print("WARNING: optimise_with_capacity alone and inside plan_loans disagree.")
-    print(f"machine: {_machine_load()} (end)")
+    print(f"machine: {bench_support.machine_load()} (end)")
     verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
     print(
         f"{verdict}: plan_loans end to end {ratio:,.2f}x the bare predicts "

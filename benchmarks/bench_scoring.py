@@ -31,9 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+import bench_support
 from loan_recovery import features
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
@@ -126,65 +124,6 @@ def _timed(call: Callable[[], T]) -> tuple[T, Timing]:
     wall, cpu = time.perf_counter(), time.process_time()
     result = call()
     return result, Timing(time.perf_counter() - wall, time.process_time() - cpu)
-
-
-def _cpu_pressure_us() -> int | None:
-    """Microseconds some task waited for a CPU since boot (Linux PSI), or None."""
-    try:
-        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
-            some = dict(item.split("=") for item in pressure.readline().split()[1:])
-        return int(some["total"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process (since the last reset); Linux reports KiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
-
-
-def _current_rss_mib() -> float | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False where that is not possible."""
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _machine_load() -> str:
-    """Load average and, where the kernel has PSI, the share of time tasks waited for a CPU."""
-    try:
-        text = "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        text = "load average n/a"
-    try:
-        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
-            some = dict(item.split("=") for item in pressure.readline().split()[1:])
-        text += f", CPU pressure avg10 {some['avg10']}% avg60 {some['avg60']}%"
-    except (OSError, KeyError, ValueError):
-        pass
-    return text
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 # --- setup (not timed) --------------------------------------------------------------------
@@ -293,8 +232,8 @@ def _measure_path(
     table: pd.DataFrame, bundle: ModelBundle, settings: Settings, *, approximate: bool, total: int
 ) -> PathResult:
     """The breakdown, then score_loans end to end on the same loans."""
-    resettable = _reset_peak_rss()
-    waited, start = _cpu_pressure_us(), time.perf_counter()
+    resettable = bench_support.reset_peak_rss()
+    waited, start = bench_support.cpu_pressure_us(), time.perf_counter()
     stages, reasons = _breakdown(table, bundle, settings, approximate=approximate)
     gc.collect()
     scored, end_to_end = _timed(
@@ -307,8 +246,8 @@ def _measure_path(
             scored[schema.reason_column(1)].to_numpy(dtype=object), reasons.sentences[:, 0]
         )
     )
-    peak = _peak_rss_mib() if resettable else None
-    waited_after, elapsed = _cpu_pressure_us(), time.perf_counter() - start
+    peak = bench_support.peak_rss_mib() if resettable else None
+    waited_after, elapsed = bench_support.cpu_pressure_us(), time.perf_counter() - start
     wait_share = (
         None if waited is None or waited_after is None else (waited_after - waited) / 1e6 / elapsed
     )
@@ -352,19 +291,6 @@ def _exact_path(
 
 
 # --- report -------------------------------------------------------------------------------
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells).rstrip())
-
-
-def _seconds(value: float) -> str:
-    return f"{value:,.2f} s"
-
-
 def _stage_of(path: PathResult, stage: str) -> Timing:
     return path.stages[stage]
 
@@ -380,7 +306,7 @@ def _path_rows(paths: list[PathResult], bare: BarePredict, total: int) -> list[t
         cells: tuple[str, ...] = (label,)
         for path in paths:
             timing = path.projected(pick(path))
-            cells += (_seconds(timing.wall), _seconds(timing.cpu))
+            cells += (bench_support.seconds(timing.wall), bench_support.seconds(timing.cpu))
         return cells
 
     def value_row(label: str, show: Callable[[PathResult], str]) -> tuple[str, ...]:
@@ -453,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     """Set up, time bare predict and each reason path, print the table and PASS/MISS."""
     arguments = _parse_arguments(argv)
     settings = load_settings()
-    print(f"machine: {_cores()} cores available, {_machine_load()} (start)")
+    print(
+        f"machine: {bench_support.cores()} cores available, {bench_support.machine_load()} (start)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench_scoring_") as directory:
         bundle, train_seconds = _train_bundle(
@@ -472,9 +400,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(bundle.segmenter.names_)} segments"
         )
         table, setup_seconds = _scoring_table(settings, arguments.loans, arguments.seed + 1)
-    setup_peak = _peak_rss_mib()
+    setup_peak = bench_support.peak_rss_mib()
     total = len(table)
-    baseline = _current_rss_mib()
+    baseline = bench_support.current_rss_mib()
     print(
         f"setup (not timed): simulated + validated {arguments.loans:,} loans -> {total:,} "
         f"accepted in {setup_seconds:.1f} s; setup peak RSS {setup_peak:,.0f} MiB"
@@ -490,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     bare = _bare_predict(bundle, design)
     del design
     print(
-        f"bare predict: {bare.what}: {_seconds(bare.timing.wall)} on {total:,} loans "
-        f"(CPU {_seconds(bare.timing.cpu)}), {total / bare.timing.wall:,.0f} loans/s"
+        f"bare predict: {bare.what}: {bench_support.seconds(bare.timing.wall)} on {total:,} loans "
+        f"(CPU {bench_support.seconds(bare.timing.cpu)}), {total / bare.timing.wall:,.0f} loans/s"
     )
 
     paths: list[PathResult] = []
@@ -506,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
                 notes.append(note)
 
     print()
-    _print_table(_path_rows(paths, bare, total))
+    bench_support.print_table(_path_rows(paths, bare, total))
     print()
     for note in notes:
         print(note)
@@ -516,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         if not path.consistent:
             print(f"WARNING: {path.name}: the breakdown's reasons differ from score_loans'.")
-    print(f"machine: {_machine_load()} (end)")
+    print(f"machine: {bench_support.machine_load()} (end)")
     for path in paths:
         ratio = path.projected(path.end_to_end).wall / bare.timing.wall
         verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"

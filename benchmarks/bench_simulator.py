@@ -11,12 +11,12 @@ on a 2-core box is the target the simulator is held to), so CI can run it as a c
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import bench_support
 from loan_recovery.config import load_settings
 from loan_recovery.data.simulator import simulate_portfolio
 
@@ -35,12 +35,6 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="seconds simulating may take before the benchmark fails",
     )
     return parser.parse_args(argv)
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process; Linux reports KiB, macOS bytes."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         ("simulate_portfolio", f"{simulate_seconds:.2f} s"),
         ("write Parquet (loans + truth)", f"{write_seconds:.2f} s ({size_mib:.0f} MiB)"),
         ("loans per second", f"{arguments.loans / simulate_seconds:,.0f}"),
-        ("peak RSS", f"{_peak_rss_mib():,.0f} MiB"),
+        ("peak RSS", f"{bench_support.peak_rss_mib():,.0f} MiB"),
         ("budget (simulate)", f"{arguments.budget:g} s"),
     ]
     width = max(len(label) for label, _ in rows)

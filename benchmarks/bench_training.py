@@ -23,9 +23,6 @@ issue's target: under 3 minutes).
 from __future__ import annotations
 
 import argparse
-import gc
-import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +30,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+import bench_support
 from loan_recovery.config import load_settings
 from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
@@ -72,61 +70,13 @@ class Timing:
         return "" if self.cpu_wait_share is None else f"{self.cpu_wait_share:.0%}"
 
 
-def _cpu_pressure_us() -> int | None:
-    """Microseconds some task waited for a CPU since boot (Linux PSI), or None."""
-    try:
-        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
-            some = dict(item.split("=") for item in pressure.readline().split()[1:])
-        return int(some["total"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
 def _timed(call: Callable[[], T]) -> tuple[T, Timing]:
-    waited, wall, cpu = _cpu_pressure_us(), time.perf_counter(), time.process_time()
+    waited, wall, cpu = bench_support.cpu_pressure_us(), time.perf_counter(), time.process_time()
     result = call()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    waited_after = _cpu_pressure_us()
+    waited_after = bench_support.cpu_pressure_us()
     share = None if waited is None or waited_after is None else (waited_after - waited) / 1e6 / wall
     return result, Timing(wall, cpu, share)
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process (since the last reset); Linux reports KiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False where that is not possible."""
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def _machine_load() -> str:
-    """Load average and, where the kernel has PSI, the share of time tasks waited for a CPU."""
-    try:
-        text = "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
-    except OSError:
-        text = "load average n/a"
-    try:
-        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
-            some = dict(item.split("=") for item in pressure.readline().split()[1:])
-        text += f", CPU pressure avg10 {some['avg10']}% avg60 {some['avg60']}%"
-    except (OSError, KeyError, ValueError):
-        pass
-    return text
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parse_arguments(argv)
     settings = load_settings()
     risk = settings.risk
-    print(f"machine: {_cores()} cores available, {_machine_load()} (start)")
+    print(
+        f"machine: {bench_support.cores()} cores available, {bench_support.machine_load()} (start)"
+    )
 
     start = time.perf_counter()
     portfolio = simulate_portfolio(arguments.loans, arguments.seed, settings=settings)
@@ -143,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     design = risk_design_matrix(table, risk)
     label = risk_label(table, risk)
     setup_seconds = time.perf_counter() - start
-    setup_peak = _peak_rss_mib()
+    setup_peak = bench_support.peak_rss_mib()
     print(
         f"setup (not timed): simulated + validated {arguments.loans:,} loans -> {len(table):,} "
         f"rows x {design.shape[1]} features, {label.mean():.1%} not recovered, in "
         f"{setup_seconds:.1f} s; setup peak RSS {setup_peak:,.0f} MiB"
     )
 
-    resettable = _reset_peak_rss()
+    resettable = bench_support.reset_peak_rss()
     models: dict[str, CalibratedRiskModel] = {}
     fits: dict[str, Timing] = {}
     for family in FAMILIES:
@@ -159,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     scores, scoring = _timed(lambda: models["xgboost"].risk_score(design))
     segmenter = Segmenter.from_settings(settings.segments, random_state=arguments.seed)
     _, segmenting = _timed(lambda: segmenter.fit(table, scores))
-    training_peak = _peak_rss_mib() if resettable else None
+    training_peak = bench_support.peak_rss_mib() if resettable else None
 
     boosted = models["xgboost"].base_
     forest = risk.random_forest
@@ -229,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{step:<{widths[0]}}  {wall:>{widths[1]}}  {cpu:>{widths[2]}}  "
             f"{pressure:>{widths[3]}}  {detail}".rstrip()
         )
-    print(f"machine: {_machine_load()} (end)")
+    print(f"machine: {bench_support.machine_load()} (end)")
 
     if families_total > arguments.budget:
         print(
