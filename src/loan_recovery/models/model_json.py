@@ -1,10 +1,12 @@
-"""Reading the JSON description file every saved model piece carries, checked the same way."""
+"""Loading saved model pieces the same way: their JSON description file and XGBoost boosters."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+import xgboost as xgb
 
 from loan_recovery.exceptions import IncompatibleModelError
 
@@ -32,3 +34,47 @@ def read_model_json(
             f"{format_name!r} version {format_version}",
         )
     return raw
+
+
+def column_difference(got: list[str], expected: list[str]) -> str:
+    """Plain words for how ``got`` differs from ``expected``."""
+    got_set, expected_set = set(got), set(expected)
+    parts: list[str] = []
+    missing = [name for name in expected if name not in got_set]
+    unexpected = [name for name in got if name not in expected_set]
+    if missing:
+        parts.append(f"missing {missing}")
+    if unexpected:
+        parts.append(f"unexpected {unexpected}")
+    if not parts and len(got) != len(expected):
+        parts.append(f"{len(got)} columns with repeats for {len(expected)} expected")
+    if not parts:
+        position = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
+        parts.append(
+            f"same columns in another order (position {position}: expected "
+            f"{expected[position]!r}, got {got[position]!r})"
+        )
+    return "; ".join(parts)
+
+
+def load_checked_booster(
+    path: Path, names: list[str], best_iteration: int, *, described_in: str, nthread: int
+) -> xgb.Booster:
+    """A saved booster, refused unless its columns and rounds match its description file."""
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(path))
+    except xgb.core.XGBoostError as error:
+        raise IncompatibleModelError(f"{path} is not a readable XGBoost model: {error}") from None
+    if booster.feature_names != names:
+        raise IncompatibleModelError(
+            f"{path.name} was trained on other columns than {described_in} lists: "
+            f"{column_difference(list(booster.feature_names or []), names)}."
+        )
+    if booster.num_boosted_rounds() != best_iteration + 1:
+        raise IncompatibleModelError(
+            f"{path.name} has {booster.num_boosted_rounds()} rounds; {described_in} records "
+            f"best_iteration {best_iteration}."
+        )
+    booster.set_param({"nthread": nthread})
+    return booster

@@ -80,7 +80,7 @@ from loan_recovery.exceptions import (
     TrainingDataError,
 )
 from loan_recovery.models.design import risk_design_matrix
-from loan_recovery.models.model_json import incompatible, read_model_json
+from loan_recovery.models.model_json import incompatible, load_checked_booster, read_model_json
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -1208,20 +1208,4 @@ def _read_manifest(json_path: Path) -> dict[str, Any]:
 
 
 def _load_booster(path: Path, names: list[str], best_iteration: int) -> xgb.Booster:
-    booster = xgb.Booster()
-    try:
-        booster.load_model(str(path))
-    except xgb.core.XGBoostError as error:
-        raise IncompatibleModelError(f"{path} is not a readable XGBoost model: {error}") from None
-    if booster.feature_names != names:
-        raise IncompatibleModelError(
-            f"{path.name} was trained on other columns than {MODEL_JSON} lists "
-            f"({len(booster.feature_names or [])} vs {len(names)} columns)."
-        )
-    if booster.num_boosted_rounds() != best_iteration + 1:
-        raise IncompatibleModelError(
-            f"{path.name} has {booster.num_boosted_rounds()} rounds; {MODEL_JSON} records "
-            f"best_iteration {best_iteration}."
-        )
-    booster.set_param({"nthread": 1})  # scoring parallelises over row blocks
-    return booster
+    return load_checked_booster(path, names, best_iteration, described_in=MODEL_JSON, nthread=1)

@@ -64,7 +64,12 @@ from loan_recovery.exceptions import (
 )
 from loan_recovery.models import metrics
 from loan_recovery.models.design import monotone_constraints
-from loan_recovery.models.model_json import incompatible, read_model_json
+from loan_recovery.models.model_json import (
+    column_difference,
+    incompatible,
+    load_checked_booster,
+    read_model_json,
+)
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -206,27 +211,6 @@ def _check_training_data(
     return values, labels, names
 
 
-def _column_difference(got: list[str], expected: list[str]) -> str:
-    """Plain words for how ``got`` differs from ``expected``."""
-    got_set, expected_set = set(got), set(expected)
-    parts: list[str] = []
-    missing = [name for name in expected if name not in got_set]
-    unexpected = [name for name in got if name not in expected_set]
-    if missing:
-        parts.append(f"missing {missing}")
-    if unexpected:
-        parts.append(f"unexpected {unexpected}")
-    if not parts and len(got) != len(expected):
-        parts.append(f"{len(got)} columns with repeats for {len(expected)} expected")
-    if not parts:
-        position = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
-        parts.append(
-            f"same columns in another order (position {position}: expected "
-            f"{expected[position]!r}, got {got[position]!r})"
-        )
-    return "; ".join(parts)
-
-
 def _scoring_values(frame: object, expected: list[str]) -> Float32Array:
     """X's values in the model's column order, or IncompatibleModelError naming the gap."""
     if not isinstance(frame, pd.DataFrame):
@@ -238,7 +222,7 @@ def _scoring_values(frame: object, expected: list[str]) -> Float32Array:
     if got != expected:
         raise IncompatibleModelError(
             f"X does not match the {len(expected)} columns the risk model was trained on: "
-            f"{_column_difference(got, expected)}. Build X with risk_design_matrix and the "
+            f"{column_difference(got, expected)}. Build X with risk_design_matrix and the "
             "settings the model was trained with."
         )
     values: Float32Array = frame.to_numpy(dtype=np.float32)
@@ -892,23 +876,9 @@ def _read_manifest(json_path: Path) -> dict[str, Any]:
 
 
 def _load_booster(path: Path, names: list[str], best_iteration: int) -> xgb.Booster:
-    booster = xgb.Booster()
-    try:
-        booster.load_model(str(path))
-    except xgb.core.XGBoostError as error:
-        raise IncompatibleModelError(f"{path} is not a readable XGBoost model: {error}") from None
-    if booster.feature_names != names:
-        raise IncompatibleModelError(
-            f"{path.name} was trained on other columns than {MODEL_JSON} lists: "
-            f"{_column_difference(list(booster.feature_names or []), names)}."
-        )
-    if booster.num_boosted_rounds() != best_iteration + 1:
-        raise IncompatibleModelError(
-            f"{path.name} has {booster.num_boosted_rounds()} rounds; {MODEL_JSON} records "
-            f"best_iteration {best_iteration}."
-        )
-    booster.set_param({"nthread": _threads(None)})
-    return booster
+    return load_checked_booster(
+        path, names, best_iteration, described_in=MODEL_JSON, nthread=_threads(None)
+    )
 
 
 def _load_forest(path: Path, n_features: int) -> RandomForestClassifier:
