@@ -24,6 +24,7 @@ from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.outcomes import logged_actions
+from loan_recovery.strategy.actions import ActionCatalogue
 from loan_recovery.strategy.evaluate import (
     OffPolicyEstimates,
     PolicyValue,
@@ -31,7 +32,7 @@ from loan_recovery.strategy.evaluate import (
     oracle_capture,
     true_policy_value,
 )
-from loan_recovery.strategy.plan import action_values, policy_choice
+from loan_recovery.strategy.plan import action_values, policy_choice, value_actions
 
 #: Offset between the training history's seed and the fresh portfolio's.
 FRESH_SEED_OFFSET = 10_000
@@ -78,16 +79,28 @@ class EvaluationReport:
 def _truth_frames(
     truth: pd.DataFrame, outstanding: np.ndarray, settings: Settings
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Expected net, recovered and cost of every action from the ground truth (+ hold = 0)."""
-    actions = list(schema.ACTION_NAMES)
-    net = pd.DataFrame({a: truth[schema.expected_net_column(a)].to_numpy() for a in actions})
-    recovered = pd.DataFrame(
-        {a: truth[schema.expected_fraction_column(a)].to_numpy() * outstanding for a in actions}
+    """Expected net, recovered and cost of every action from the true fractions (+ hold = 0).
+
+    Money comes from the true recovered fractions and *these* settings' costs (not the
+    simulator's), so editing an action's cost changes the truth it is judged by.
+    """
+    fractions = pd.DataFrame(
+        {a: truth[schema.expected_fraction_column(a)].to_numpy() for a in schema.ACTION_NAMES}
     )
-    cost = recovered - net
-    for frame in (net, recovered, cost):
-        frame["hold"] = 0.0
-    return net, recovered, cost
+    catalogue = ActionCatalogue.from_settings(settings)
+    net = catalogue.expected_net(fractions, outstanding)
+    recovered = catalogue.expected_recovered(fractions, outstanding)
+    cost = catalogue.cost(fractions, outstanding)
+    return net.assign(hold=0.0), recovered.assign(hold=0.0), cost.assign(hold=0.0)
+
+
+def _oracle_actions(net: pd.DataFrame) -> np.ndarray:
+    """The truly best action per loan (hold excluded, as in the simulator's oracle)."""
+    actions = net.drop(columns="hold")
+    best: np.ndarray = np.asarray(actions.columns, dtype=object)[
+        np.argmax(actions.to_numpy(), axis=1)
+    ]
+    return best
 
 
 def _realised_net(loans: pd.DataFrame, actions: np.ndarray, settings: Settings) -> np.ndarray:
@@ -105,17 +118,32 @@ def policy_names() -> tuple[str, ...]:
     return ("learned", BASELINE, "dpd-rule", *singles, "random")
 
 
-def run_evaluate_policy(
+@dataclass(frozen=True)
+class EvaluationSetup:
+    """A trained history and a fresh portfolio with its predictions: the costly part.
+
+    Everything downstream of the predicted fractions (action costs, guardrails, policy
+    choices, truth in money) is recomputed by :func:`evaluate_policies`, so a what-if on
+    action costs re-uses one setup.
+    """
+
+    loans: int
+    seed: int
+    table: pd.DataFrame
+    truth: pd.DataFrame
+    scores: pd.DataFrame
+    fractions: pd.DataFrame
+
+
+def prepare_evaluation(
     *,
     settings: Settings,
     n_loans: int,
     seed: int,
     progress: ProgressReporter | None = None,
-) -> EvaluationReport:
-    """Train on a simulated history of ``n_loans`` and score every policy on fresh loans."""
+) -> EvaluationSetup:
+    """Simulate a history of ``n_loans``, train on it, and predict for a fresh portfolio."""
     report = progress or SilentProgress()
-    names = policy_names()
-    report.start(4 + len(names))
     report.stage(f"Simulating {n_loans:,} loans of history and {n_loans:,} fresh")
     history = simulate_portfolio(n_loans, seed, settings=settings)
     fresh = simulate_portfolio(n_loans, seed + FRESH_SEED_OFFSET, settings=settings)
@@ -131,16 +159,34 @@ def run_evaluate_policy(
             cross_validate=False,
         )
     report.advance()
-    report.stage("Valuing every action on the fresh portfolio")
+    report.stage("Predicting every action's outcome on the fresh portfolio")
     table = validate_frame(fresh.loans, settings=settings, require_label=True).table
     inputs = action_values(table, trained.bundle, settings, with_reasons=False)
+    report.advance()
+    return EvaluationSetup(
+        loans=n_loans,
+        seed=seed,
+        table=table,
+        truth=fresh.truth,
+        scores=inputs.scores,
+        fractions=inputs.fractions,
+    )
+
+
+def evaluate_policies(
+    setup: EvaluationSetup, settings: Settings, progress: ProgressReporter | None = None
+) -> EvaluationReport:
+    """Every policy's choice on the fresh portfolio, valued by the truth under ``settings``."""
+    report = progress or SilentProgress()
+    names = policy_names()
+    table, seed = setup.table, setup.seed
+    inputs = value_actions(table, setup.scores, setup.fractions, settings)
     outstanding = table[schema.OUTSTANDING_LOAN_AMOUNT].to_numpy(dtype=np.float64)
-    net, recovered, cost = _truth_frames(fresh.truth, outstanding, settings)
+    net, recovered, cost = _truth_frames(setup.truth, outstanding, settings)
     exposure = float(outstanding.sum())
     logged = logged_actions(table, settings.actions)
     rewards = _realised_net(table, logged, settings)
     propensity = table[schema.ACTION_PROPENSITY].to_numpy(dtype=np.float64)
-    report.advance()
 
     def truth_of(actions: np.ndarray) -> PolicyValue:
         return true_policy_value(
@@ -151,7 +197,7 @@ def run_evaluate_policy(
             exposure=exposure,
         )
 
-    oracle_actions = fresh.truth[schema.ORACLE_ACTION].to_numpy(dtype=object)
+    oracle_actions = _oracle_actions(net)
     oracle_value = truth_of(oracle_actions)
     chosen: dict[str, np.ndarray] = {}
     for name in names:
@@ -173,6 +219,21 @@ def run_evaluate_policy(
         capture=1.0,
         ope=off_policy_estimates(rewards, logged, propensity, oracle_actions, predicted),
     )
+    return EvaluationReport(loans=setup.loans, seed=seed, policies=policies)
+
+
+def run_evaluate_policy(
+    *,
+    settings: Settings,
+    n_loans: int,
+    seed: int,
+    progress: ProgressReporter | None = None,
+) -> EvaluationReport:
+    """Train on a simulated history of ``n_loans`` and score every policy on fresh loans."""
+    report = progress or SilentProgress()
+    report.start(3 + len(policy_names()) + 1)
+    setup = prepare_evaluation(settings=settings, n_loans=n_loans, seed=seed, progress=report)
+    evaluation = evaluate_policies(setup, settings, progress=report)
     report.stage("Done")
     report.advance()
-    return EvaluationReport(loans=n_loans, seed=seed, policies=policies)
+    return evaluation

@@ -105,9 +105,20 @@ def action_values(
         top_k=settings.explain.top_k if with_reasons else 0,
         approximate_reasons=settings.explain.method == "approximate",
     )
-    risk = scores[schema.RISK_SCORE]
     design = risk_design_matrix(table, settings.risk)
     fractions = bundle.outcome_model.predict_fractions(design).set_axis(table.index)
+    return value_actions(table, scores, fractions, settings)
+
+
+def value_actions(
+    table: pd.DataFrame, scores: pd.DataFrame, fractions: pd.DataFrame, settings: Settings
+) -> ActionValues:
+    """Money and guardrails from scores and predicted fractions under ``settings``' costs.
+
+    Split from :func:`action_values` so a what-if on action costs (the dashboard's
+    strategy lab) re-values the same predictions without scoring again.
+    """
+    risk = scores[schema.RISK_SCORE]
     catalogue = ActionCatalogue.from_settings(settings)
     outstanding = table[schema.OUTSTANDING_LOAN_AMOUNT]
     return ActionValues(
