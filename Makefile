@@ -21,6 +21,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 
 run: $(STAMP_RUN)
 	$(BIN)/loan-recovery demo
+	$(BIN)/loan-recovery dashboard
 
 test: $(STAMP_TEST)
 	$(BIN)/ruff check src tests benchmarks

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from loan_recovery import __version__
 from loan_recovery.config import Settings, load_settings
+from loan_recovery.dashboard.launch import check_ready, dashboard_command, run_dashboard
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.jobs.demo import run_demo
 from loan_recovery.jobs.evaluate import run_evaluate_policy
@@ -417,6 +418,39 @@ def versions(models: ModelsOption = None) -> None:
     """List the registry's versions; the champion is marked."""
     registry = ModelRegistry(models or _settings().registry_dir)
     _stdout().print(versions_table(registry.versions()))
+
+
+@app.command()
+@_user_errors
+def dashboard(
+    models: ModelsOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Portfolio file shown first (default: the demo portfolio)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default 8501).", min=1, max=65535)
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+) -> None:
+    """Start the Streamlit dashboard on 127.0.0.1 and print its address."""
+    overrides: dict[str, object] = {} if models is None else {"models_dir": models}
+    settings = load_settings(_state.config_file, **overrides)
+    check_ready(settings, data)
+    command = dashboard_command(
+        settings,
+        config_file=_state.config_file,
+        models_dir=models,
+        data_file=data,
+        host=host,
+        port=port,
+    )
+    _stdout().print(f"Dashboard at [bold]{command.url}[/] (Ctrl+C stops it)")
+    code = run_dashboard(command)
+    if code != 0:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -442,6 +442,33 @@ class DemoSettings(BaseModel):
     seed: int = 42
 
 
+class DashboardSettings(BaseModel):
+    """The Streamlit dashboard: where it listens, what it shows first, how money reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on (loopback).")
+    port: int = Field(default=8501, ge=1, le=65535)
+    data_file: Path | None = Field(
+        default=None, description="Portfolio shown first; default the demo portfolio."
+    )
+    currency_symbol: str = Field(default="₹", max_length=4)
+    band_colours: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Low": "#2e7d32",
+            "Medium": "#f9a825",
+            "High": "#ef6c00",
+            "Very High": "#c62828",
+        },
+        description="One colour per risk band name, used on every chart.",
+    )
+    worklist_rows: int = Field(default=1_000, gt=0, description="Rows shown on screen.")
+    strategy_lab_loans: int = Field(
+        default=5_000, ge=500, description="History and fresh loans the strategy lab simulates."
+    )
+    strategy_lab_seed: int = 7
+
+
 class Settings(BaseSettings):
     """Every setting of the system; build it with :func:`load_settings`."""
 
@@ -461,6 +488,7 @@ class Settings(BaseSettings):
     segments: SegmentSettings = SegmentSettings()
     explain: ExplainSettings = ExplainSettings()
     strategy: StrategySettings = StrategySettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @model_validator(mode="after")
     def _known_actions(self) -> Settings:
@@ -469,6 +497,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown action(s) {unknown}; the catalogue knows {list(schema.ACTION_NAMES)}."
             )
+        missing = sorted(set(self.risk.band_names) - set(self.dashboard.band_colours))
+        if missing:
+            raise ValueError(f"dashboard.band_colours has no colour for risk band(s) {missing}.")
         return self
 
     @field_validator("actions", mode="before")

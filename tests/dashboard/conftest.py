@@ -1,0 +1,66 @@
+"""Dashboard fixtures: one trained registry and a small portfolio on disk, per session.
+
+AppTest runs page scripts in this process, so the dashboard finds them the way the CLI
+tells it to: through ``LOAN_RECOVERY_MODELS_DIR`` and ``LOAN_RECOVERY_DASHBOARD__DATA_FILE``.
+Streamlit's caches are cleared around each test so no page sees another test's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from loan_recovery.config import Settings, load_settings
+from loan_recovery.data.io import write_table
+from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.jobs.train import run_train
+
+APP = Path(__file__).resolve().parents[2] / "src" / "loan_recovery" / "dashboard" / "app.py"
+PAGES = APP.parent / "pages"
+#: Seconds an AppTest run may take (first runs load models and plan the portfolio).
+APP_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class DashboardWorld:
+    """A trained champion, the portfolio the dashboard shows, and settings pointing at them."""
+
+    models_dir: Path
+    portfolio: Path
+    settings: Settings
+
+
+@pytest.fixture(scope="session")
+def dashboard_world(tmp_path_factory: pytest.TempPathFactory) -> DashboardWorld:
+    """Train on 3,000 simulated loans (3-fold CV) and write 1,500 fresh loans as CSV."""
+    root = tmp_path_factory.mktemp("dashboard")
+    settings = load_settings(risk={"cv_folds": 3}, strategy={"capacity": {}, "budget": None})
+    history = write_table(simulate_portfolio(3_000, 21).loans, root / "history.csv")
+    models = root / "models"
+    run_train(history, settings=settings, models_dir=models, seed=5, promote=True)
+    portfolio = write_table(simulate_portfolio(1_500, 22).loans, root / "portfolio.csv")
+    return DashboardWorld(
+        models_dir=models,
+        portfolio=portfolio,
+        settings=load_settings(models_dir=models, dashboard={"data_file": portfolio}),
+    )
+
+
+@pytest.fixture
+def dashboard_env(
+    dashboard_world: DashboardWorld, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DashboardWorld]:
+    """Environment as `loan-recovery dashboard` sets it; fresh Streamlit caches."""
+    monkeypatch.delenv("LOAN_RECOVERY_CONFIG", raising=False)
+    monkeypatch.setenv("LOAN_RECOVERY_MODELS_DIR", str(dashboard_world.models_dir))
+    monkeypatch.setenv("LOAN_RECOVERY_DASHBOARD__DATA_FILE", str(dashboard_world.portfolio))
+    monkeypatch.setenv("LOAN_RECOVERY_DASHBOARD__STRATEGY_LAB_LOANS", "1500")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield dashboard_world
+    st.cache_data.clear()
+    st.cache_resource.clear()
