@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test format bench bench-models clean
+.PHONY: run test format bench bench-models bench-dashboard screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ bench-models: $(STAMP_RUN)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_scoring.py --reasons both
 	$(BIN)/python benchmarks/bench_plan.py
+
+bench-dashboard: $(STAMP_RUN)
+	$(BIN)/python benchmarks/bench_dashboard.py
+
+screenshots: $(STAMP_TEST)
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

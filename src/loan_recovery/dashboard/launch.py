@@ -88,3 +88,42 @@ def run_dashboard(command: DashboardCommand) -> int:
         return subprocess.call(command.argv, env=command.env)
     except KeyboardInterrupt:
         return 0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for tests and scripts that start a server)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 90.0
+) -> None:
+    """Poll Streamlit's health endpoint until it answers ``ok``; raise if it never does."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the dashboard exited with code {process.returncode}.")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"the dashboard at {url} did not answer within {timeout:.0f} s.")
+
+
+def start_in_background(
+    command: DashboardCommand, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the server without waiting (tests, screenshots); the caller terminates it."""
+    log = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(command.argv, env=command.env, stdout=log, stderr=subprocess.STDOUT)

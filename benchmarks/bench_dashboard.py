@@ -1,0 +1,107 @@
+"""Benchmark the dashboard: how fast each page answers on the 20,000-loan demo portfolio.
+
+Builds the demo portfolio and champion first when they are missing (``run_demo``, not
+timed). Each page script runs in Streamlit's ``AppTest`` (the server-side script run a
+browser waits for, without the network): a first load (models, validation, plan and
+evaluation caches filled), then ``--reruns`` reruns timed one by one, plus one
+interaction per page where the issue names one (submitting the borrower form, a
+worklist filter). Target: every rerun and interaction after the first load < 1 s.
+
+    .venv/bin/python benchmarks/bench_dashboard.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import bench_support
+from loan_recovery.config import load_settings
+from loan_recovery.jobs.demo import DemoPaths, run_demo
+from loan_recovery.models.registry import ModelRegistry
+
+PAGES = Path(__file__).resolve().parents[1] / "src" / "loan_recovery" / "dashboard" / "pages"
+PAGE_FILES = ("assess.py", "portfolio.py", "worklist.py", "performance.py", "strategy_lab.py")
+TARGET_SECONDS = 1.0
+TIMEOUT = 600
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _check(app: AppTest, page: str) -> None:
+    if app.exception:
+        raise RuntimeError(f"{page} raised: {[item.value for item in app.exception]}")
+
+
+def _interaction(page: str, app: AppTest) -> tuple[str, Callable[[], object]] | None:
+    """One user step per page where it matters: submit the form, change a filter."""
+    if page == "assess.py":
+        buttons = [button for button in app.button if button.proto.is_form_submitter]
+        if buttons:
+            return "submit the borrower form", lambda: buttons[0].click().run()
+    if page == "worklist.py" and app.multiselect:
+        widget = app.multiselect[0]
+        options = list(widget.options)
+        if options:
+            return f"filter '{widget.label}'", lambda: widget.select(options[0]).run()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reruns", type=int, default=5, help="timed reruns per page")
+    arguments = parser.parse_args(argv)
+    settings = load_settings()
+    paths = DemoPaths.from_settings(settings)
+    if not paths.portfolio.is_file() or ModelRegistry(settings.registry_dir).champion() is None:
+        print("Building the demo portfolio and champion (not timed)…")
+        run_demo(settings=settings)
+    print(
+        f"Portfolio {paths.portfolio} ({settings.demo.loans:,} loans);",
+        bench_support.machine_load(),
+    )
+    rows = [("page", "first load", "rerun median", "rerun max", "interaction", "< 1 s")]
+    worst = 0.0
+    for page in PAGE_FILES:
+        app = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT)
+        first = _timed(app.run)
+        _check(app, page)
+        reruns = [_timed(app.run) for _ in range(arguments.reruns)]
+        _check(app, page)
+        step = _interaction(page, app)
+        interaction = "—"
+        slowest = max(reruns)
+        if step is not None:
+            label, action = step
+            took = _timed(action)
+            _check(app, page)
+            interaction = f"{label}: {took:.3f} s"
+            slowest = max(slowest, took)
+        worst = max(worst, slowest)
+        rows.append(
+            (
+                page,
+                f"{first:.2f} s",
+                f"{statistics.median(reruns):.3f} s",
+                f"{max(reruns):.3f} s",
+                interaction,
+                "PASS" if slowest < TARGET_SECONDS else "MISS",
+            )
+        )
+    bench_support.print_table(rows)
+    verdict = "PASS" if worst < TARGET_SECONDS else "MISS"
+    print(f"{verdict}: slowest answer after first load {worst:.3f} s (target < {TARGET_SECONDS} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
