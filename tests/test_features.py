@@ -153,3 +153,48 @@ def test_add_features_keeps_table_and_index() -> None:
     assert list(out.index) == [10, 20]
     assert set(table.columns) <= set(out.columns)
     assert set(features.FEATURE_COLUMNS) <= set(out.columns)
+
+
+def test_build_features_equals_the_single_feature_functions() -> None:
+    """Gives messy loans (zeros, NaN, inf, blanks); expects build_features, which reads each
+    column once, to equal the public single-feature functions column for column."""
+    rng = np.random.default_rng(3)
+    size = 300
+    table = _loans(
+        **{
+            schema.MONTHLY_INCOME: list(rng.choice([0.0, 1e4, np.nan, np.inf], size)),
+            schema.MONTHLY_EMI: list(rng.choice([0.0, 5e3, np.nan], size)),
+            schema.LOAN_AMOUNT: list(rng.choice([0.0, 1e5, -1.0], size)),
+            schema.COLLATERAL_VALUE: list(rng.choice([0.0, 2e5, np.nan], size)),
+            schema.NUM_MISSED_PAYMENTS: list(rng.integers(0, 6, size)),
+            schema.DAYS_PAST_DUE: list(rng.choice([-5.0, 0.0, 30.0, 91.0, np.nan, 400.0], size)),
+            schema.PAYMENT_HISTORY: list(rng.choice(["On-Time", "Missed", None], size)),
+            schema.NUM_DEPENDENTS: list(rng.integers(0, 4, size)),
+        }
+    ).set_axis(range(5, 5 + size))
+    expected = pd.concat(
+        [
+            features.emi_to_income_ratio(table),
+            features.collateral_coverage_outstanding(table),
+            features.collateral_coverage_loan(table),
+            features.outstanding_ratio(table),
+            features.missed_payment_flags(table),
+            features.default_severity(table),
+            features.income_per_dependent(table),
+            features.secured_flag(table),
+            features.dpd_bucket(table),
+            features.asset_class(table),
+        ],
+        axis=1,
+    )[list(features.FEATURE_COLUMNS)]
+    pd.testing.assert_frame_equal(features.build_features(table), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("dtype", ["category", "str", object])
+def test_category_equals_matches_text_comparison(dtype: object) -> None:
+    """Gives values with blanks as categories, Arrow strings and objects, and a value that
+    is absent; expects the text comparison (blanks never equal)."""
+    series = pd.Series(["Yes", "No", None, "Yes", "yes"], dtype=dtype)  # type: ignore[call-overload]
+    assert features.category_equals(series, "Yes").tolist() == [True, False, False, True, False]
+    assert not features.category_equals(series, "Maybe").any()
+    assert features.category_equals(series, "Yes").dtype == np.bool_

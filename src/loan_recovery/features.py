@@ -63,6 +63,25 @@ def _values(table: pd.DataFrame, column: str) -> npt.NDArray[np.float64]:
     return finite
 
 
+def category_equals(series: pd.Series, value: str) -> npt.NDArray[np.bool_]:
+    """``series == value`` per row as text, blanks never equal: ``astype("string").eq(value)``.
+
+    A categorical with text categories compares its integer codes with the code of
+    ``value`` (no per-row strings are built); any other column goes through pandas'
+    ``"string"`` dtype, so both paths give the same answer for the same values.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories
+        if categories.inferred_type == "string":
+            position = categories.get_indexer(pd.Index([value], dtype=categories.dtype))[0]
+            codes = np.asarray(series.cat.codes)
+            if position < 0:
+                return np.zeros(len(codes), dtype=np.bool_)
+            matches: npt.NDArray[np.bool_] = codes == position
+            return matches
+    return series.astype("string").eq(value).fillna(False).to_numpy(dtype=np.bool_)
+
+
 def _bounded_ratio(
     numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
@@ -117,16 +136,20 @@ def outstanding_ratio(table: pd.DataFrame) -> pd.Series:
 
 def missed_payment_flags(table: pd.DataFrame) -> pd.DataFrame:
     """0/1 flags: any instalment missed, three or more missed, history marked Missed."""
-    missed = _values(table, schema.NUM_MISSED_PAYMENTS)
-    history_missed = table[schema.PAYMENT_HISTORY].astype("string").eq("Missed").fillna(False)
     return pd.DataFrame(
-        {
-            schema.ANY_MISSED: (missed >= 1).astype(np.int8),
-            schema.THREE_PLUS_MISSED: (missed >= 3).astype(np.int8),
-            schema.HISTORY_MISSED: history_missed.to_numpy(dtype=np.int8),
-        },
-        index=table.index,
+        _missed_flags(_values(table, schema.NUM_MISSED_PAYMENTS), table), index=table.index
     )
+
+
+def _missed_flags(
+    missed: npt.NDArray[np.float64], table: pd.DataFrame
+) -> dict[str, npt.NDArray[np.int8]]:
+    history_missed = category_equals(table[schema.PAYMENT_HISTORY], "Missed")
+    return {
+        schema.ANY_MISSED: (missed >= 1).astype(np.int8),
+        schema.THREE_PLUS_MISSED: (missed >= 3).astype(np.int8),
+        schema.HISTORY_MISSED: history_missed.astype(np.int8),
+    }
 
 
 def default_severity(table: pd.DataFrame) -> pd.Series:
@@ -173,23 +196,49 @@ def secured_flag(table: pd.DataFrame) -> pd.Series:
 
 
 def build_features(table: pd.DataFrame) -> pd.DataFrame:
-    """All engineered features of a validated table, one row per loan, same index."""
-    features = pd.concat(
-        [
-            emi_to_income_ratio(table),
-            collateral_coverage_outstanding(table),
-            collateral_coverage_loan(table),
-            outstanding_ratio(table),
-            missed_payment_flags(table),
-            default_severity(table),
-            income_per_dependent(table),
-            secured_flag(table),
-            dpd_bucket(table),
-            asset_class(table),
-        ],
-        axis=1,
-    )
-    return features[list(FEATURE_COLUMNS)]
+    """All engineered features of a validated table, one row per loan, same index.
+
+    Each source column is read once and every feature comes from those arrays, with the
+    same formulas as the single-feature functions above (a test holds them equal).
+    """
+    read = {
+        column: _values(table, column)
+        for column in (
+            schema.MONTHLY_EMI,
+            schema.MONTHLY_INCOME,
+            schema.COLLATERAL_VALUE,
+            schema.OUTSTANDING_LOAN_AMOUNT,
+            schema.LOAN_AMOUNT,
+            schema.NUM_MISSED_PAYMENTS,
+            schema.DAYS_PAST_DUE,
+            schema.NUM_DEPENDENTS,
+        )
+    }
+    days = np.clip(read[schema.DAYS_PAST_DUE], 0.0, None)
+    heads = 1.0 + np.clip(read[schema.NUM_DEPENDENTS], 0.0, None)
+    income = np.clip(read[schema.MONTHLY_INCOME], 0.0, None)
+    severity = read[schema.NUM_MISSED_PAYMENTS] * read[schema.DAYS_PAST_DUE]
+    columns: dict[str, npt.ArrayLike] = {
+        schema.EMI_TO_INCOME_RATIO: _bounded_ratio(
+            read[schema.MONTHLY_EMI], read[schema.MONTHLY_INCOME]
+        ),
+        schema.COLLATERAL_TO_OUTSTANDING: _bounded_ratio(
+            read[schema.COLLATERAL_VALUE], read[schema.OUTSTANDING_LOAN_AMOUNT]
+        ),
+        schema.COLLATERAL_TO_LOAN: _bounded_ratio(
+            read[schema.COLLATERAL_VALUE], read[schema.LOAN_AMOUNT]
+        ),
+        schema.OUTSTANDING_RATIO: _bounded_ratio(
+            read[schema.OUTSTANDING_LOAN_AMOUNT], read[schema.LOAN_AMOUNT]
+        ),
+        **_missed_flags(read[schema.NUM_MISSED_PAYMENTS], table),
+        schema.DEFAULT_SEVERITY: np.clip(severity, 0.0, None),
+        schema.INCOME_PER_DEPENDENT: income / heads,
+        schema.IS_SECURED: (read[schema.COLLATERAL_VALUE] > 0).astype(np.int8),
+        schema.DPD_BUCKET: _bucketise(days, _DPD_BUCKET_UPPER, schema.DPD_BUCKETS),
+        schema.ASSET_CLASS: _bucketise(days, _ASSET_CLASS_UPPER, schema.ASSET_CLASSES),
+    }
+    return pd.DataFrame({name: columns[name] for name in FEATURE_COLUMNS}, index=table.index)
 
 
 def add_features(table: pd.DataFrame) -> pd.DataFrame:

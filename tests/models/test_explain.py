@@ -16,6 +16,7 @@ from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import IncompatibleModelError, ModelError
 from loan_recovery.models.design import describe_feature, risk_design_matrix, risk_label
 from loan_recovery.models.explain import (
+    Direction,
     ReasonCodes,
     global_importance,
     reason_codes,
@@ -222,6 +223,50 @@ def test_reason_codes_of_a_real_model_agree_with_its_contributions(
     assert (reasons.contribution[filled] > 0).all()
     assert (np.diff(np.nan_to_num(reasons.contribution, nan=-1.0), axis=1) <= 0).all()
     assert ((reasons.sentences != "") == filled).all()
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 8, 9, 20])
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_reason_ranking_matches_a_stable_sort(top_k: int, direction: Direction) -> None:
+    """Gives contributions full of ties and signed zeros, as float64 and float32; expects the
+    columns of a stable descending sort (ties to the lower column), whichever selection path
+    (repeated argmax up to 8 reasons, partition above) and dtype."""
+    rng = np.random.default_rng(top_k)
+    n, p = 400, 12
+    contributions = rng.choice([-0.5, -0.25, 0.0, -0.0, 0.25, 0.5, 0.75], size=(n, p + 1))
+    design = pd.DataFrame(rng.random((n, p)), columns=[f"f{j}" for j in range(p)])
+    signed = contributions[:, :p] if direction == "up" else -contributions[:, :p]
+    k = min(top_k, p)
+    order = np.argsort(-signed, axis=1, kind="stable")[:, :k]
+    picked = np.take_along_axis(signed, order, axis=1) > 0
+    expected = np.where(picked, np.asarray(design.columns)[order], "")
+    for values in (contributions, contributions.astype(np.float32)):
+        reasons = reason_codes(values, design, top_k=top_k, direction=direction)
+        assert reasons.feature[:, :k].tolist() == expected.tolist()
+        assert reasons.contribution.dtype == np.float64
+    wide = reason_codes(contributions, design, top_k=top_k, direction=direction)
+    narrow = reason_codes(
+        contributions.astype(np.float32), design, top_k=top_k, direction=direction
+    )
+    np.testing.assert_array_equal(narrow.sentences, wide.sentences)
+
+
+def test_native_float32_contributions_word_the_same_reasons(
+    booster: xgboost.Booster, design_and_label: tuple[pd.DataFrame, npt.NDArray[np.int8]]
+) -> None:
+    """Gives the booster's float32 contributions (native_dtype) and their float64 widening;
+    expects identical reasons, sentences and contributions."""
+    design, _ = design_and_label
+    native = tree_contributions(booster, design, native_dtype=True)
+    widened = tree_contributions(booster, design)
+    assert native.dtype == np.float32
+    assert widened.dtype == np.float64
+    np.testing.assert_array_equal(native.astype(np.float64), widened)
+    first = reason_codes(native, design, top_k=3)
+    second = reason_codes(widened, design, top_k=3)
+    np.testing.assert_array_equal(first.feature, second.feature)
+    np.testing.assert_array_equal(first.sentences, second.sentences)
+    np.testing.assert_array_equal(first.contribution, second.contribution)
 
 
 # --- global_importance -------------------------------------------------------------------

@@ -288,3 +288,78 @@ def test_inputs_are_checked(catalogue: ActionCatalogue) -> None:
         _apply(table, catalogue, risk=[0.5, 1.5])
     with pytest.raises(SchemaError, match="one risk score per loan"):
         apply_guardrails(table, [0.5], _fractions(2), catalogue, StrategySettings())
+
+
+def test_sentences_of_a_mixed_book_read_exactly(catalogue: ActionCatalogue) -> None:
+    """Gives loans sharing and differing in risk, balance and attempts (numbers are formatted
+    once per distinct value, then spread back); expects each loan's exact text."""
+    table = _table(
+        5,
+        {
+            schema.OUTSTANDING_LOAN_AMOUNT: [20_000.0, 200_000.0, 20_000.0, 30_000.4, 200_000.0],
+            schema.COLLECTION_ATTEMPTS: [15, 2, 15, 40, 2],
+            schema.LEGAL_ACTION_TAKEN: ["No", "No", None, "Yes", "No"],
+            schema.DO_NOT_CONTACT: ["No", "Yes", "No", "No", "No"],
+        },
+    )
+    outcome = _apply(table, catalogue, risk=[0.41, 0.41, 0.9, 0.333, 0.7])
+    assert outcome.explanations.tolist() == [
+        "legal removed: risk 0.41 below the legal threshold 0.50, outstanding 20000 below the "
+        "legal minimum 50000; call removed: 15 contact attempts made, limit 15",
+        "legal removed: risk 0.41 below the legal threshold 0.50; "
+        "reminder and call removed: borrower must not be contacted",
+        "legal removed: no record that legal action was never taken, outstanding 20000 below "
+        "the legal minimum 50000; call removed: 15 contact attempts made, limit 15",
+        "legal removed: risk 0.33 below the legal threshold 0.50, legal action already taken, "
+        "outstanding 30000 below the legal minimum 50000; "
+        "call removed: 40 contact attempts made, limit 15",
+        "",
+    ]
+    assert outcome.explanations.dtype == "str"
+
+
+def test_categories_arrow_strings_and_objects_give_the_same_outcome(
+    catalogue: ActionCatalogue,
+) -> None:
+    """Gives one random book with blanks, its text columns as objects, Arrow strings and
+    categories (compared by code); expects identical removals and sentences."""
+    table, risk, fractions = _random_book(3)
+    text_columns = [
+        schema.LEGAL_ACTION_TAKEN,
+        schema.DO_NOT_CONTACT,
+        schema.CONSENT_SMS,
+        schema.CONSENT_EMAIL,
+    ]
+    for column in text_columns:
+        table[column] = table[column].astype(object).where(np.arange(len(table)) % 9 != 0)
+    outcomes = []
+    for dtype in (object, "str", "category"):
+        typed = table.astype({column: dtype for column in text_columns})
+        outcomes.append(apply_guardrails(typed, risk, fractions, catalogue, StrategySettings()))
+    first = outcomes[0]
+    assert (first.explanations != "").sum() > 100
+    for other in outcomes[1:]:
+        pd.testing.assert_series_equal(other.explanations, first.explanations)
+        for name in GUARDRAIL_NAMES:
+            pd.testing.assert_frame_equal(other.removed_by[name], first.removed_by[name])
+
+
+def test_a_custom_rule_with_str_sentences_is_joined(catalogue: ActionCatalogue) -> None:
+    """Gives an extra rule returning a pandas str Series (blank as NaN); expects its sentence
+    after the built-in ones and the blank read as no sentence."""
+    from loan_recovery.strategy.rules import Guardrail, RuleContext, RuleResult
+
+    def no_agency(context: RuleContext) -> RuleResult:
+        rows = np.array([True, False])
+        sentences = pd.Series(["agency removed: test", None], index=context.table.index)
+        return RuleResult(context.removal(["agency"], rows), sentences.astype("str"))
+
+    rules = (*GUARDRAILS, Guardrail("no-agency", "test", no_agency))
+    table = _table(2, {schema.COLLECTION_ATTEMPTS: [20, 20]})
+    outcome = apply_guardrails(
+        table, pd.Series([0.9, 0.9]), _fractions(2), catalogue, NO_FLOORS, rules=rules
+    )
+    assert outcome.explanations.tolist() == [
+        "call removed: 20 contact attempts made, limit 15; agency removed: test",
+        "call removed: 20 contact attempts made, limit 15",
+    ]

@@ -112,11 +112,19 @@ def _require(table: pd.DataFrame, columns: tuple[str, ...]) -> None:
 
 
 def _category_equals(series: pd.Series, value: str) -> Float32Array:
-    return np.asarray(series.astype("string").eq(value).fillna(False), dtype=np.float32)
+    return features.category_equals(series, value).astype(np.float32)
 
 
-def risk_design_matrix(table: pd.DataFrame, settings: RiskSettings) -> pd.DataFrame:
-    """Float32 matrix of every risk input of a validated table, same index, fixed columns."""
+def risk_design_matrix(
+    table: pd.DataFrame, settings: RiskSettings, *, engineered: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Float32 matrix of every risk input of a validated table, same index, fixed columns.
+
+    ``engineered`` may pass ``features.build_features(table)`` when the caller has it
+    already (the plan builds it once for design, scores and segments); it is not checked
+    against ``table``. The frame holds one row-major float32 block, so ``to_numpy()`` is a
+    view and models read rows without a copy.
+    """
     names = risk_feature_names(settings)
     excluded = set(settings.excluded_columns)
     needed = tuple(
@@ -125,23 +133,25 @@ def risk_design_matrix(table: pd.DataFrame, settings: RiskSettings) -> pd.DataFr
         if column not in excluded
     )
     _require(table, needed)
-    engineered = features.build_features(table)
-    columns: dict[str, Float32Array] = {}
+    if engineered is None:
+        engineered = features.build_features(table)
+    position = {name: index for index, name in enumerate(names)}
+    matrix = np.empty((len(table), len(names)), dtype=np.float32)
     for column in NUMERIC_INPUTS:
         if column not in excluded:
-            columns[column] = pd.to_numeric(table[column]).to_numpy(dtype=np.float32)
+            matrix[:, position[column]] = pd.to_numeric(table[column]).to_numpy(dtype=np.float32)
     if schema.PAYMENT_HISTORY not in excluded:
         codes = pd.Categorical(table[schema.PAYMENT_HISTORY], categories=PAYMENT_HISTORY_ORDER)
-        columns[schema.PAYMENT_HISTORY_CODE] = np.asarray(codes.codes, dtype=np.float32)
+        matrix[:, position[schema.PAYMENT_HISTORY_CODE]] = codes.codes
     for column in ONE_HOT_INPUTS:
         if column not in excluded:
             for value in schema.SPECS_BY_NAME[column].categories:
                 name = schema.one_hot_column(column, value)
-                columns[name] = _category_equals(table[column], value)
+                matrix[:, position[name]] = _category_equals(table[column], value)
     for feature in features.NUMERIC_FEATURES:
-        if feature in names:
-            columns[feature] = engineered[feature].to_numpy(dtype=np.float32)
-    return pd.DataFrame(columns, index=table.index)[list(names)]
+        if feature in position:
+            matrix[:, position[feature]] = engineered[feature].to_numpy(dtype=np.float32)
+    return pd.DataFrame(matrix, index=table.index, columns=list(names), copy=False)
 
 
 def risk_label(table: pd.DataFrame, settings: RiskSettings) -> npt.NDArray[np.int8]:

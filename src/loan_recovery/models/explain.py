@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +52,8 @@ def tree_contributions(
     iteration_range: tuple[int, int] | None = None,
     check_additivity: bool = False,
     approximate: bool = False,
-) -> FloatArray:
+    native_dtype: bool = False,
+) -> npt.NDArray[np.floating[Any]]:
     """Exact tree SHAP per loan and feature, shape ``(n, p + 1)``; the last column is the bias.
 
     ``approximate`` switches to Saabas path attributions (XGBoost's ``approx_contribs``,
@@ -66,11 +67,15 @@ def tree_contributions(
     ``(0, best_iteration + 1)`` after early stopping. ``check_additivity`` (Random Forest
     only) asks shap to verify the sums, which costs a second pass; off by default.
 
+    Values are float64 unless ``native_dtype``: then an XGBoost booster's own float32 output
+    comes back unwidened (half the memory of a large book; :func:`reason_codes` reads it
+    as it is and words the same reasons). A forest's values are float64 either way.
+
     Raises :class:`IncompatibleModelError` when ``X``'s columns are not the model's and
     :class:`ModelError` for an unsupported model (not binary, not a tree ensemble).
     """
     if isinstance(model, xgboost.Booster):
-        return _xgboost_contributions(model, X, iteration_range, approximate)
+        return _xgboost_contributions(model, X, iteration_range, approximate, native_dtype)
     if isinstance(model, RandomForestClassifier):
         if iteration_range is not None:
             raise ModelError("iteration_range applies to XGBoost boosters only.")
@@ -93,7 +98,8 @@ def _xgboost_contributions(
     X: pd.DataFrame,
     iteration_range: tuple[int, int] | None,
     approximate: bool = False,
-) -> FloatArray:
+    native_dtype: bool = False,
+) -> npt.NDArray[np.floating[Any]]:
     """The booster's own TreeSHAP (no explainer object): margin space, bias last."""
     _check_columns(booster.feature_names, X)
     contributions = booster.predict(
@@ -102,7 +108,7 @@ def _xgboost_contributions(
         approx_contribs=approximate,
         iteration_range=iteration_range if iteration_range is not None else (0, 0),
     )
-    values = np.asarray(contributions, dtype=np.float64)
+    values = np.asarray(contributions) if native_dtype else np.asarray(contributions, np.float64)
     if values.ndim != 2 or values.shape[1] != X.shape[1] + 1:
         raise ModelError(
             "only binary boosters can be explained; contributions came with shape "
@@ -169,9 +175,17 @@ def _contribution_block(
     contributions: npt.ArrayLike,
     n_features: int,
     n_rows: int,
-) -> FloatArray:
-    """Feature contributions without the bias column; checks the shape and values."""
-    values = np.asarray(contributions, dtype=np.float64)
+    *,
+    keep_float32: bool = False,
+) -> npt.NDArray[np.floating[Any]]:
+    """Feature contributions without the bias column; checks the shape and values.
+
+    float64, or float32 as given when ``keep_float32`` (a float32 value widens to float64
+    exactly, so comparisons and the values picked from it are the same either way).
+    """
+    values = np.asarray(contributions)
+    if not (keep_float32 and values.dtype == np.float32):
+        values = np.asarray(values, dtype=np.float64)
     widths = (n_features, n_features + 1)
     if values.ndim != 2 or values.shape[0] != n_rows or values.shape[1] not in widths:
         raise ModelError(
@@ -184,7 +198,9 @@ def _contribution_block(
     return block
 
 
-def _top_k_columns(signed: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+def _top_k_columns(
+    signed: npt.NDArray[np.floating[Any]], k: int
+) -> tuple[IntArray, npt.NDArray[np.floating[Any]]]:
     """Per row, the columns of the k largest values, largest first; ties to the lower column.
 
     ``np.partition`` finds each row's k-th largest value; everything at or above it is in.
@@ -196,7 +212,10 @@ def _top_k_columns(signed: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
     n, p = signed.shape
     if k >= p:
         columns = np.broadcast_to(np.arange(p, dtype=np.int64), (n, p))
+    elif k <= _ARGMAX_MAX_K:
+        return _top_k_by_argmax(signed, k)
     else:
+        signed = np.asarray(signed, dtype=np.float64)
         kth = -np.partition(-signed, k - 1, axis=1)[:, k - 1 : k]
         chosen = signed >= kth
         tied = np.flatnonzero(chosen.sum(axis=1) > k)
@@ -209,6 +228,34 @@ def _top_k_columns(signed: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
     values = np.take_along_axis(signed, columns, axis=1)
     order = np.argsort(-values, axis=1, kind="stable")
     return np.take_along_axis(columns, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+#: Up to this many reasons, k passes of ``argmax`` beat ``np.partition`` of every row.
+_ARGMAX_MAX_K = 8
+_ARGMAX_BLOCK_ROWS = 16_384
+
+
+def _top_k_by_argmax(
+    signed: npt.NDArray[np.floating[Any]], k: int
+) -> tuple[IntArray, npt.NDArray[np.floating[Any]]]:
+    """:func:`_top_k_columns` for small k (< p): the same columns in the same order.
+
+    ``argmax`` returns the first (lowest) column of a row's largest value; taking it out
+    (-inf; contributions are finite) and repeating yields the k largest values, largest
+    first, ties to the lower column: the order the partition path produces. Rows go in
+    blocks so the scratch copy stays small.
+    """
+    n = signed.shape[0]
+    columns = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, _ARGMAX_BLOCK_ROWS):
+        stop = min(start + _ARGMAX_BLOCK_ROWS, n)
+        work = np.array(signed[start:stop], order="C", copy=True)
+        rows = np.arange(stop - start)
+        for rank in range(k):
+            best = np.argmax(work, axis=1)
+            columns[start:stop, rank] = best
+            work[rows, best] = -np.inf
+    return columns, np.take_along_axis(signed, columns, axis=1)
 
 
 def _value_kind(name: str) -> ValueKind:
@@ -256,40 +303,45 @@ def _rounded(kind: ValueKind, values: FloatArray) -> FloatArray:
     return values
 
 
-def _texts(strings: list[str], codes: IntArray) -> ObjectArray:
-    """``strings[codes]`` as an object array (one shared str per distinct value)."""
-    table = np.empty(len(strings), dtype=object)
-    table[:] = strings
-    return np.asarray(table[codes], dtype=object)
+def _value_heads(
+    names: Sequence[str], feature_codes: IntArray, values: FloatArray
+) -> tuple[list[str], IntArray]:
+    """``"<description> is <value>"`` (flags: ``"<description> (yes)"``) per chosen reason,
+    as distinct texts and each reason's position among them.
 
-
-def _value_heads(names: Sequence[str], feature_codes: IntArray, values: FloatArray) -> ObjectArray:
-    """``"<description> is <value>"`` (flags: ``"<description> (yes)"``) per chosen reason.
-
-    Entries are grouped by feature with one argsort; within a group only the distinct
-    (rounded) values are formatted in Python, then spread back by index.
+    Entries are grouped by feature with one stable radix sort of the (small) feature codes;
+    within a group only the distinct (rounded) values are formatted in Python.
     """
-    heads = np.empty(feature_codes.size, dtype=object)
-    order = np.argsort(feature_codes, kind="stable")
-    present, starts = np.unique(feature_codes[order], return_index=True)
-    ends = np.append(starts[1:], order.size)
-    for code, start, end in zip(present, starts, ends, strict=True):
+    texts: list[str] = []
+    heads = np.empty(feature_codes.size, dtype=np.int64)
+    small = feature_codes.astype(np.int16) if len(names) < 2**15 else feature_codes
+    order = np.argsort(small, kind="stable")
+    counts = np.bincount(feature_codes, minlength=len(names))
+    ends = np.cumsum(counts)
+    for code in np.flatnonzero(counts):
         name = names[int(code)]
-        positions = order[start:end]
+        positions = order[ends[code] - counts[code] : ends[code]]
         kind = _value_kind(name)
         distinct, inverse = np.unique(_rounded(kind, values[positions]), return_inverse=True)
         description = describe_feature(name)
-        texts = _format_unique(kind, distinct)
+        formatted = _format_unique(kind, distinct)
+        heads[positions] = len(texts) + inverse.reshape(-1)
         if kind == "flag":
-            words = [f"{description} ({text})" for text in texts]
+            texts.extend(f"{description} ({text})" for text in formatted)
         else:
-            words = [f"{description} is {text}" for text in texts]
-        heads[positions] = _texts(words, inverse.astype(np.int64))
-    return heads
+            texts.extend(f"{description} is {text}" for text in formatted)
+    return texts, heads
 
 
-def _effects(contributions: FloatArray, direction: Direction, unit: str) -> ObjectArray:
-    """``": raises risk (+0.84 log-odds)"`` per chosen reason, one format per distinct value.
+#: Up to this many rounding steps, distinct effect sizes are counted instead of sorted.
+_COUNTED_STEPS = 1_000_000
+
+
+def _effects(
+    contributions: FloatArray, direction: Direction, unit: str
+) -> tuple[list[str], IntArray]:
+    """``": raises risk (+0.84 log-odds)"`` per chosen reason, one format per distinct value,
+    as distinct texts and each reason's position among them.
 
     The verb comes from the direction asked for (every kept reason points that way), so a
     contribution that rounds to 0.00 still reads the right way.
@@ -297,9 +349,27 @@ def _effects(contributions: FloatArray, direction: Direction, unit: str) -> Obje
     decimals = 3 if unit == "probability" else 2
     verb = "raises" if direction == "up" else "lowers"
     sign = "+" if direction == "up" else "-"
-    distinct, inverse = np.unique(np.round(np.abs(contributions), decimals), return_inverse=True)
+    # np.round scales, rounds to an integer and divides back (as numpy documents), so the
+    # integers name the distinct rounded values; counting them avoids sorting every reason.
+    scale = 10.0**decimals
+    steps = np.rint(np.abs(contributions) * scale)
+    if steps.size and steps.max() < _COUNTED_STEPS:
+        counts = np.bincount(steps.astype(np.int64))
+        present = np.flatnonzero(counts)
+        lookup = np.zeros(len(counts), dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        distinct, inverse = present / scale, lookup[steps.astype(np.int64)]
+    else:
+        distinct, inverse = np.unique(steps / scale, return_inverse=True)
     words = [f": {verb} risk ({sign}{v:.{decimals}f} {unit})" for v in distinct]
-    return _texts(words, inverse.astype(np.int64))
+    return words, inverse.reshape(-1).astype(np.int64)
+
+
+def _texts(strings: list[str], codes: IntArray) -> ObjectArray:
+    """``strings[codes]`` as an object array (one shared str per distinct value)."""
+    table = np.empty(len(strings), dtype=object)
+    table[:] = strings
+    return np.asarray(table[codes], dtype=object)
 
 
 def reason_codes(
@@ -325,7 +395,7 @@ def reason_codes(
     if top_k < 1:
         raise ModelError(f"top_k must be >= 1; got {top_k}.")
     n, p = X.shape
-    block = _contribution_block(contributions, p, n)
+    block = _contribution_block(contributions, p, n, keep_float32=True)
     signed = block if direction == "up" else -block
     k = min(int(top_k), p)
     columns, ranked = _top_k_columns(signed, k) if p else (np.zeros((n, 0), np.int64), block)
@@ -340,12 +410,12 @@ def reason_codes(
     rows, ranks = np.nonzero(keep)
     codes = columns[rows, ranks]
     feature[:, :k] = name_table[np.where(keep, columns, p)]
-    kept = block[rows, codes]
+    kept = np.asarray(block[rows, codes], dtype=np.float64)
     contribution[rows, ranks] = kept
     if rows.size:
         values = np.asarray(X.to_numpy()[rows, codes], dtype=np.float64)
         sentences[rows, ranks] = np.add(
-            _value_heads(names, codes, values), _effects(kept, direction, unit)
+            _texts(*_value_heads(names, codes, values)), _texts(*_effects(kept, direction, unit))
         )
     return ReasonCodes(feature=feature, contribution=contribution, sentences=sentences)
 

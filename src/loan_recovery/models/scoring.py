@@ -6,6 +6,8 @@ dashboard), so they cannot disagree on a number.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -28,12 +30,17 @@ def risk_bands(scores: npt.ArrayLike, settings: RiskSettings) -> pd.Categorical[
 
 
 def model_contributions(
-    risk_model: CalibratedRiskModel, design: pd.DataFrame, *, approximate: bool = False
-) -> npt.NDArray[np.float64]:
+    risk_model: CalibratedRiskModel,
+    design: pd.DataFrame,
+    *,
+    approximate: bool = False,
+    native_dtype: bool = False,
+) -> npt.NDArray[np.floating[Any]]:
     """Exact tree SHAP contributions of the uncalibrated risk model (last column: bias).
 
     Contributions explain the base model's margin; calibration is monotone, so the
-    ranking of reasons is the same for the calibrated score.
+    ranking of reasons is the same for the calibrated score. float64 unless
+    ``native_dtype`` (see :func:`~loan_recovery.models.explain.tree_contributions`).
     """
     base = risk_model.base_
     if base.family == "xgboost":
@@ -42,8 +49,26 @@ def model_contributions(
             design,
             iteration_range=(0, int(base.best_iteration_) + 1),
             approximate=approximate,
+            native_dtype=native_dtype,
         )
     return tree_contributions(base.estimator_, design, approximate=approximate)
+
+
+def _segment_input(
+    table: pd.DataFrame, engineered: pd.DataFrame, names: tuple[str, ...]
+) -> pd.DataFrame:
+    """The segmenter's columns, a table column winning over an engineered one (as it reads
+    them itself), so it need not build the engineered features again; the table if any
+    name is neither, so the segmenter reports it."""
+    columns: dict[str, pd.Series] = {}
+    for name in names:
+        if name in table.columns:
+            columns[name] = table[name]
+        elif name in engineered.columns:
+            columns[name] = engineered[name]
+        else:
+            return table
+    return pd.DataFrame(columns, index=table.index, copy=False)
 
 
 def score_loans(
@@ -53,12 +78,24 @@ def score_loans(
     *,
     top_k: int = 3,
     approximate_reasons: bool = False,
+    design: pd.DataFrame | None = None,
+    engineered: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Loan_ID, risk score and band, asset class, segment and top reasons, plus features."""
-    design = risk_design_matrix(table, settings)
+    """Loan_ID, risk score and band, asset class, segment and top reasons, plus features.
+
+    ``engineered`` (``features.build_features(table)``) and ``design``
+    (``risk_design_matrix(table, settings, engineered=engineered)``) may be passed by a
+    caller that needs them too, such as the plan, so they are built once; they are trusted
+    to belong to ``table``.
+    """
+    if engineered is None:
+        engineered = features.build_features(table)
+    if design is None:
+        design = risk_design_matrix(table, settings, engineered=engineered)
     scores = bundle.risk_model.risk_score(design)
-    engineered = features.build_features(table)
-    segment_ids = bundle.segmenter.predict(table)
+    segment_ids = bundle.segmenter.predict(
+        _segment_input(table, engineered, tuple(bundle.segmenter.features))
+    )
     names = np.asarray(bundle.segmenter.names_, dtype=object)
     scored = pd.DataFrame(
         {
@@ -74,7 +111,7 @@ def score_loans(
     if top_k > 0:  # top_k=0: no reasons, skipping the costly contributions
         unit = "log-odds" if bundle.risk_model.base_.family == "xgboost" else "probability"
         contributions = model_contributions(
-            bundle.risk_model, design, approximate=approximate_reasons
+            bundle.risk_model, design, approximate=approximate_reasons, native_dtype=True
         )
         reasons = reason_codes(contributions, design, top_k=top_k, unit=unit)
         scored = pd.concat([scored, reasons.to_frame(index=table.index)], axis=1)

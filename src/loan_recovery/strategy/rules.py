@@ -7,8 +7,10 @@ sentence saying why, so a collections officer can read the reason next to the pl
 Rules are registered, in order, in :data:`GUARDRAILS`; :func:`apply_guardrails` runs them
 all on top of the catalogue's eligibility.
 
-Everything is vectorised over loans: masks are numpy comparisons, and sentences are built
-with numpy string operations, formatting numbers only on the rows a rule fires on.
+Everything is vectorised over loans: masks are numpy comparisons (categories by their
+integer codes), and sentences are numpy object arrays of ``str`` assembled with masked
+concatenation on the rows a clause holds on only; numbers are formatted once per distinct
+value on the rows a rule fires on.
 
 Rules and their data:
 
@@ -42,12 +44,14 @@ import pandas as pd
 from loan_recovery.config import GuardrailSettings, StrategySettings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import SchemaError
-from loan_recovery.features import asset_class
+from loan_recovery.features import asset_class, category_equals
 from loan_recovery.strategy.actions import ELIGIBILITY_COLUMNS, HOLD, ActionCatalogue
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 StrArray = npt.NDArray[np.str_]
+ObjectArray = npt.NDArray[np.object_]
+IntArray = npt.NDArray[np.intp]
 
 _YES, _NO = schema.YES_NO
 
@@ -94,10 +98,7 @@ class RuleContext:
 
     def equals(self, column: str, value: str) -> BoolArray:
         """``column == value`` per loan; blanks are never equal to anything."""
-        matches: BoolArray = (
-            self.table[column].astype("string").eq(value).fillna(False).to_numpy(dtype=np.bool_)
-        )
-        return matches
+        return category_equals(self.table[column], value)
 
     def removal(self, actions: Sequence[str], rows: BoolArray) -> BoolArray:
         """n x actions mask removing ``actions`` on ``rows``; actions not catalogued are skipped."""
@@ -110,8 +111,8 @@ class RuleContext:
 class RuleResult:
     """A rule's verdict: the (loan, action) pairs it removes and, per loan, why.
 
-    ``removed`` is n x actions in catalogue order; ``sentences`` a str Series on the table's
-    index, "" where the rule removed nothing.
+    ``removed`` is n x actions in catalogue order; ``sentences`` a Series of ``str`` (object
+    dtype) on the table's index, "" where the rule removed nothing.
     """
 
     removed: BoolArray
@@ -152,38 +153,99 @@ class GuardrailOutcome:
 
 
 # --- sentence building (vectorised) -------------------------------------------------------
-# Sentences are pandas string Series: their concatenation runs in Arrow, several times
-# faster on a large book than numpy's fixed-width strings.
-Text = pd.Series
+# Sentences are numpy object arrays of str, one per loan, "" where there is nothing to say.
+# Each step touches only the rows a clause holds on (most loans have no sentence at all),
+# and pandas' Arrow strings are built once, for the final explanations column.
+Text = ObjectArray
 
 
-def _blank(index: pd.Index) -> Text:
-    return pd.Series("", index=index, dtype="str")
+#: Below this, value * 10**decimals is within 2**-22 of the exact product (see _format_rows).
+_EXACT_SCALED = 2.0**31
 
 
-def _format_rows(template: str, values: FloatArray, rows: BoolArray, index: pd.Index) -> Text:
-    """``template % value`` on ``rows`` only (numbers are formatted nowhere else), "" elsewhere."""
-    texts = np.full(len(rows), "", dtype=object)
-    texts[rows] = np.char.mod(template, values[rows])
-    return pd.Series(texts, index=index, dtype="str")
+def _blank(n_loans: int) -> Text:
+    return np.full(n_loans, "", dtype=object)
 
 
-def _join(clauses: Sequence[tuple[BoolArray, str | Text]], separator: str, index: pd.Index) -> Text:
-    """Per row, the texts of the clauses true on that row, joined by ``separator``."""
-    joined = _blank(index)
+def _series(texts: Text, index: pd.Index) -> pd.Series:
+    """A rule's sentences as a Series on the table's index (no copy)."""
+    return pd.Series(texts, index=index, dtype=object, copy=False)
+
+
+def _format_rows(template: str, values: FloatArray, rows: BoolArray, decimals: int) -> Text:
+    """``template % value`` on ``rows`` only (numbers are formatted nowhere else), "" elsewhere.
+
+    ``template`` formats one number as ``%.<decimals>f``. Values that print alike are
+    formatted once: a value whose scaled form ``value * 10**decimals`` lies clearly inside
+    the rounding interval of an integer (more than 1e-6 from either edge, far more than the
+    scaling's float error) prints exactly as every other such value with that integer and
+    sign, so one representative per (integer, sign) is formatted. Values near an edge,
+    huge or not finite are formatted one distinct value (by bits) at a time.
+    """
+    texts = _blank(len(rows))
+    picked = np.ascontiguousarray(values[rows], dtype=np.float64)
+    if not picked.size:
+        return texts
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = picked * 10.0**decimals
+        nearest = np.rint(scaled)
+        clear = (np.abs(scaled) < _EXACT_SCALED) & (np.abs(scaled - nearest) < 0.5 - 1e-6)
+    keys = 2 * np.where(clear, nearest, 0.0).astype(np.int64) + np.signbit(picked)
+    words = np.empty(len(picked), dtype=object)
+    for group, key in ((clear, keys), (~clear, picked.view(np.int64))):
+        if group.any():
+            _, first, inverse = np.unique(key[group], return_index=True, return_inverse=True)
+            samples = picked[group][first].tolist()
+            formatted = np.empty(len(samples), dtype=object)
+            formatted[:] = [template % value for value in samples]
+            words[group] = formatted[inverse.reshape(-1)]
+    texts[rows] = words
+    return texts
+
+
+def _joined_rows(
+    clauses: Sequence[tuple[BoolArray, str | Text]], separator: str, n_loans: int
+) -> tuple[IntArray, Text]:
+    """The rows any clause holds on, and on each the texts of its clauses joined by
+    ``separator`` (work is done on those rows only)."""
+    hit = np.zeros(n_loans, dtype=np.bool_)
+    for rows, _ in clauses:
+        hit |= rows
+    where: IntArray = np.flatnonzero(hit)
+    joined = _blank(len(where))
+    started = np.zeros(len(where), dtype=np.bool_)
     for rows, text in clauses:
+        holds = rows[where]
+        if not holds.any():
+            continue
+        first, later = holds & ~started, holds & started
         if isinstance(text, str):
-            piece = pd.Series(np.where(rows, text + separator, ""), index=index, dtype="str")
+            joined[first] = text
+            if later.any():
+                joined[later] = joined[later] + (separator + text)
         else:
-            piece = (text + separator).where(rows, "")
-        joined = joined + piece
-    return joined.str.slice(stop=-len(separator))
+            joined[first] = text[where[first]]
+            if later.any():
+                joined[later] = joined[later] + separator + text[where[later]]
+        started |= holds
+    return where, joined
 
 
-def _sentence(head: str, clauses: Sequence[tuple[BoolArray, str | Text]], index: pd.Index) -> Text:
+def _join(clauses: Sequence[tuple[BoolArray, str | Text]], separator: str, n_loans: int) -> Text:
+    """Per row, the texts of the clauses true on that row, joined by ``separator``."""
+    where, joined = _joined_rows(clauses, separator, n_loans)
+    texts = _blank(n_loans)
+    texts[where] = joined
+    return texts
+
+
+def _sentence(head: str, clauses: Sequence[tuple[BoolArray, str | Text]], n_loans: int) -> Text:
     """``"<head>: clause, clause"`` on rows where any clause holds, else ""."""
-    body = _join(clauses, CLAUSE_SEPARATOR, index)
-    return (f"{head}: " + body).where(body != "", "")
+    where, body = _joined_rows(clauses, CLAUSE_SEPARATOR, n_loans)
+    said = body != ""
+    sentences = _blank(n_loans)
+    sentences[where[said]] = f"{head}: " + body[said]
+    return sentences
 
 
 def _percent(value: float) -> str:
@@ -201,7 +263,6 @@ def legal_escalation_rule(context: RuleContext) -> RuleResult:
     already_taken = context.equals(schema.LEGAL_ACTION_TAKEN, _YES)
     unrecorded = ~already_taken & ~context.equals(schema.LEGAL_ACTION_TAKEN, _NO)
     small = ~(outstanding >= guard.legal_min_outstanding)
-    index = context.table.index
     clauses: list[tuple[BoolArray, str | Text]] = [
         (
             low_risk,
@@ -209,7 +270,7 @@ def legal_escalation_rule(context: RuleContext) -> RuleResult:
                 f"risk %.2f below the legal threshold {guard.legal_min_risk:.2f}",
                 risk,
                 low_risk,
-                index,
+                decimals=2,
             ),
         ),
         (already_taken, "legal action already taken"),
@@ -220,12 +281,13 @@ def legal_escalation_rule(context: RuleContext) -> RuleResult:
                 f"outstanding %.0f below the legal minimum {guard.legal_min_outstanding:.0f}",
                 outstanding,
                 small,
-                index,
+                decimals=0,
             ),
         ),
     ]
     rows = low_risk | already_taken | unrecorded | small
-    return RuleResult(context.removal(["legal"], rows), _sentence("legal removed", clauses, index))
+    sentences = _sentence("legal removed", clauses, context.n_loans)
+    return RuleResult(context.removal(["legal"], rows), _series(sentences, context.table.index))
 
 
 def settlement_floor_rule(context: RuleContext) -> RuleResult:
@@ -233,7 +295,9 @@ def settlement_floor_rule(context: RuleContext) -> RuleResult:
     floor = context.settings.settlement_min_fraction
     if "settlement" not in context.catalogue.names:
         nothing = np.zeros(context.n_loans, dtype=np.bool_)
-        return RuleResult(context.removal([], nothing), _blank(context.table.index))
+        return RuleResult(
+            context.removal([], nothing), _series(_blank(context.n_loans), context.table.index)
+        )
     fraction = context.fractions[:, context.catalogue.index_of("settlement")]
     rows = fraction < floor
     text = _format_rows(
@@ -241,11 +305,11 @@ def settlement_floor_rule(context: RuleContext) -> RuleResult:
         "(maximum discount)",
         100.0 * fraction,
         rows,
-        context.table.index,
+        decimals=0,
     )
+    sentences = _sentence("settlement removed", [(rows, text)], context.n_loans)
     return RuleResult(
-        context.removal(["settlement"], rows),
-        _sentence("settlement removed", [(rows, text)], context.table.index),
+        context.removal(["settlement"], rows), _series(sentences, context.table.index)
     )
 
 
@@ -255,13 +319,11 @@ def do_not_contact_rule(context: RuleContext) -> RuleResult:
         rows = np.zeros(context.n_loans, dtype=np.bool_)
     else:
         rows = context.equals(schema.DO_NOT_CONTACT, _YES)
+    sentences = _sentence(
+        "reminder and call removed", [(rows, "borrower must not be contacted")], context.n_loans
+    )
     return RuleResult(
-        context.removal(["reminder", "call"], rows),
-        _sentence(
-            "reminder and call removed",
-            [(rows, "borrower must not be contacted")],
-            context.table.index,
-        ),
+        context.removal(["reminder", "call"], rows), _series(sentences, context.table.index)
     )
 
 
@@ -274,10 +336,8 @@ def reminder_consent_rule(context: RuleContext) -> RuleResult:
         rows = ~(
             context.equals(schema.CONSENT_SMS, _YES) | context.equals(schema.CONSENT_EMAIL, _YES)
         )
-    return RuleResult(
-        context.removal(["reminder"], rows),
-        _sentence("reminder removed", [(rows, "no SMS or email consent")], context.table.index),
-    )
+    sentences = _sentence("reminder removed", [(rows, "no SMS or email consent")], context.n_loans)
+    return RuleResult(context.removal(["reminder"], rows), _series(sentences, context.table.index))
 
 
 def attempt_limit_rule(context: RuleContext) -> RuleResult:
@@ -285,17 +345,15 @@ def attempt_limit_rule(context: RuleContext) -> RuleResult:
     limit = context.settings.max_collection_attempts
     attempts = context.numeric(schema.COLLECTION_ATTEMPTS)
     rows = attempts >= limit
-    index = context.table.index
-    text = _format_rows(f"%.0f contact attempts made, limit {limit}", attempts, rows, index)
-    return RuleResult(
-        context.removal(["call"], rows), _sentence("call removed", [(rows, text)], index)
-    )
+    text = _format_rows(f"%.0f contact attempts made, limit {limit}", attempts, rows, decimals=0)
+    sentences = _sentence("call removed", [(rows, text)], context.n_loans)
+    return RuleResult(context.removal(["call"], rows), _series(sentences, context.table.index))
 
 
 def asset_class_floor_rule(context: RuleContext) -> RuleResult:
     """Actions too weak for a loan's regulatory asset class (an NPA needs more than a nudge)."""
     removed = np.zeros((context.n_loans, len(context.catalogue)), dtype=np.bool_)
-    sentences = _blank(context.table.index)
+    sentences = _blank(context.n_loans)
     for loan_class, actions in context.settings.asset_class_excluded_actions.items():
         rows = context.asset_classes == loan_class
         class_removed = context.removal(actions, rows)
@@ -307,8 +365,8 @@ def asset_class_floor_rule(context: RuleContext) -> RuleResult:
             f"{' and '.join(named)} removed: not enough on its own for a loan classed {loan_class}"
         )
         # Each loan has one class, so at most one class's sentence lands on a row.
-        sentences = sentences.mask(rows, text)
-    return RuleResult(removed, sentences)
+        sentences[rows] = text
+    return RuleResult(removed, _series(sentences, context.table.index))
 
 
 #: Every guardrail, in the order their sentences appear.
@@ -365,6 +423,27 @@ def _risk_vector(
     return risk
 
 
+def _category_text(series: pd.Series) -> StrArray:
+    """A categorical's values as a numpy str array ("" for a blank), via its codes."""
+    labels = np.asarray(series.cat.categories.astype(str), dtype=np.str_)
+    text: StrArray = np.append(labels, "")[series.cat.codes.to_numpy()]
+    return text
+
+
+def _sentence_array(sentences: pd.Series, index: pd.Index) -> Text:
+    """A rule's sentences as an object array of str, without a copy for the built-in rules'
+    object Series; any other dtype (say a custom rule's ``str``) reads a blank as ""."""
+    if not sentences.index.equals(index):
+        raise SchemaError(
+            f"a guardrail's sentences must have the table's index ({len(index)} loans)."
+        )
+    if sentences.dtype == object:
+        texts: Text = sentences.to_numpy()
+        return texts
+    converted: Text = sentences.to_numpy(dtype=object, na_value="")
+    return converted
+
+
 def apply_guardrails(
     table: pd.DataFrame,
     risk_score: pd.Series | FloatArray | Sequence[float],
@@ -396,7 +475,7 @@ def apply_guardrails(
         fractions=catalogue.fraction_matrix(fractions),
         catalogue=catalogue,
         settings=settings.guardrails,
-        asset_classes=asset_class(table).astype("string").to_numpy(dtype=np.str_, na_value=""),
+        asset_classes=_category_text(asset_class(table)),
     )
     eligible = catalogue.eligibility(table).to_numpy(dtype=np.bool_)
     allowed = eligible.copy()
@@ -408,11 +487,18 @@ def apply_guardrails(
         allowed &= ~result.removed
         removed_by[rule.name] = pd.DataFrame(result.removed, index=table.index, columns=columns)
         narrowed = (result.removed & eligible).any(axis=1)
-        has_text = (result.sentences != "").to_numpy(dtype=np.bool_)
-        clauses.append((narrowed & has_text, result.sentences))
+        sentences = _sentence_array(result.sentences, table.index)
+        explained = narrowed.copy()
+        explained[narrowed] = sentences[narrowed] != ""
+        clauses.append((explained, sentences))
     held: BoolArray = ~np.any(allowed, axis=1)
     clauses.append((held, HOLD_SENTENCE))
-    explanations = _join(clauses, RULE_SEPARATOR, table.index).rename(schema.GUARDRAILS)
+    explanations = pd.Series(
+        _join(clauses, RULE_SEPARATOR, len(table)),
+        index=table.index,
+        dtype="str",
+        name=schema.GUARDRAILS,
+    )
     return GuardrailOutcome(
         eligible=pd.DataFrame(eligible, index=table.index, columns=columns),
         allowed=pd.DataFrame(allowed, index=table.index, columns=columns),
