@@ -15,6 +15,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from loan_recovery import __version__
 from loan_recovery.config import Settings, load_settings
@@ -22,10 +23,18 @@ from loan_recovery.dashboard.launch import check_ready, dashboard_command, run_d
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.jobs.demo import run_demo
 from loan_recovery.jobs.evaluate import run_evaluate_policy
-from loan_recovery.jobs.plan import parse_capacity, run_plan
+from loan_recovery.jobs.plan import PlanOutcome, parse_capacity, run_plan
 from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.score import run_score
 from loan_recovery.jobs.simulate import run_simulate
+from loan_recovery.jobs.store import (
+    ImportOutcome,
+    MigrationState,
+    migration_state,
+    run_import,
+    run_migrate,
+    run_store_plan,
+)
 from loan_recovery.jobs.train import run_train
 from loan_recovery.jobs.validate import run_validate
 from loan_recovery.models.registry import ModelRegistry
@@ -39,6 +48,11 @@ from loan_recovery.render import (
     validation_tables,
     versions_table,
 )
+from loan_recovery.store.apikeys import ApiKeyInfo, create_api_key, list_api_keys, revoke_api_key
+from loan_recovery.store.audit import CLI_ACTOR
+from loan_recovery.store.db import Store, open_store
+from loan_recovery.store.loans import UpsertCounts
+from loan_recovery.store.models import Role
 
 #: Exit codes shared by every command.
 EXIT_OK = 0
@@ -321,34 +335,72 @@ def plan(
     quarantine: Annotated[
         Path | None, typer.Option(help="Where rejected rows go (default: beside FILE).")
     ] = None,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store",
+            help="Also write the plan to the case store: loans upserted, one score per loan, "
+            "planned actions.",
+        ),
+    ] = False,
 ) -> None:
     """The recovery plan: best action per loan within the rules, sorted by priority."""
     settings = _settings()
     slots = parse_capacity(capacity)
-    with _stderr().status(f"Planning {file} ..."):
-        outcome = run_plan(
-            file,
-            out=out,
-            settings=settings,
-            models_dir=models,
-            version=version,
-            policy=policy,
-            capacity=slots,
-            budget=budget,
-            mapping_path=mapping,
-            quarantine_path=quarantine,
-        )
+    case_store = open_store(settings) if store else None  # fail before planning, not after
+    try:
+        with _stderr().status(f"Planning {file} ..."):
+            outcome = run_plan(
+                file,
+                out=out,
+                settings=settings,
+                models_dir=models,
+                version=version,
+                policy=policy,
+                capacity=slots,
+                budget=budget,
+                mapping_path=mapping,
+                quarantine_path=quarantine,
+            )
+    except BaseException:
+        if case_store is not None:
+            case_store.dispose()
+        raise
     console = _stdout()
     console.print(plan_summary_table(outcome.plan))
     console.print(
         f"Planned {len(outcome.plan.worklist):,} loans with version {outcome.version} "
         f"({outcome.plan.policy}) -> [bold]{outcome.out_path}[/]"
     )
+    if case_store is not None:
+        _store_plan(outcome, settings, case_store, models)
     result = outcome.validation.result
     if result.rejected:
         kept = outcome.validation.quarantine_path
         console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")
     raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
+
+
+def _store_plan(
+    outcome: PlanOutcome, settings: Settings, store: Store, models: Path | None
+) -> None:
+    """``plan --store``: upsert the loans, write scores and planned actions, report."""
+    try:
+        with _stderr().status("Writing the plan to the store ...") as status:
+
+            def progress(totals: UpsertCounts) -> None:
+                status.update(f"Writing the plan to the store: {totals.loans:,} loans upserted")
+
+            stored = run_store_plan(
+                outcome, settings=settings, store=store, models_dir=models, on_batch=progress
+            )
+    finally:
+        store.dispose()
+    _stdout().print(
+        f"Stored run [bold]{stored.run_id}[/] in {_shown(store)}: {stored.scores:,} scores, "
+        f"{stored.actions_created:,} actions planned, {stored.actions_kept:,} kept, "
+        f"{stored.actions_cancelled:,} superseded"
+    )
 
 
 @app.command("evaluate-policy")
@@ -451,6 +503,184 @@ def dashboard(
     code = run_dashboard(command)
     if code != 0:
         raise typer.Exit(code)
+
+
+# --- the case store ---------------------------------------------------------------------------
+db_app = typer.Typer(
+    help="The case store's schema: apply or undo migrations, show the revision.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+apikey_app = typer.Typer(
+    help="API keys: create (the key is shown once), list, revoke.", no_args_is_help=True
+)
+app.add_typer(apikey_app, name="apikey")
+
+
+def _shown(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=True)
+
+
+def _print_state(state: MigrationState) -> None:
+    where = "head" if state.up_to_date else f"head is {state.head}"
+    current = state.current or "none (empty database)"
+    _stdout().print(f"Database {state.database} at revision [bold]{current}[/] ({where})")
+
+
+@db_app.command("upgrade")
+@_user_errors
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
+) -> None:
+    """Create or migrate the store's tables (SQLite under var/ unless DATABASE_URL says)."""
+    _print_state(run_migrate(_settings(), direction="upgrade", revision=revision))
+
+
+@db_app.command("downgrade")
+@_user_errors
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Revision to return to; 'base' drops every table.")
+    ] = "-1",
+) -> None:
+    """Undo migrations (default: the last one). 'base' deletes all stored data."""
+    _print_state(run_migrate(_settings(), direction="downgrade", revision=revision))
+
+
+@db_app.command("current")
+@_user_errors
+def db_current() -> None:
+    """Show the database's revision and whether it is up to date."""
+    state = migration_state(_settings())
+    _print_state(state)
+    if not state.up_to_date:
+        _stdout().print("Run [bold]loan-recovery db upgrade[/] to bring it up to date.")
+
+
+def _import_table(outcome: ImportOutcome, source: str) -> Table:
+    table = Table(title=f"Import of {source} into {outcome.database}")
+    counts = outcome.as_dict()
+    for name in counts:
+        table.add_column(name.replace("_", " "), justify="right")
+    table.add_row(*(f"{value:,}" for value in counts.values()))
+    return table
+
+
+@app.command("import")
+@_user_errors
+def import_(
+    file: Annotated[Path, typer.Argument(help="Loan file, .csv or .parquet.")],
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping TOML file.")] = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: beside FILE).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Loans per transaction (default: settings).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON only.")] = False,
+) -> None:
+    """Upsert loans (and borrowers) into the case store by Loan_ID; bad rows quarantined.
+
+    Re-importing a file changes nothing; changed rows are updated and audited. Exit code
+    0: every row accepted; 1: some rows rejected; 2: unusable file or database.
+    """
+    settings = _settings()
+    with _stderr().status(f"Importing {file} ...") as status:
+
+        def progress(totals: UpsertCounts) -> None:
+            status.update(f"Importing {file}: {totals.loans:,} loans written")
+
+        outcome = run_import(
+            file,
+            settings=settings,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+            batch_size=batch_size,
+            on_batch=progress,
+        )
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict()))
+    else:
+        console = _stdout()
+        console.print(_import_table(outcome, str(file)))
+        if outcome.validation.quarantine_path is not None:
+            console.print(f"Rejected rows kept in [bold]{outcome.validation.quarantine_path}[/]")
+    raise typer.Exit(EXIT_REJECTED_ROWS if outcome.rejected else EXIT_OK)
+
+
+@apikey_app.command("create")
+@_user_errors
+def apikey_create(
+    role: Annotated[Role, typer.Option(help="viewer: read; agent: work cases; admin: all.")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key; the audit log's actor.")],
+) -> None:
+    """Create an API key and print it once: only its hash is stored."""
+    store = open_store(_settings())
+    try:
+        with store.transaction() as session:
+            created = create_api_key(session, name=name, role=role.value, actor=CLI_ACTOR)
+    finally:
+        store.dispose()
+    info = created.info
+    _stderr().print(
+        f"Created API key [bold]{info.key_id}[/] for {info.name} ({info.role}). "
+        "This is the only time it is shown; store it now:",
+        highlight=False,
+    )
+    typer.echo(created.key)
+
+
+def _keys_table(keys: list[ApiKeyInfo]) -> Table:
+    table = Table(title="API keys")
+    for header in ("id", "name", "role", "created (UTC)", "revoked (UTC)"):
+        table.add_column(header)
+    for key in keys:
+        revoked = "" if key.revoked_at is None else f"{key.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(key.key_id, key.name, key.role, f"{key.created_at:%Y-%m-%d %H:%M}", revoked)
+    return table
+
+
+@apikey_app.command("list")
+@_user_errors
+def apikey_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
+) -> None:
+    """List API keys (ids, names, roles; never the keys)."""
+    store = open_store(_settings())
+    try:
+        with store.transaction() as session:
+            keys = list_api_keys(session)
+    finally:
+        store.dispose()
+    if as_json:
+        payload = [
+            {
+                "key_id": key.key_id,
+                "name": key.name,
+                "role": key.role,
+                "created_at": key.created_at.isoformat(),
+                "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+            }
+            for key in keys
+        ]
+        typer.echo(json.dumps(payload))
+        return
+    _stdout().print(_keys_table(keys))
+
+
+@apikey_app.command("revoke")
+@_user_errors
+def apikey_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="Key id, as `apikey list` shows.")],
+) -> None:
+    """Revoke an API key: it stops working at once; its audit trail stays."""
+    store = open_store(_settings())
+    try:
+        with store.transaction() as session:
+            info = revoke_api_key(session, key_id=key_id, actor=CLI_ACTOR)
+    finally:
+        store.dispose()
+    _stdout().print(f"API key [bold]{info.key_id}[/] ({info.name}) revoked")
 
 
 @app.command()

@@ -442,6 +442,20 @@ class DemoSettings(BaseModel):
     seed: int = 42
 
 
+class StoreSettings(BaseModel):
+    """The case store's write behaviour (the database itself is ``database_url``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_size: int = Field(
+        default=5_000,
+        gt=0,
+        le=100_000,
+        description="Loans written per transaction by an import: a killed import leaves "
+        "only whole batches, and a re-run treats them as unchanged.",
+    )
+
+
 class DashboardSettings(BaseModel):
     """The Streamlit dashboard: where it listens, what it shows first, how money reads."""
 
@@ -489,6 +503,12 @@ class Settings(BaseSettings):
     explain: ExplainSettings = ExplainSettings()
     strategy: StrategySettings = StrategySettings()
     dashboard: DashboardSettings = DashboardSettings()
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the case store (LOAN_RECOVERY_DATABASE_URL); "
+        "postgresql://... uses psycopg 3. Default: a SQLite file var_dir/loan_recovery.db.",
+    )
+    store: StoreSettings = StoreSettings()
 
     @model_validator(mode="after")
     def _known_actions(self) -> Settings:
@@ -522,6 +542,13 @@ class Settings(BaseSettings):
     def registry_dir(self) -> Path:
         """Where model versions live unless a command names another folder."""
         return self.models_dir if self.models_dir is not None else self.var_dir / "models"
+
+    @property
+    def database_url_or_default(self) -> str:
+        """The store's URL: ``database_url`` when set, else a SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'loan_recovery.db'}"
 
     @classmethod
     def settings_customise_sources(

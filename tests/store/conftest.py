@@ -1,0 +1,213 @@
+"""Store fixtures: every test runs on SQLite and on PostgreSQL, each on a fresh database.
+
+PostgreSQL comes from ``LOAN_RECOVERY_TEST_POSTGRES_URL`` (a server URL whose user may
+create databases; ``scripts/start_test_postgres.sh`` prints one). Without it the
+PostgreSQL cases skip, except under ``CI=true``, where a missing server is a failure:
+CI must prove both databases. Each PostgreSQL test gets its own uniquely named database,
+dropped afterwards; each SQLite test a file in its tmp folder. Migrated databases are
+copied from a template migrated once per session, which keeps the suite fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from loan_recovery.data import schema
+from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.data.validation import validate_frame
+from loan_recovery.store.db import (
+    Store,
+    create_store_engine,
+    open_store,
+    parse_database_url,
+    upgrade,
+)
+
+POSTGRES_URL_ENV = "LOAN_RECOVERY_TEST_POSTGRES_URL"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def postgres_server_url() -> str:
+    """The test server's URL, or skip (fail under CI=true) when none is configured."""
+    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    if not url:
+        message = (
+            f"{POSTGRES_URL_ENV} is not set; start a server with "
+            "scripts/start_test_postgres.sh and export the URL it prints."
+        )
+        if _in_ci():
+            pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
+        pytest.skip(message)
+    return url
+
+
+class PostgresDatabases:
+    """Creates and drops uniquely named databases on the test server."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server = parse_database_url(server_url)
+        self.admin = sa.create_engine(
+            self.server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
+        self.template: str | None = None
+
+    def create(self, *, template: str | None = None) -> str:
+        name = f"lr_test_{uuid.uuid4().hex[:16]}"
+        clause = f" TEMPLATE {template}" if template else ""
+        with self.admin.connect() as connection:
+            connection.execute(sa.text(f"CREATE DATABASE {name}{clause}"))
+        return name
+
+    def url(self, name: str) -> str:
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, name: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    def migrated_template(self) -> str:
+        if self.template is None:
+            name = self.create()
+            engine = create_store_engine(self.url(name))
+            upgrade(engine)
+            engine.dispose()
+            self.template = name
+        return self.template
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """One admin connection to the test server for the whole session (template dropped last)."""
+    databases = PostgresDatabases(postgres_server_url())
+    yield databases
+    if databases.template is not None:
+        databases.drop(databases.template)
+    databases.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that tests copy instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = create_store_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database under test: every store test runs once per backend."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def empty_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, empty database (no tables, no revision)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.create()
+    yield databases.url(name)
+    databases.drop(name)
+
+
+@pytest.fixture
+def database_factory(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], str]]:
+    """Makes fresh databases migrated to head (copies of a template); drops them after."""
+    created: list[str] = []
+    databases: PostgresDatabases | None = None
+    template: Path | None = None
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+    else:
+        databases = request.getfixturevalue("postgres_databases")
+
+    def make() -> str:
+        if template is not None:
+            path = tmp_path / f"store-{len(created)}.db"
+            shutil.copyfile(template, path)
+            created.append(str(path))
+            return f"sqlite:///{path}"
+        assert databases is not None
+        name = databases.create(template=databases.migrated_template())
+        created.append(name)
+        return databases.url(name)
+
+    yield make
+    if databases is not None:
+        for name in created:
+            databases.drop(name)
+
+
+@pytest.fixture
+def database_url(database_factory: Callable[[], str]) -> str:
+    """URL of a fresh database migrated to the head revision."""
+    return database_factory()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """An open store on a fresh migrated database."""
+    opened = open_store(database_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture(scope="session")
+def loans_table(small_portfolio: SimulatedPortfolio) -> pd.DataFrame:
+    """300 validated simulated loans with contact details (personal data)."""
+    return validate_frame(small_portfolio.loans.head(300)).table
+
+
+def fake_worklist(table: pd.DataFrame, actions: list[str], *, seed: int = 0) -> pd.DataFrame:
+    """A worklist shaped like plan_loans' output, with the given recommended actions.
+
+    Store tests need plans, not a trained model: the values are random but consistent
+    (priority = max(net, 0), one expected-net column per catalogue action, 3 reasons).
+    """
+    rng = np.random.default_rng(seed)
+    n = len(table)
+    net = rng.normal(5_000, 3_000, n)
+    frame = pd.DataFrame(
+        {
+            schema.LOAN_ID: table[schema.LOAN_ID].to_numpy(),
+            schema.RECOMMENDED_ACTION: (actions * n)[:n],
+            schema.EXPECTED_NET_RECOVERY: net,
+            schema.EXPECTED_RECOVERED: net + 1_000,
+            schema.EXPECTED_COST: np.full(n, 1_000.0),
+            schema.PRIORITY: np.clip(net, 0, None),
+            schema.RISK_SCORE: rng.uniform(0, 1, n),
+            schema.RISK_BAND: rng.choice(["Low", "High"], n),
+            schema.SEGMENT_NAME: rng.choice(["Stretched earners", "Secured owners"], n),
+            schema.GUARDRAILS: "",
+        }
+    )
+    for action in schema.ACTION_NAMES:
+        frame[schema.expected_net_output_column(action)] = rng.normal(1_000, 500, n)
+    for rank in (1, 2, 3):
+        frame[schema.reason_column(rank)] = f"reason {rank}"
+    return frame.sort_values(schema.PRIORITY, ascending=False).reset_index(drop=True)
+
+
+@pytest.fixture
+def make_worklist() -> Callable[..., pd.DataFrame]:
+    """:func:`fake_worklist`, as a fixture (test modules cannot import conftest safely)."""
+    return fake_worklist
