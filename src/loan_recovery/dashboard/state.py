@@ -11,17 +11,31 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from loan_recovery.config import Settings, load_settings
+from loan_recovery.dashboard.worklist_filters import with_loan_columns
+from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
+from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.data.validation import ValidationResult, validate_file, validate_frame
+from loan_recovery.exceptions import DataFileError, ModelError
 from loan_recovery.jobs.demo import DemoPaths
+from loan_recovery.jobs.evaluate import (
+    EvaluationReport,
+    EvaluationSetup,
+    evaluate_policies,
+    prepare_evaluation,
+)
+from loan_recovery.jobs.report import build_model_card
 from loan_recovery.models.bundle import ModelBundle, load_bundle
+from loan_recovery.models.metrics import curves, roc_auc
 from loan_recovery.models.registry import ModelRegistry
-from loan_recovery.strategy.plan import PlanResult, plan_loans
+from loan_recovery.models.report import ModelCard
+from loan_recovery.strategy.plan import ActionValues, PlanResult, action_values, plan_loans
 
 
 @st.cache_resource
@@ -83,6 +97,15 @@ def validated_upload(name: str, data: bytes, settings: Settings) -> tuple[str, V
     return f"upload:{digest}", _validated_upload(digest, name, data, settings)
 
 
+@st.cache_resource(show_spinner="Scoring the portfolio…", max_entries=8)
+def _action_values(
+    table_key: str, version: str, _table: pd.DataFrame, _bundle: ModelBundle, _settings: Settings
+) -> ActionValues:
+    """Scores, reasons and every action's value: the costly part, once per table and model."""
+    del table_key, version  # cache key
+    return action_values(_table, _bundle, _settings)
+
+
 @st.cache_data(show_spinner="Planning the portfolio…", max_entries=16)
 def _plan(
     table_key: str,
@@ -94,9 +117,16 @@ def _plan(
     _bundle: ModelBundle,
     _settings: Settings,
 ) -> PlanResult:
-    del table_key, version  # cache key
+    """A policy's choice under limits, re-using the cached action values of the table."""
+    inputs = _action_values(table_key, version, _table, _bundle, _settings)
     return plan_loans(
-        _table, _bundle, _settings, policy=policy, capacity=dict(capacity), budget=budget
+        _table,
+        _bundle,
+        _settings,
+        policy=policy,
+        capacity=dict(capacity),
+        budget=budget,
+        inputs=inputs,
     )
 
 
@@ -113,3 +143,136 @@ def planned(
     """The plan of a validated table, cached per table, model version, policy and limits."""
     limits = tuple(sorted((capacity or {}).items()))
     return _plan(table_key, bundle.version, policy, limits, budget, table, bundle, settings)
+
+
+# --- assess and worklist pages --------------------------------------------------------------
+#: Session keys the Portfolio page sets after an upload: the table's cache key (str) and its
+#: ValidationResult. Pages that show "the current portfolio" read them; absent: default file.
+SESSION_PORTFOLIO_KEY = "portfolio_key"
+SESSION_PORTFOLIO_RESULT = "portfolio_result"
+
+
+def current_portfolio(settings: Settings) -> tuple[str, ValidationResult]:
+    """The session's uploaded portfolio if the Portfolio page set one, else the default file.
+
+    Raises :class:`~loan_recovery.exceptions.DataFileError` when the default file is missing.
+    """
+    key = st.session_state.get(SESSION_PORTFOLIO_KEY)
+    result = st.session_state.get(SESSION_PORTFOLIO_RESULT)
+    if isinstance(key, str) and isinstance(result, ValidationResult):
+        return key, result
+    path = default_portfolio_path(settings)
+    if not path.is_file():
+        raise DataFileError(
+            f"portfolio file {path} not found; run `loan-recovery demo` or upload a file."
+        )
+    return validated_file(path, settings)
+
+
+@st.cache_data(show_spinner="Preparing the worklist…", max_entries=16)
+def _worklist_view(
+    table_key: str,
+    version: str,
+    capacity: tuple[tuple[str, int], ...],
+    budget: float | None,
+    _table: pd.DataFrame,
+    _bundle: ModelBundle,
+    _settings: Settings,
+) -> pd.DataFrame:
+    del version  # cache key
+    plan = planned(table_key, _table, _bundle, _settings, capacity=dict(capacity), budget=budget)
+    return with_loan_columns(plan.worklist, _table)
+
+
+def worklist_view(
+    table_key: str,
+    table: pd.DataFrame,
+    bundle: ModelBundle,
+    settings: Settings,
+    *,
+    capacity: dict[str, int] | None = None,
+    budget: float | None = None,
+) -> pd.DataFrame:
+    """The plan's worklist with exposure, DPD, DPD bucket and asset class beside each loan."""
+    limits = tuple(sorted((capacity or {}).items()))
+    return _worklist_view(table_key, bundle.version, limits, budget, table, bundle, settings)
+
+
+@st.cache_data(max_entries=4)
+def example_loan(seed: int, _settings: Settings) -> dict[str, object]:
+    """One simulated loan's canonical fields: the borrower form's starting values."""
+    row = simulate_portfolio(1, seed, settings=_settings).loans.iloc[0]
+    return {
+        name: row[name].item() if hasattr(row[name], "item") else row[name]
+        for name in row.index
+        if name in schema.SPECS_BY_NAME
+    }
+
+
+# --- portfolio, model performance and strategy lab pages -----------------------------------
+#: Session keys of the Portfolio page's last upload (file name, bytes): the file uploader
+#: forgets its file when the user visits another page, the portfolio should not.
+SESSION_UPLOAD_NAME = "portfolio_upload_name"
+SESSION_UPLOAD_BYTES = "portfolio_upload_bytes"
+
+
+@st.cache_resource(show_spinner="Loading the model card…", max_entries=4)
+def _model_card(registry_dir: str, version: str, _settings: Settings) -> ModelCard:
+    return build_model_card(settings=_settings, models_dir=Path(registry_dir), version=version)
+
+
+def model_card(settings: Settings) -> ModelCard:
+    """The champion's model card, built once per server and version (cards are immutable)."""
+    version = ModelRegistry(settings.registry_dir).resolve("champion")
+    return _model_card(str(settings.registry_dir), version, settings)
+
+
+@st.cache_resource(max_entries=4)
+def _card_curves(registry_dir: str, version: str, _card: ModelCard) -> dict[str, Any]:
+    del registry_dir, version  # cache key
+    y_true, y_score = _card.y_true, _card.y_score
+    if y_true is None or y_score is None:
+        raise ModelError(f"model card {_card.version} has no out-of-fold scores to draw.")
+    return {**curves(y_true, y_score, _card.threshold), "roc_auc": roc_auc(y_true, y_score)}
+
+
+def card_curves(settings: Settings, card: ModelCard) -> dict[str, Any]:
+    """ROC (with its AUC), precision-recall and calibration points of the out-of-fold scores."""
+    return _card_curves(str(settings.registry_dir), card.version, card)
+
+
+def _settings_digest(settings: Settings) -> str:
+    return hashlib.sha256(settings.model_dump_json().encode("utf-8")).hexdigest()
+
+
+@st.cache_resource(
+    show_spinner="Simulating a history, training on it and predicting fresh loans "
+    "(first load only; takes a few seconds)…",
+    max_entries=2,
+)
+def _evaluation_setup(n_loans: int, seed: int, digest: str, _settings: Settings) -> EvaluationSetup:
+    del digest  # cache key
+    return prepare_evaluation(settings=_settings, n_loans=n_loans, seed=seed)
+
+
+def evaluation_setup(settings: Settings) -> tuple[str, EvaluationSetup]:
+    """(cache key, setup) of the strategy lab: simulated, trained and predicted once."""
+    lab = settings.dashboard
+    digest = _settings_digest(settings)
+    setup = _evaluation_setup(lab.strategy_lab_loans, lab.strategy_lab_seed, digest, settings)
+    return f"lab:{lab.strategy_lab_loans}:{lab.strategy_lab_seed}:{digest}", setup
+
+
+@st.cache_resource(show_spinner="Valuing the policies…", max_entries=32)
+def _policy_evaluation(
+    setup_key: str, digest: str, _setup: EvaluationSetup, _settings: Settings
+) -> EvaluationReport:
+    del setup_key, digest  # cache key
+    return evaluate_policies(_setup, _settings)
+
+
+def policy_evaluation(
+    setup_key: str, setup: EvaluationSetup, settings: Settings
+) -> EvaluationReport:
+    """Every policy valued under ``settings``' action costs, once per distinct settings."""
+    return _policy_evaluation(setup_key, _settings_digest(settings), setup, settings)

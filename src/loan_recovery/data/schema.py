@@ -394,6 +394,24 @@ def dpd_bucket_share_column(bucket: str) -> str:
     return f"DPD_{bucket}_Share"
 
 
+# --- dashboard report columns (dashboard/insights.py) ------------------------------------
+FROM_DPD_BUCKET = "From_DPD_Bucket"
+TO_DPD_BUCKET = "To_DPD_Bucket"
+RISK_BIN_LOW = "Risk_Bin_Low"
+RISK_BIN_HIGH = "Risk_Bin_High"
+CANDIDATE = "Candidate"
+SEGMENT_COUNT = "Segments"
+SILHOUETTE = "Silhouette"
+CHOSEN = "Chosen"
+POLICY = "Policy"
+NET_RECOVERY = "Net_Recovery"
+COST = "Cost"
+ORACLE_CAPTURE = "Oracle_Capture"
+ACTION = "Action"
+FIXED_COST = "Fixed_Cost"
+RECOVERY_SHARE = "Recovery_Share"
+
+
 # --- simulator ground truth (never part of the canonical table) --------------------------
 CAPACITY = "Capacity_To_Pay"
 WILLINGNESS = "Willingness_To_Pay"

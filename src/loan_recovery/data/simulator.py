@@ -927,3 +927,27 @@ def _truth_table(
     columns[schema.ORACLE_ACTION] = _pick(_ACTIONS, np.argmax(expected_net, axis=1))
     columns[schema.LOGGED_ACTION] = _pick(_ACTIONS, taken)
     return pd.DataFrame(columns)
+
+
+@dataclass(frozen=True, slots=True)
+class LoanTerms:
+    """Annual interest rate (percent) and tenure (months) of a loan product."""
+
+    interest_rate: float
+    tenure_months: int
+
+
+def typical_loan_terms() -> dict[str, LoanTerms]:
+    """Per simulated loan type: the rate a borrower of average credit gets, the usual tenure.
+
+    The rate is the product's base rate (credit score 0, inside its bounds), the tenure the
+    most common term of its menu. Forms (the dashboard's borrower assessment) pre-fill
+    these, so no other module repeats the simulator's product terms.
+    """
+    terms: dict[str, LoanTerms] = {}
+    for name, base, bounds, (menu, shares) in zip(
+        _LOAN_TYPES, _RATE_BASE, _RATE_BOUNDS, _TENURE_MENU, strict=True
+    ):
+        rate = float(np.clip(base, *bounds))
+        terms[name] = LoanTerms(interest_rate=rate, tenure_months=int(menu[int(np.argmax(shares))]))
+    return terms

@@ -155,6 +155,10 @@ def validate_frame(
     Whole-table problems raise: :class:`SchemaError` naming every missing required column
     (``Recovery_Status`` only when ``require_label``) and :class:`DataFileError` for a
     table without rows. Row problems never raise: they are reported and quarantined.
+
+    A ``Loan_ID`` is unique per row, except in a table of snapshots: with ``As_Of_Date``
+    the key is the pair (``Loan_ID``, ``As_Of_Date``), so the same loan may appear once
+    per snapshot date (:func:`current_snapshot` keeps each loan's latest row).
     """
     limits = (settings if settings is not None else load_settings()).validation
     _check_layout(raw, require_label)
@@ -168,8 +172,7 @@ def validate_frame(
         required = _is_required(spec, require_label)
         values[spec.name], found = _PARSERS[spec.kind](cells, spec, required)
         findings += found
-        if spec.name == schema.LOAN_ID:
-            findings += _duplicate_loan_ids(cells, lines)
+    findings += _duplicate_loan_ids(raw, values.get(schema.AS_OF_DATE), lines)
     findings += _outstanding_over_limit(raw, values, limits.max_outstanding_to_loan_ratio)
     values[schema.MONTHLY_EMI] = _monthly_emi(values)
     issues, positions, messages = _issue_report(findings, lines)
@@ -449,20 +452,63 @@ _PARSERS: dict[ColumnKind, Callable[[_Cells, ColumnSpec, bool], _Parsed]] = {
 
 
 # --- checks across rows or columns --------------------------------------------------------
-def _duplicate_loan_ids(cells: _Cells, lines: IntArray) -> list[_Finding]:
-    """Later rows repeating a Loan_ID; the first occurrence in the file is kept."""
+def _duplicate_loan_ids(
+    raw: pd.DataFrame, dates: npt.NDArray[np.datetime64] | None, lines: IntArray
+) -> list[_Finding]:
+    """Later rows repeating a loan's key; the first occurrence in the file is kept.
+
+    The key is the Loan_ID, or (Loan_ID, As_Of_Date) when the table has snapshot dates: a
+    loan may appear once per snapshot, never twice on one date (a blank date is one date).
+    """
+    cells = _cells(raw, schema.LOAN_ID)
     _, where = _distinct(cells)
-    _, first, inverse = np.unique(where, return_index=True, return_inverse=True)
-    first_row = first[inverse]
-    repeats = ~cells.blank & (first_row != np.arange(len(where)))
+    key = where.astype(np.int64)
+    if dates is not None:
+        _, date_codes = np.unique(dates.astype(np.int64), return_inverse=True)
+        key = key * (int(date_codes.max(initial=0)) + 1) + date_codes.reshape(-1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    first_row = first[inverse.reshape(-1)]
+    repeats = ~cells.blank & (first_row != np.arange(len(key)))
+    if dates is None:
+        on_date: str | pa.ChunkedArray = ""
+    else:
+        date_text = _cells(raw, schema.AS_OF_DATE).text.take(pa.array(np.flatnonzero(repeats)))
+        on_date = _join(f" on {schema.AS_OF_DATE} '", date_text, "'")
 
     def message(shown: pa.ChunkedArray, positions: IntArray) -> pa.ChunkedArray:
         first_lines = pa.chunked_array([pa.array(lines[first_row[positions]]).cast(_TEXT)])
         return _join(
-            f"{cells.name} '", shown, "' repeats line ", first_lines, "; the first is kept."
+            f"{cells.name} '",
+            shown,
+            "'",
+            on_date,
+            " repeats line ",
+            first_lines,
+            "; the first is kept.",
         )
 
     return _finding(cells, RejectReason.DUPLICATE_LOAN_ID, repeats, "", message=message)
+
+
+def current_snapshot(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per loan: each Loan_ID's latest ``As_Of_Date`` row of a validated table.
+
+    A table without snapshots (Loan_IDs already unique) comes back as it is; otherwise the
+    kept rows stay in their original order. A blank date counts as older than any date.
+    """
+    loan_ids = table[schema.LOAN_ID]
+    if schema.AS_OF_DATE not in table.columns or loan_ids.is_unique:
+        return table
+    order = pd.DataFrame(
+        {
+            "loan": loan_ids.to_numpy(dtype=object),
+            "dated": table[schema.AS_OF_DATE].notna().to_numpy(),
+            "date": table[schema.AS_OF_DATE].to_numpy(),
+            "position": np.arange(len(table)),
+        }
+    ).sort_values(["loan", "dated", "date"], kind="stable")
+    latest = order.drop_duplicates(subset="loan", keep="last")["position"].to_numpy()
+    return table.iloc[np.sort(latest)]
 
 
 def _outstanding_over_limit(

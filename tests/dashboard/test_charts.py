@@ -1,0 +1,139 @@
+"""Dashboard charts: each builder draws its table with the expected traces and colours."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from loan_recovery.config import load_settings
+from loan_recovery.dashboard import charts
+from loan_recovery.data import schema
+
+BAND_COLOURS = load_settings().dashboard.band_colours
+BANDS = tuple(BAND_COLOURS)
+
+
+def test_risk_histogram_has_one_stacked_trace_per_band_in_its_colour() -> None:
+    """Gives a 2-bin histogram of 4 bands; expects 4 bar traces coloured by band, centred bins."""
+    histogram = pd.DataFrame(
+        {
+            schema.RISK_BIN_LOW: [0.0, 0.5],
+            schema.RISK_BIN_HIGH: [0.5, 1.0],
+            **{band: [i, i + 1] for i, band in enumerate(BANDS)},
+        }
+    )
+    figure = charts.risk_histogram(histogram, BAND_COLOURS)
+    assert [trace.name for trace in figure.data] == list(BANDS)
+    assert [trace.marker.color for trace in figure.data] == [BAND_COLOURS[b] for b in BANDS]
+    assert all(trace.type == "bar" for trace in figure.data)
+    assert list(figure.data[1].x) == [0.25, 0.75]
+    assert list(figure.data[1].y) == [1, 2]
+    assert figure.layout.barmode == "stack"
+
+
+def test_action_mix_stacks_one_trace_per_action_in_the_action_colours() -> None:
+    """Gives 2 segments x 2 actions; expects a trace per action with its fixed colour."""
+    mix = pd.DataFrame({"call": [3, 0], "legal": [1, 4]}, index=["Current", "Stressed"])
+    figure = charts.action_mix(mix)
+    assert [trace.name for trace in figure.data] == ["call", "legal"]
+    assert [trace.marker.color for trace in figure.data] == [
+        charts.ACTION_COLOURS["call"],
+        charts.ACTION_COLOURS["legal"],
+    ]
+    assert list(figure.data[1].y) == [1, 4]
+    assert list(figure.data[0].x) == ["Current", "Stressed"]
+    assert figure.layout.barmode == "stack"
+
+
+def test_bucket_band_heatmap_labels_money_cells_with_the_currency() -> None:
+    """Gives an exposure matrix; expects its values as z and ₹-prefixed, separated labels."""
+    matrix = pd.DataFrame(
+        [[1_500.0, 0.0], [0.0, 2_000_000.0]], index=["0", "1-30"], columns=["Low", "High"]
+    )
+    figure = charts.bucket_band_heatmap(matrix, value_label="Exposure", currency_symbol="₹")
+    (heatmap,) = figure.data
+    assert heatmap.type == "heatmap"
+    assert [list(row) for row in heatmap.z] == [[1_500.0, 0.0], [0.0, 2_000_000.0]]
+    assert list(heatmap.text[1]) == ["₹0", "₹2,000,000"]
+    assert list(heatmap.y) == ["0", "1-30"]
+    counts = charts.bucket_band_heatmap(matrix, value_label="Loans")
+    assert list(counts.data[0].text[0]) == ["1,500", "0"]
+
+
+def test_roll_forward_heatmap_colours_by_share_and_shows_counts() -> None:
+    """Gives counts and shares; expects z = shares on [0, 1] and text with both."""
+    counts = pd.DataFrame([[3, 1], [0, 2]], index=["0", "1-30"], columns=["0", "1-30"])
+    shares = pd.DataFrame([[0.75, 0.25], [0.0, 1.0]], index=counts.index, columns=counts.columns)
+    (heatmap,) = charts.roll_forward_heatmap(counts, shares).data
+    assert [list(row) for row in heatmap.z] == [[0.75, 0.25], [0.0, 1.0]]
+    assert (heatmap.zmin, heatmap.zmax) == (0, 1)
+    assert heatmap.text[0][0] == "75%<br>3"
+
+
+def test_segment_chart_draws_exposure_bars_and_risk_on_a_second_axis() -> None:
+    """Gives two segments; expects exposure bars on y and mean risk on y2 with the symbol."""
+    profile = pd.DataFrame(
+        {
+            schema.SEGMENT_NAME: ["Current", "Stressed"],
+            schema.EXPOSURE: [100.0, 300.0],
+            schema.MEAN_RISK: [0.1, 0.7],
+        }
+    )
+    figure = charts.segment_exposure_risk(profile, "₹")
+    bars, risk = figure.data
+    assert (bars.type, list(bars.y)) == ("bar", [100.0, 300.0])
+    assert (risk.yaxis, list(risk.y)) == ("y2", [0.1, 0.7])
+    assert figure.layout.yaxis.tickprefix == "₹"
+
+
+def test_curves_draw_the_model_against_its_reference() -> None:
+    """Gives ROC, PR and calibration points; expects a reference trace then the model's."""
+    roc = charts.roc_curve({"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "threshold": [1, 0.5, 0]}, 0.8)
+    assert [trace.name for trace in roc.data] == ["Chance", "Model (AUC 0.800)"]
+    assert list(roc.data[1].y) == [0, 0.8, 1]
+    pr = charts.pr_curve({"recall": [1, 0], "precision": [0.3, 1], "threshold": [0, 1]}, 0.3)
+    assert list(pr.data[0].y) == [0.3, 0.3]
+    assert list(pr.data[1].x) == [1, 0]
+    calibration = charts.calibration_curve(
+        {"mean_predicted": [0.1, 0.9], "fraction_positive": [0.2, 0.8], "count": [5, 5]}
+    )
+    assert list(calibration.data[1].y) == [0.2, 0.8]
+
+
+def test_confusion_heatmap_shows_the_counts_and_threshold() -> None:
+    """Gives a 2 x 2 table; expects its counts as z and text, the threshold in the title."""
+    confusion = pd.DataFrame([[50, 10], [5, 35]], index=["a", "b"], columns=["c", "d"])
+    figure = charts.confusion_heatmap(confusion, 0.35)
+    assert [list(row) for row in figure.data[0].z] == [[50, 10], [5, 35]]
+    assert "0.35" in figure.layout.title.text
+
+
+def test_importance_and_silhouette_bars() -> None:
+    """Gives importances and silhouettes; expects horizontal bars and the chosen k in red."""
+    importance = charts.importance_bars(pd.Series([0.5, 0.2], index=["DPD", "Income"]))
+    assert importance.data[0].orientation == "h"
+    assert list(importance.data[0].y) == ["DPD", "Income"]
+    table = pd.DataFrame(
+        {schema.SEGMENT_COUNT: [4, 5], schema.SILHOUETTE: [0.2, 0.3], schema.CHOSEN: [False, True]}
+    )
+    silhouette = charts.silhouette_bars(table)
+    assert list(silhouette.data[0].marker.color) == [charts.NEUTRAL, "#c62828"]
+
+
+@pytest.mark.parametrize("symbol", ["₹", "$"])
+def test_policy_bars_group_net_recovered_and_cost_per_policy(symbol: str) -> None:
+    """Gives two policies; expects three grouped traces with the table's values and symbol."""
+    table = pd.DataFrame(
+        {
+            schema.NET_RECOVERY: [400.0, 450.0],
+            schema.RECOVERED: [500.0, 520.0],
+            schema.COST: [100.0, 70.0],
+        },
+        index=["learned", "oracle"],
+    )
+    figure = charts.policy_bars(table, symbol)
+    assert [trace.name for trace in figure.data] == ["Net recovery", "Recovered", "Cost"]
+    assert list(figure.data[0].x) == ["learned", "oracle"]
+    assert list(figure.data[2].y) == [100.0, 70.0]
+    assert figure.layout.barmode == "group"
+    assert figure.layout.yaxis.tickprefix == symbol
