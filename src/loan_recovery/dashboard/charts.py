@@ -9,6 +9,7 @@ currency symbol and thousands separators.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
@@ -36,13 +37,23 @@ _HEIGHT = 380
 
 def _layout(figure: go.Figure, title: str, *, height: int = _HEIGHT) -> go.Figure:
     figure.update_layout(
-        title={"text": title, "x": 0.0},
+        title={"text": title, "x": 0.0, "y": 0.98, "yanchor": "top"},
         height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0.0},
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0.0},
         separators=".,",
     )
     return figure
+
+
+def _wrapped_ticks(names: Sequence[str]) -> dict[str, Any]:
+    """Category ticks with long segment names broken at commas, read without tilting."""
+    return {
+        "tickmode": "array",
+        "tickvals": list(names),
+        "ticktext": [name.replace(", ", ",<br>") for name in names],
+        "tickangle": 0,
+    }
 
 
 def _money_axis(symbol: str) -> dict[str, str]:
@@ -71,6 +82,7 @@ def segment_exposure_risk(profile: pd.DataFrame, currency_symbol: str) -> go.Fig
         hovertemplate="%{x}<br>Mean risk %{y:.2f}<extra></extra>",
     )
     figure.update_layout(
+        xaxis=_wrapped_ticks(names),
         yaxis={"title": "Exposure", **_money_axis(currency_symbol)},
         yaxis2={
             "title": "Mean risk score",
@@ -95,7 +107,11 @@ def action_mix(mix: pd.DataFrame, action_colours: Mapping[str, str] | None = Non
             marker_color=colour,
             hovertemplate=f"%{{x}}<br>{action}: %{{y:,}} loans<extra></extra>",
         )
-    figure.update_layout(barmode="stack", yaxis={"title": "Loans", "tickformat": ",d"})
+    figure.update_layout(
+        barmode="stack",
+        xaxis=_wrapped_ticks([str(name) for name in mix.index]),
+        yaxis={"title": "Loans", "tickformat": ",d"},
+    )
     return _layout(figure, "Recommended action mix by segment")
 
 
