@@ -386,3 +386,31 @@ def test_plan_quarantines_bad_rows_and_plans_the_rest(
     assert result.exit_code == 1, result.output
     assert len(pd.read_csv(tmp_path / "p.csv")) == 58
     assert len(pd.read_csv(tmp_path / "book.quarantine.csv", dtype=str)) == 2
+
+
+def test_plan_of_a_snapshot_file_gives_one_row_per_loan_from_its_latest_snapshot(
+    trained: TrainOutcome, tmp_path: Path
+) -> None:
+    """Gives 30 loans in two monthly snapshots (DPD grows); expects 30 rows, latest DPD's plan."""
+    earlier = simulate_portfolio(30, 31).loans.assign(**{schema.AS_OF_DATE: "2026-09-30"})
+    later = earlier.assign(
+        **{
+            schema.AS_OF_DATE: "2026-10-31",
+            schema.DAYS_PAST_DUE: earlier[schema.DAYS_PAST_DUE] + 30,
+        }
+    )
+    source = write_table(pd.concat([later, earlier]), tmp_path / "snapshots.csv")
+    out = tmp_path / "plan.csv"
+    result = runner.invoke(
+        app, ["plan", str(source), "--models", str(_models_dir(trained)), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    planned = pd.read_csv(out)
+    assert len(planned) == 30
+    assert set(planned[schema.LOAN_ID]) == set(earlier[schema.LOAN_ID])
+    latest_only = write_table(later, tmp_path / "latest.csv")
+    alone = tmp_path / "alone.csv"
+    runner.invoke(
+        app, ["plan", str(latest_only), "--models", str(_models_dir(trained)), "--out", str(alone)]
+    )
+    pd.testing.assert_frame_equal(planned, pd.read_csv(alone))

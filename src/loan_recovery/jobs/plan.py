@@ -11,6 +11,7 @@ import pandas as pd
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
+from loan_recovery.data.validation import current_snapshot
 from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
 from loan_recovery.jobs.validate import ValidateOutcome, run_validate
 from loan_recovery.models.bundle import ModelBundle, load_bundle
@@ -76,7 +77,11 @@ def run_plan(
     quarantine_path: Path | None = None,
     bundle: ModelBundle | None = None,
 ) -> PlanOutcome:
-    """Plan every valid loan of ``path``; bad rows go to quarantine."""
+    """Plan every valid loan of ``path``; bad rows go to quarantine.
+
+    A file of ``As_Of_Date`` snapshots is planned on each loan's latest row: a loan gets
+    one recommendation, not one per month of its history.
+    """
     if out.suffix.lower() not in PLAN_SUFFIXES:
         write_plan(pd.DataFrame(), out)  # raises the format error before any work
     if capacity:
@@ -86,6 +91,7 @@ def run_plan(
         path, settings=settings, mapping_path=mapping_path, quarantine_path=quarantine_path
     )
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
-    plan = plan_loans(validation.result.table, loaded, settings, policy=policy, budget=budget)
+    table = current_snapshot(validation.result.table)
+    plan = plan_loans(table, loaded, settings, policy=policy, budget=budget)
     written = write_plan(plan.worklist, out)
     return PlanOutcome(plan=plan, out_path=written, validation=validation, version=loaded.version)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from loan_recovery.config import Settings
 from loan_recovery.data.io import write_table
+from loan_recovery.data.validation import current_snapshot
 from loan_recovery.jobs.validate import ValidateOutcome, run_validate
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.registry import ModelRegistry
@@ -42,7 +43,7 @@ def run_score(
     )
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
     scores = score_loans(
-        validation.result.table,
+        current_snapshot(validation.result.table),
         loaded,
         settings.risk,
         top_k=settings.explain.top_k,

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 
 from loan_recovery.data import schema
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
+from loan_recovery.data.validation import current_snapshot
 from loan_recovery.store.audit import audit_record, change, write_audit_records
 from loan_recovery.store.bulk import Column, Same, bulk_insert, bulk_update
 from loan_recovery.store.models import (
@@ -126,27 +127,11 @@ class _TableResult:
 def latest_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """One row per ``Loan_ID`` (its latest ``As_Of_Date``) and how many rows were dropped.
 
-    A validated table repeats a loan only when it holds snapshots; the original row order
-    is kept. A blank date counts as older than any date.
+    The store keeps a loan's current state; the choice of row is validation's
+    :func:`~loan_recovery.data.validation.current_snapshot`, shared with the dashboard.
     """
-    loan_ids = table[schema.LOAN_ID]
-    if loan_ids.is_unique:
-        return table, 0
-    order = pd.DataFrame(
-        {
-            "loan": loan_ids.to_numpy(dtype=object),
-            "position": np.arange(len(table)),
-        }
-    )
-    if schema.AS_OF_DATE in table.columns:
-        dates = pd.to_datetime(table[schema.AS_OF_DATE])
-        order["dated"] = dates.notna().to_numpy()
-        order["date"] = dates.to_numpy()
-        order = order.sort_values(["loan", "dated", "date", "position"], kind="stable")
-    else:
-        order = order.sort_values(["loan", "position"], kind="stable")
-    keep = np.sort(order.drop_duplicates(subset="loan", keep="last")["position"].to_numpy())
-    return table.iloc[keep], len(table) - len(keep)
+    kept = current_snapshot(table)
+    return kept, len(table) - len(kept)
 
 
 def batches(table: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
