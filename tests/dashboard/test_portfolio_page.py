@@ -146,3 +146,29 @@ def test_unreadable_upload_is_an_error_not_a_traceback(dashboard_env: Any) -> No
     at = upload(run_page(), "wrong.csv", b"a,b\n1,2\n")
     assert at.error
     assert schema.LOAN_ID in at.error[0].value
+
+
+def test_case_store_source_plans_the_stored_loans(
+    dashboard_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gives an empty store, then 80 imported loans; expects a hint, then 80 loans planned."""
+    from loan_recovery.store.db import create_store_engine, upgrade
+    from loan_recovery.store.loans import import_loans
+
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    monkeypatch.setenv("LOAN_RECOVERY_DATABASE_URL", url)
+    engine = create_store_engine(url)
+    upgrade(engine)
+    at = run_page()
+    at.radio(key="portfolio_source").set_value("Case store").run()
+    assert not at.exception
+    assert any("no loans yet" in info.value for info in at.info)
+    table = validate_file(dashboard_env.portfolio, settings=load_settings()).table.head(80)
+    import_loans(engine, table, actor="test", batch_size=50)
+    engine.dispose()
+    at.run()
+    assert not at.exception, [error.value for error in at.exception]
+    shown = metrics(at)
+    assert shown["Rows read"] == "80"
+    assert shown["Loans"] == "80"
+    assert at.session_state[SESSION_PORTFOLIO_KEY].startswith("store:")

@@ -35,6 +35,8 @@ from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.metrics import curves, roc_auc
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import ModelCard
+from loan_recovery.store.db import Store, open_store, settings_url
+from loan_recovery.store.portfolio_read import book_stamp, read_loan_table
 from loan_recovery.strategy.plan import ActionValues, PlanResult, action_values, plan_loans
 
 
@@ -276,3 +278,33 @@ def policy_evaluation(
 ) -> EvaluationReport:
     """Every policy valued under ``settings``' action costs, once per distinct settings."""
     return _policy_evaluation(setup_key, _settings_digest(settings), setup, settings)
+
+
+# --- case store source ----------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _store(database_url: str) -> Store:
+    return open_store(database_url)
+
+
+def case_store(settings: Settings) -> Store:
+    """The case store of ``settings`` (migrated; errors say what to run), opened once."""
+    return _store(str(settings_url(settings).render_as_string(hide_password=False)))
+
+
+@st.cache_data(show_spinner="Reading the case store…", max_entries=4)
+def _validated_store(
+    url_key: str, stamp: str, _store: Store, _settings: Settings
+) -> ValidationResult:
+    del url_key, stamp  # cache key: the book is read again once it changes
+    book = read_loan_table(_store.engine)
+    if book.empty:
+        raise DataFileError("it holds no loans yet; `loan-recovery import FILE` loads them.")
+    return validate_frame(book, settings=_settings)
+
+
+def validated_store(settings: Settings) -> tuple[str, ValidationResult]:
+    """(cache key, validation result) of every loan in the case store."""
+    store = case_store(settings)
+    stamp = book_stamp(store.engine)
+    url_key = settings_url(settings).render_as_string(hide_password=True)
+    return f"store:{url_key}@{stamp}", _validated_store(url_key, stamp, store, settings)

@@ -18,7 +18,8 @@ from loan_recovery.exceptions import LoanRecoveryError
 
 DEFAULT_SOURCE = "Default portfolio"
 UPLOAD_SOURCE = "Upload a file"
-SOURCES = (DEFAULT_SOURCE, UPLOAD_SOURCE)
+STORE_SOURCE = "Case store"
+SOURCES = (DEFAULT_SOURCE, UPLOAD_SOURCE, STORE_SOURCE)
 SOURCE_CHOICE = "portfolio_source_choice"
 
 settings = state.get_settings()
@@ -47,6 +48,14 @@ def _chosen_table() -> tuple[str, ValidationResult]:
             st.stop()
         st.caption(f"Reading `{path}`")
         return state.validated_file(path, settings)
+    if source == STORE_SOURCE:
+        try:
+            key, result = state.validated_store(settings)
+        except LoanRecoveryError as error:
+            st.info(f"Case store: {error}")
+            st.stop()
+        st.caption("Reading every loan in the case store (latest state of each).")
+        return key, result
     uploaded = st.file_uploader(
         "Loan table (CSV or Parquet, one row per loan; several `As_Of_Date` snapshots allowed)",
         type=["csv", "parquet"],
