@@ -293,6 +293,25 @@ CANONICAL_COLUMNS: tuple[str, ...] = (*(spec.name for spec in REQUIRED_SPECS), R
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in OPTIONAL_SPECS)
 PERSONAL_DATA_COLUMNS: tuple[str, ...] = (BORROWER_NAME, PHONE, EMAIL)
 
+# --- monthly installment history (early warning) ---------------------------------------------
+DUE_DATE = "Due_Date"
+AMOUNT_DUE = "Amount_Due"
+AMOUNT_PAID = "Amount_Paid"
+PAID_DATE = "Paid_Date"
+
+#: One row per loan and due date: what was due and what was paid when. Keyed by
+#: (Loan_ID, Due_Date); a blank Paid_Date with Amount_Paid 0 is a missed installment.
+PAYMENT_SPECS: tuple[ColumnSpec, ...] = (
+    ColumnSpec(LOAN_ID, ColumnKind.TEXT, "Loan key of the installment"),
+    ColumnSpec(DUE_DATE, ColumnKind.DATE, "Installment due date", "ISO date"),
+    ColumnSpec(AMOUNT_DUE, ColumnKind.NUMBER, "Installment amount due", "currency", minimum=0),
+    ColumnSpec(AMOUNT_PAID, ColumnKind.NUMBER, "Amount paid against it", "currency", minimum=0),
+    ColumnSpec(PAID_DATE, ColumnKind.DATE, "Date paid (blank: not paid)", "ISO date"),
+)
+PAYMENT_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in PAYMENT_SPECS)
+#: Payment columns a file must carry (Paid_Date may be blank but must be present).
+REQUIRED_PAYMENT_COLUMNS: tuple[str, ...] = PAYMENT_COLUMNS
+
 #: Name of a raw frame's index: the 1-based line of each row in its source file (the
 #: header is line 1, so the first data row is line 2). Never written out as a column.
 SOURCE_LINE = "_source_line"
