@@ -312,6 +312,28 @@ PAYMENT_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in PAYMENT_SPECS)
 #: Payment columns a file must carry (Paid_Date may be blank but must be present).
 REQUIRED_PAYMENT_COLUMNS: tuple[str, ...] = PAYMENT_COLUMNS
 
+# --- early-warning behaviour features (models/early_warning.py) ------------------------------
+#: Computed per loan from installments due on or before a cut-off date and payments made by
+#: then; EMI burden and contacts come from the loan table.
+DAYS_LATE_RECENT = "Days_Late_Recent"
+DAYS_LATE_TREND = "Days_Late_Trend"
+PARTIAL_PAYMENT_SHARE = "Partial_Payment_Share"
+PAID_TO_DUE_RECENT = "Paid_To_Due_Recent"
+MISSED_RECENT = "Missed_Recent"
+DPD_AT_CUTOFF = "DPD_At_Cutoff"
+INSTALLMENTS_OBSERVED = "Installments_Observed"
+CONTACTS_AT_CUTOFF = "Collection_Contacts_At_Cutoff"
+#: Date an instalment was paid in full, payments applied oldest first (blank: not yet).
+COVERED_DATE = "Covered_Date"
+#: Early-warning label and outputs (training rows, alerts).
+CUTOFF_DATE = "Cutoff_Date"
+REACHES_DEFAULT = "Reaches_Default"
+EARLY_WARNING_SCORE = "early_warning_score"
+ALERT_PATTERN = "alert_pattern"
+SUGGESTED_ACTION = "suggested_action"
+#: Alert patterns (behaviour seen before the cut-off) that map to a pre-emptive action.
+ALERT_PATTERNS: tuple[str, ...] = ("missed", "partial", "late", "burden", "other")
+
 #: Name of a raw frame's index: the 1-based line of each row in its source file (the
 #: header is line 1, so the first data row is line 2). Never written out as a column.
 SOURCE_LINE = "_source_line"

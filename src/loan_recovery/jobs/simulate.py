@@ -7,6 +7,7 @@ from pathlib import Path
 
 from loan_recovery.config import Settings
 from loan_recovery.data.io import write_table
+from loan_recovery.data.payments import SimulatedPayments, simulate_payment_history
 from loan_recovery.data.simulator import SimulatedPortfolio, simulate_portfolio
 
 
@@ -17,6 +18,8 @@ class SimulateOutcome:
     portfolio: SimulatedPortfolio
     loans_path: Path
     truth_path: Path | None
+    payments: SimulatedPayments | None = None
+    payments_path: Path | None = None
 
 
 def run_simulate(
@@ -27,9 +30,29 @@ def run_simulate(
     settings: Settings,
     truth_out: Path | None = None,
     epsilon: float | None = None,
+    payments_out: Path | None = None,
+    months: int | None = None,
 ) -> SimulateOutcome:
-    """Simulate ``n_loans`` with ``seed`` and write the loan table (and truth if asked)."""
+    """Simulate ``n_loans`` with ``seed`` and write the loan table (and truth if asked).
+
+    With ``payments_out``, also write each loan's monthly instalment history as known on
+    the as-of date (``months`` of it; default ``settings.early_warning.history_months``),
+    simulated from the same borrowers with the same seed.
+    """
     portfolio = simulate_portfolio(n_loans, seed, settings=settings, epsilon=epsilon)
     loans_path = write_table(portfolio.loans, out)
     truth_path = write_table(portfolio.truth, truth_out) if truth_out is not None else None
-    return SimulateOutcome(portfolio=portfolio, loans_path=loans_path, truth_path=truth_path)
+    payments: SimulatedPayments | None = None
+    payments_path: Path | None = None
+    if payments_out is not None:
+        payments = simulate_payment_history(
+            portfolio, random_state=seed, months=months, settings=settings
+        )
+        payments_path = write_table(payments.history, payments_out)
+    return SimulateOutcome(
+        portfolio=portfolio,
+        loans_path=loans_path,
+        truth_path=truth_path,
+        payments=payments,
+        payments_path=payments_path,
+    )

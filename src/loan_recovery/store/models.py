@@ -5,7 +5,9 @@
 a loan column: a database column is the canonical name in lower case (``Days_Past_Due`` ->
 ``days_past_due``). They are Core tables because they are only ever written in bulk.
 Scores, actions, outcomes, model versions, API keys and the audit log are ORM classes:
-the API creates and reads them one at a time.
+the API creates and reads them one at a time. Revision 0002 adds ``payments`` (a Core
+table, imported in bulk, keyed by loan and due date) and the reminder tables ``outbox``,
+``contact_attempts`` and ``opt_outs``.
 
 Personal data (name, phone, email) lives only in ``borrowers``, never in ``loans``, in the
 audit log or in logs. Every timestamp is stored and returned in UTC.
@@ -340,3 +342,142 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(sa.String(LABEL_LENGTH))
     entity_id: Mapped[str | None] = mapped_column(sa.String(TEXT_LENGTH))
     details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+# --- payments, reminders and contact history (revision 0002) ---------------------------------
+#: Payment columns that are never blank (Paid_Date is blank while an installment is unpaid).
+_REQUIRED_PAYMENT_COLUMNS = {schema.LOAN_ID, schema.DUE_DATE, schema.AMOUNT_DUE, schema.AMOUNT_PAID}
+payments = sa.Table(
+    "payments",
+    Base.metadata,
+    *_spec_columns(schema.PAYMENT_SPECS, _REQUIRED_PAYMENT_COLUMNS),
+    *_bookkeeping_columns(),
+    sa.PrimaryKeyConstraint(db_column(schema.LOAN_ID), db_column(schema.DUE_DATE)),
+    sa.ForeignKeyConstraint([db_column(schema.LOAN_ID)], [_LOAN_FK]),
+    comment="Monthly installments per (Loan_ID, Due_Date): amount due, paid, and when.",
+)
+
+
+class Channel(StrEnum):
+    """How a reminder reaches a borrower."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class OutboxStatus(StrEnum):
+    """Where a reminder stands in the outbox; ``sent``, ``failed`` and ``held`` are final.
+
+    ``sending``: claimed by a sender (``attempted_at`` says when); nothing handed over yet.
+    ``delivering``: the step that hands the message over has begun, so it may have
+    arrived; only ``sent`` confirms it. See :mod:`loan_recovery.notify.outbox`.
+    """
+
+    PENDING = "pending"
+    DEFERRED = "deferred"
+    SENDING = "sending"
+    DELIVERING = "delivering"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"
+
+
+#: Statuses a sender may claim once ``scheduled_for`` has come.
+DUE_STATUSES: tuple[OutboxStatus, ...] = (OutboxStatus.PENDING, OutboxStatus.DEFERRED)
+#: Statuses of a message a sender is working on right now (or died working on).
+IN_FLIGHT_STATUSES: tuple[OutboxStatus, ...] = (OutboxStatus.SENDING, OutboxStatus.DELIVERING)
+
+
+class AttemptOutcome(StrEnum):
+    """What came of one contact attempt (every attempt counts towards the cap)."""
+
+    STARTED = "started"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    ABANDONED = "abandoned"
+
+
+class OutboxMessage(Base):
+    """One reminder to send, keyed by (loan, campaign, date) so it is queued only once.
+
+    ``context`` holds the message's facts (amount due, due date, payment reference), never
+    personal data: the name and address are read from ``borrowers`` when it is sent.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN ({_in(tuple(OutboxStatus))})", name="status"),
+        sa.CheckConstraint(f"channel IN ({_in(tuple(Channel))})", name="channel"),
+        sa.CheckConstraint("attempts >= 0", name="attempts"),
+        sa.Index(None, "status", "scheduled_for"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(512), unique=True)
+    loan_id: Mapped[str] = mapped_column(
+        sa.String(TEXT_LENGTH), sa.ForeignKey(_LOAN_FK), index=True
+    )
+    campaign: Mapped[str] = mapped_column(sa.String(LABEL_LENGTH))
+    campaign_date: Mapped[date] = mapped_column(sa.Date())
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    template: Mapped[str] = mapped_column(sa.String(LABEL_LENGTH))
+    language: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(
+        sa.String(LABEL_LENGTH), comment="Why the contact policy held or deferred it last"
+    )
+    scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text())
+    attempted_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), comment="When the latest send attempt was claimed"
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    context: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class ContactAttempt(Base):
+    """One attempt to contact a borrower about a loan: what the rolling cap counts."""
+
+    __tablename__ = "contact_attempts"
+    __table_args__ = (
+        sa.CheckConstraint(f"channel IN ({_in(tuple(Channel))})", name="channel"),
+        sa.CheckConstraint(f"outcome IN ({_in(tuple(AttemptOutcome))})", name="outcome"),
+        sa.Index(None, "loan_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    loan_id: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH), sa.ForeignKey(_LOAN_FK))
+    outbox_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("outbox.id"))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+
+
+class OptOut(Base):
+    """A borrower's request to stop reminders (one channel, or every one when blank).
+
+    Kept apart from ``borrowers.do_not_contact`` (which an opt-out also sets) so that
+    re-importing an older lender file can never undo a STOP.
+    """
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (
+        sa.CheckConstraint(
+            f"channel IS NULL OR channel IN ({_in(tuple(Channel))})", name="channel"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    borrower_id: Mapped[str] = mapped_column(
+        sa.String(TEXT_LENGTH),
+        sa.ForeignKey(f"borrowers.{db_column(schema.BORROWER_ID)}"),
+        index=True,
+    )
+    channel: Mapped[str | None] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(LABEL_LENGTH))
+    actor: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
