@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -18,12 +19,18 @@ from rich.console import Console
 from rich.table import Table
 
 from loan_recovery import __version__
+from loan_recovery.api.logs import LogLevel
+from loan_recovery.api.server import check_serveable, run_server
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.dashboard.launch import check_ready, dashboard_command, run_dashboard
-from loan_recovery.exceptions import LoanRecoveryError
+from loan_recovery.data import schema
+from loan_recovery.exceptions import ConfigError, LoanRecoveryError
+from loan_recovery.jobs.alerts import AlertsOutcome, run_alerts_files
 from loan_recovery.jobs.demo import run_demo
+from loan_recovery.jobs.early_warning import TrainEarlyWarningOutcome, run_train_early_warning
 from loan_recovery.jobs.evaluate import run_evaluate_policy
 from loan_recovery.jobs.plan import PlanOutcome, parse_capacity, run_plan
+from loan_recovery.jobs.remind import REMIND_HEADERS, RemindOutcome, remind_rows, run_remind
 from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.score import run_score
 from loan_recovery.jobs.simulate import run_simulate
@@ -53,6 +60,7 @@ from loan_recovery.store.audit import CLI_ACTOR
 from loan_recovery.store.db import Store, open_store
 from loan_recovery.store.loans import UpsertCounts
 from loan_recovery.store.models import Role
+from loan_recovery.store.payments import PaymentCounts
 
 #: Exit codes shared by every command.
 EXIT_OK = 0
@@ -193,17 +201,39 @@ def simulate(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Logging-policy exploration share (default 0.2)."),
     ] = None,
+    payments_out: Annotated[
+        Path | None,
+        typer.Option(help="Also write each loan's monthly instalment history here."),
+    ] = None,
+    months: Annotated[
+        int | None,
+        typer.Option(min=1, max=120, help="Months of instalment history (default 18)."),
+    ] = None,
 ) -> None:
-    """Write a synthetic portfolio with a logged recovery history."""
+    """Write a synthetic portfolio with a logged recovery history (and instalments)."""
+    if months is not None and payments_out is None:
+        raise ConfigError("--months sets the instalment history's length; it needs --payments-out.")
     settings = _settings()
     with _stderr().status(f"Simulating {loans:,} loans ..."):
         outcome = run_simulate(
-            n_loans=loans, seed=seed, out=out, truth_out=truth, epsilon=epsilon, settings=settings
+            n_loans=loans,
+            seed=seed,
+            out=out,
+            truth_out=truth,
+            epsilon=epsilon,
+            settings=settings,
+            payments_out=payments_out,
+            months=months,
         )
     console = _stdout()
     console.print(f"Wrote {len(outcome.portfolio.loans):,} loans to [bold]{outcome.loans_path}[/]")
     if outcome.truth_path is not None:
         console.print(f"Wrote ground truth to [bold]{outcome.truth_path}[/]")
+    if outcome.payments is not None:
+        console.print(
+            f"Wrote {len(outcome.payments.history):,} instalments to "
+            f"[bold]{outcome.payments_path}[/]"
+        )
 
 
 @app.command()
@@ -505,6 +535,52 @@ def dashboard(
         raise typer.Exit(code)
 
 
+@app.command()
+@_user_errors
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1 or settings).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default 8000 or settings).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Server processes, each with its own models (default 1)."),
+    ] = None,
+    models: ModelsOption = None,
+    log_level: Annotated[
+        LogLevel, typer.Option(help="Server log level; request bodies are never logged.")
+    ] = LogLevel.INFO,
+    access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
+) -> None:
+    """Start the REST API (uvicorn) with the registry's champion; docs at /docs.
+
+    Checks first that a champion exists and the case store is migrated, so a broken setup
+    fails here with a message instead of a server that is never ready.
+    """
+    overrides: dict[str, object] = {} if models is None else {"models_dir": models}
+    settings = load_settings(_state.config_file, **overrides)
+    api = settings.api
+    host = host or api.host
+    port = port or api.port
+    version = check_serveable(settings)
+    _stderr().print(
+        f"Serving model [bold]{version}[/] at [bold]http://{host}:{port}[/] "
+        f"(docs at /docs; Ctrl+C stops it)",
+        highlight=False,
+    )
+    run_server(
+        host=host,
+        port=port,
+        workers=workers or api.workers,
+        config_file=_state.config_file,
+        models_dir=models,
+        log_level=log_level.value,
+        access_log=access_log,
+    )
+
+
 # --- the case store ---------------------------------------------------------------------------
 db_app = typer.Typer(
     help="The case store's schema: apply or undo migrations, show the revision.",
@@ -681,6 +757,300 @@ def apikey_revoke(
     finally:
         store.dispose()
     _stdout().print(f"API key [bold]{info.key_id}[/] ({info.name}) revoked")
+
+
+# --- payments and reminders -------------------------------------------------------------------
+@app.command("import-payments")
+@_user_errors
+def import_payments(
+    file: Annotated[Path, typer.Argument(help="Installment file, .csv or .parquet.")],
+    mapping: Annotated[Path | None, typer.Option(help="Column-mapping TOML file.")] = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: beside FILE).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows per transaction (default: settings).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON only.")] = False,
+) -> None:
+    """Upsert monthly installments (Loan_ID, Due_Date, amounts, Paid_Date) into the store.
+
+    Re-importing a file changes nothing; rows for loans the store does not hold are
+    rejected. Exit code 0: every row stored; 1: some rows rejected; 2: unusable input.
+    """
+    from loan_recovery.jobs.payments_import import run_import_payments
+
+    settings = _settings()
+    with _stderr().status(f"Importing installments from {file} ...") as status:
+
+        def progress(totals: PaymentCounts) -> None:
+            status.update(f"Importing {file}: {totals.rows:,} installments written")
+
+        outcome = run_import_payments(
+            file,
+            settings=settings,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+            batch_size=batch_size,
+            on_batch=progress,
+        )
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict()))
+    else:
+        console = _stdout()
+        table = Table(title=f"Installments from {file} into {outcome.database}")
+        counts = outcome.as_dict()
+        for name in counts:
+            table.add_column(name.replace("_", " "), justify="right")
+        table.add_row(*(f"{value:,}" for value in counts.values()))
+        console.print(table)
+        if outcome.quarantine_path is not None:
+            console.print(f"Rejected rows kept in [bold]{outcome.quarantine_path}[/]")
+    raise typer.Exit(EXIT_REJECTED_ROWS if outcome.rejected else EXIT_OK)
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected an ISO time such as 2026-03-02T09:30:00+05:30; got {text!r}",
+            param_hint="--now",
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+#: Rows of the dry-run table shown on screen (the rest are counted).
+_REMIND_ROWS = 200
+
+
+def _remind_table(outcome: RemindOutcome) -> Table:
+    """The dry run's decisions, one row per target; addresses arrive already masked."""
+    title = "Reminders (dry run: nothing written or sent)" if outcome.dry_run else "Reminders"
+    table = Table(title=f"{title} at {outcome.now:%Y-%m-%d %H:%M} UTC")
+    for header in REMIND_HEADERS:
+        table.add_column(header, justify="right" if header == "amount due" else "left")
+    for row in remind_rows(outcome.view.head(_REMIND_ROWS)):
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@_user_errors
+def remind(
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Worklist from `plan`: its loans recommended `reminder`."),
+    ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option("--from-store", help="Loans whose latest stored score recommends reminder."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show what would be sent, deferred or held; write and send nothing."
+        ),
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Act as at this ISO time (UTC unless it has an offset)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON only.")] = False,
+) -> None:
+    """Queue reminders under the contact rules and send the due ones (email and SMS).
+
+    Each loan gets one reminder per campaign and day, however often this runs; messages
+    outside the borrower's hours, on holidays or over the 7-in-7 cap wait for the next
+    allowed slot and go out on a later run. Without --plan or --from-store it only sends
+    what is already queued.
+    """
+    if plan_file is not None and from_store:
+        raise typer.BadParameter("give --plan or --from-store, not both", param_hint="--plan")
+    moment = _parse_now(now)
+    settings = _settings()
+    with _stderr().status("Preparing reminders ..."):
+        outcome = run_remind(
+            settings=settings,
+            plan_path=plan_file,
+            from_store=from_store,
+            now=moment,
+            dry_run=dry_run,
+        )
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict()))
+        return
+    console = _stdout()
+    if dry_run and len(outcome.view):
+        console.print(_remind_table(outcome))
+        if len(outcome.view) > _REMIND_ROWS:
+            console.print(f"... and {len(outcome.view) - _REMIND_ROWS:,} more")
+    decided = ", ".join(f"{count:,} {name}" for name, count in outcome.decisions.items())
+    verb = "would queue" if dry_run else "queued"
+    console.print(
+        f"{len(outcome.view):,} targets ({decided}); {verb} {outcome.queued:,}, "
+        f"{outcome.already_queued:,} already queued, {outcome.not_queued:,} unknown loans; "
+        f"{outcome.due_now:,} queued messages due now"
+    )
+    if outcome.dispatch is not None:
+        sent = ", ".join(f"{count:,} {name}" for name, count in outcome.dispatch.as_dict().items())
+        console.print(f"Dispatch: {sent}")
+
+
+# --- early warning ----------------------------------------------------------------------------
+PaymentsOption = Annotated[
+    Path, typer.Option("--payments", help="Monthly instalment history, .csv or .parquet.")
+]
+LoansFileOption = Annotated[
+    Path, typer.Option("--loans", help="Loan table (EMI, income, contacts), .csv or .parquet.")
+]
+
+
+def _early_warning_metrics_table(outcome: TrainEarlyWarningOutcome) -> Table:
+    evaluation = outcome.training.evaluation
+    found = evaluation.test_metrics
+    top = f"{found['top_fraction']:.0%}"
+    table = Table(title=f"Early warning, tested at cut-off {evaluation.test_cutoff.date()}")
+    for header in ("rows", "base rate", "ROC-AUC", "PR-AUC", f"precision@{top}", f"lift@{top}"):
+        table.add_column(header, justify="right")
+    table.add_row(
+        f"{found['rows']:,.0f}",
+        f"{found['base_rate']:.1%}",
+        f"{found['roc_auc']:.3f}",
+        f"{found['pr_auc']:.3f}",
+        f"{found['precision_at_top']:.1%}",
+        f"{found['lift_at_top']:.2f}",
+    )
+    return table
+
+
+@app.command("train-early-warning")
+@_user_errors
+def train_early_warning(
+    payments: PaymentsOption,
+    loans: LoansFileOption,
+    models: ModelsOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the model.")] = 0,
+    promote: Annotated[
+        bool | None,
+        typer.Option(help="Make the new version champion (default: only if none exists)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the evaluation as JSON.")] = False,
+) -> None:
+    """Train the early-warning model (time split: earlier cut-offs train, the latest tests).
+
+    Saves a version in the registry's early-warning folder; prints ROC-AUC, precision
+    and lift at the top of the test cut-off's scores.
+    """
+    settings = _settings()
+    with _stderr().status("Training the early-warning model ..."):
+        outcome = run_train_early_warning(
+            payments, loans, settings=settings, models_dir=models, seed=seed, promote=promote
+        )
+    evaluation = outcome.training.evaluation
+    if as_json:
+        payload = {"version": outcome.version.version, "promoted": outcome.promoted}
+        typer.echo(json.dumps(payload | evaluation.to_json_dict()))
+        return
+    console = _stdout()
+    for name, checked in (("payments", outcome.payments), ("loans", outcome.loans)):
+        result = checked.result
+        line = f"{name}: {result.accepted:,} of {result.rows_read:,} rows accepted"
+        if checked.quarantine_path is not None:
+            line += f"; rejected rows kept in [bold]{checked.quarantine_path}[/]"
+        console.print(line)
+    cutoffs = ", ".join(str(day.date()) for day in evaluation.train_cutoffs)
+    console.print(
+        f"Trained on {evaluation.train_rows:,} loan-months ({evaluation.train_positives:,} "
+        f"defaults) at cut-offs {cutoffs}; data up to {evaluation.train_max_due_date.date()}"
+    )
+    console.print(_early_warning_metrics_table(outcome))
+    state = "and promoted to champion" if outcome.promoted else "(not promoted)"
+    console.print(f"Saved early-warning version [bold]{outcome.version.version}[/] {state}")
+
+
+def _alerts_table(outcome: AlertsOutcome, limit: int) -> Table:
+    table = Table(
+        title=f"{len(outcome.alerts):,} alerts of {outcome.scored:,} loans scored at "
+        f"{outcome.cutoff.date()} (probability >= {outcome.threshold:g})"
+    )
+    for header in ("loan", "DPD", "probability", "pattern", "action", "top reason"):
+        table.add_column(header)
+    shown = outcome.alerts.head(limit)
+    for values in shown.to_dict(orient="records"):
+        table.add_row(
+            str(values[schema.LOAN_ID]),
+            str(values[schema.DPD_AT_CUTOFF]),
+            f"{values[schema.EARLY_WARNING_SCORE]:.2f}",
+            str(values[schema.ALERT_PATTERN]),
+            str(values[schema.SUGGESTED_ACTION]),
+            str(values[schema.reason_column(1)]),
+        )
+    return table
+
+
+@app.command()
+@_user_errors
+def alerts(
+    payments: PaymentsOption,
+    loans: LoansFileOption,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Alert at this probability or above (default 0.3)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Alerts file: .csv or .parquet.")] = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(help="Score as of this date, YYYY-MM-DD (default: the data's as-of date)."),
+    ] = None,
+    models: ModelsOption = None,
+    version: Annotated[
+        str | None, typer.Option(help="Early-warning version (default: its champion).")
+    ] = None,
+    show: Annotated[int, typer.Option(min=0, help="Alerts printed (all go to --out).")] = 20,
+) -> None:
+    """Loans likely to reach 60+ DPD within 3 months, with reasons and a pre-emptive action.
+
+    Exit code 0: every row of both files accepted; 1: some rows rejected (quarantined
+    beside the file); 2: unusable input or no early-warning model.
+    """
+    settings = _settings()
+    with _stderr().status("Scoring early-warning alerts ..."):
+        outcome = run_alerts_files(
+            payments,
+            loans,
+            settings=settings,
+            out=out,
+            models_dir=models,
+            version=version,
+            threshold=threshold,
+            cutoff=_cutoff_date(cutoff),
+        )
+    console = _stdout()
+    if show:
+        console.print(_alerts_table(outcome, show))
+    by_action = outcome.alerts[schema.SUGGESTED_ACTION].value_counts().to_dict()
+    summary = ", ".join(f"{action} {count:,}" for action, count in by_action.items()) or "none"
+    console.print(f"{len(outcome.alerts):,} alerts (model {outcome.version}); suggested: {summary}")
+    if outcome.out_path is not None:
+        console.print(f"Alerts written to [bold]{outcome.out_path}[/]")
+    rejected = outcome.payments.result.rejected + outcome.loans.result.rejected
+    for checked in (outcome.payments, outcome.loans):
+        if checked.quarantine_path is not None:
+            kept = checked.quarantine_path
+            console.print(f"{checked.result.rejected:,} rejected rows kept in [bold]{kept}[/]")
+    raise typer.Exit(EXIT_REJECTED_ROWS if rejected else EXIT_OK)
+
+
+def _cutoff_date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--cutoff must be a date as YYYY-MM-DD; got {text!r}.") from None
 
 
 @app.command()

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -433,6 +436,97 @@ class StrategySettings(BaseModel):
         return self
 
 
+class EarlyWarningSettings(BaseModel):
+    """Pre-default early warning: the label, the time split, alerts and the simulated history.
+
+    A loan is scored when its days past due at the cut-off is at most ``eligible_max_dpd``;
+    the label is whether it reaches ``default_dpd`` days past due within ``horizon_months``
+    after the cut-off. ``alert_actions`` maps each alert pattern (``schema.ALERT_PATTERNS``:
+    missed, partial, late, burden, other) to the pre-emptive action suggested for it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    history_months: int = Field(
+        default=18, ge=1, le=120, description="Months of instalments the simulator writes."
+    )
+    future_months: int = Field(
+        default=3,
+        ge=0,
+        le=24,
+        description="Months the simulator continues past the as-of date (ground truth only).",
+    )
+    horizon_months: int = Field(
+        default=3, ge=1, le=12, description="Months after the cut-off the label looks ahead."
+    )
+    default_dpd: int = Field(default=60, ge=1, description="Days past due that count as default.")
+    eligible_max_dpd: int = Field(
+        default=30, ge=0, description="Only loans at most this many days past due are scored."
+    )
+    train_cutoffs: int = Field(
+        default=6,
+        ge=1,
+        le=60,
+        description="Monthly cut-offs, before the test cut-off, the model trains on.",
+    )
+    top_fraction: float = Field(
+        default=0.05, gt=0, lt=1, description="Share of loans for precision and lift at the top."
+    )
+    threshold: float = Field(
+        default=0.3, gt=0, lt=1, description="Alert when the probability is at least this."
+    )
+    coverage_tolerance: float = Field(
+        default=1.0,
+        ge=0,
+        description="Shortfall (currency units) below which an instalment counts as paid.",
+    )
+    max_days_paid_before_due: int = Field(
+        default=62,
+        ge=0,
+        description="A payment dated further before its due date is rejected as a data error.",
+    )
+    late_days: float = Field(
+        default=5.0, ge=0, description="Mean days late at or above this: the 'late' pattern."
+    )
+    burden_emi_to_income: float = Field(
+        default=0.45, ge=0, description="EMI-to-income at or above this: the 'burden' pattern."
+    )
+    alert_actions: dict[str, str] = Field(
+        default_factory=lambda: {
+            "missed": "call",
+            "partial": "reminder",
+            "late": "reminder",
+            "burden": "restructure",
+            "other": "call",
+        },
+        description="Suggested pre-emptive action per alert pattern.",
+    )
+    registry_folder: str = Field(
+        default="early_warning",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Sub-folder of the model registry holding early-warning versions.",
+    )
+    xgboost: XGBoostSettings = XGBoostSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EarlyWarningSettings:
+        if self.eligible_max_dpd >= self.default_dpd:
+            raise ValueError(
+                f"eligible_max_dpd must be below default_dpd; got {self.eligible_max_dpd} >= "
+                f"{self.default_dpd}."
+            )
+        unknown = sorted(set(self.alert_actions) - set(schema.ALERT_PATTERNS))
+        missing = sorted(set(schema.ALERT_PATTERNS) - set(self.alert_actions))
+        actions = sorted(set(self.alert_actions.values()) - set(schema.ACTION_NAMES))
+        if unknown or missing or actions:
+            raise ValueError(
+                f"alert_actions must map every pattern of {list(schema.ALERT_PATTERNS)} to an "
+                f"action of {list(schema.ACTION_NAMES)}; unknown patterns {unknown}, missing "
+                f"patterns {missing}, unknown actions {actions}."
+            )
+        return self
+
+
 class DemoSettings(BaseModel):
     """The seeded demo portfolio that ``make run`` builds."""
 
@@ -453,6 +547,48 @@ class StoreSettings(BaseModel):
         le=100_000,
         description="Loans written per transaction by an import: a killed import leaves "
         "only whole batches, and a re-run treats them as unchanged.",
+    )
+
+
+class ApiSettings(BaseModel):
+    """The REST API: where ``loan-recovery serve`` listens and how much one request may carry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on (loopback).")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes; each loads the models once (memory grows with workers).",
+    )
+    max_batch: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Loans one /v1/score or /v1/plan request may hold (more: 422).",
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1_024,
+        description="Largest request body accepted (more: 413 before anything is parsed); "
+        "1,000 loans with every optional column take about 1 MiB of JSON.",
+    )
+    model_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="Threads the risk model's XGBoost predictions use per request. One suits a "
+        "server: concurrent requests and workers already share the cores, and a request "
+        "split over busy cores waits for the slowest. None: every core (library default).",
+    )
+    approximate_reasons_above: int | None = Field(
+        default=100,
+        ge=1,
+        description="Requests with more loans than this explain with approximate reason "
+        "codes (path attributions, a fraction of exact TreeSHAP's cost) whatever "
+        "explain.method says, so a 1,000-loan request stays fast; smaller requests use "
+        "explain.method. None: always explain.method.",
     )
 
 
@@ -483,6 +619,141 @@ class DashboardSettings(BaseModel):
     strategy_lab_seed: int = 7
 
 
+class SmtpSettings(BaseModel):
+    """The mail server reminders are sent through (real SMTP)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="localhost", description="SMTP server host name.")
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    ssl: bool = Field(default=False, description="Implicit TLS from the start (SMTPS, 465).")
+    username: str | None = Field(default=None, description="Login user; none: no login.")
+    password: SecretStr | None = Field(default=None, description="Login password.")
+    sender: str = Field(
+        default="reminders@example.com", description="From address of every reminder."
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per SMTP operation.")
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpSettings:
+        if self.ssl and self.starttls:
+            raise ValueError("choose ssl (implicit TLS) or starttls, not both.")
+        return self
+
+
+class SmsGatewaySettings(BaseModel):
+    """The HTTP gateway SMS reminders are posted to (JSON POST)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str | None = Field(default=None, description="Gateway endpoint; none: SMS disabled.")
+    api_key: SecretStr | None = Field(default=None, description="Sent as a Bearer token.")
+    sender_id: str = Field(default="LNRCVR", max_length=16, description="SMS sender id.")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds per request.")
+    max_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries after a 5xx or a timeout (none after 4xx)."
+    )
+    backoff_seconds: float = Field(
+        default=0.5, ge=0, description="First retry delay; doubles every retry."
+    )
+    backoff_max_seconds: float = Field(default=8.0, ge=0, description="Longest retry delay.")
+    idempotent: bool = Field(
+        default=True,
+        description="The gateway drops a repeated Idempotency-Key: an SMS whose delivery is "
+        "unconfirmed after a crash is sent again; otherwise it is held for review.",
+    )
+
+
+#: Allowed contact hours (local time of the borrower, start inclusive, end exclusive).
+CONTACT_PROFILES: dict[str, tuple[time, time]] = {
+    "rbi": (time(8, 0), time(19, 0)),  # RBI fair practices code: 08:00 to 19:00
+    "us": (time(8, 0), time(21, 0)),  # FDCPA / Reg F: not before 8 a.m. or after 9 p.m.
+}
+
+
+class NotifySettings(BaseModel):
+    """Reminders: contact policy, channels, templates, outbox behaviour, senders."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    contact_profile: Literal["rbi", "us"] = Field(
+        default="rbi", description="Allowed hours: rbi 08:00-19:00, us 08:00-21:00."
+    )
+    contact_hours: tuple[time, time] | None = Field(
+        default=None, description="[start, end) local hours overriding the profile's."
+    )
+    max_attempts: int = Field(
+        default=7, ge=1, description="Contact attempts per loan in any rolling window."
+    )
+    attempt_window_days: int = Field(default=7, ge=1, description="The rolling window, days.")
+    holidays: tuple[date, ...] = Field(
+        default=(), description="Dates (borrower's local calendar) with no contact at all."
+    )
+    default_time_zone: str = Field(
+        default="Asia/Kolkata",
+        description="Time zone of borrowers without one, and of a run's campaign date.",
+    )
+    channels: tuple[Literal["sms", "email"], ...] = Field(
+        default=("sms", "email"),
+        min_length=1,
+        description="Channel preference: a reminder goes by the first one the borrower allows.",
+    )
+    campaign: str = Field(default="reminder", min_length=1, max_length=32)
+    lender_name: str = Field(default="Your lender", description="Signature of every reminder.")
+    currency_symbol: str = Field(default="₹", max_length=4)
+    pay_within_days: int = Field(
+        default=7,
+        ge=0,
+        description="Due date shown for a loan without an unpaid installment in the store.",
+    )
+    template_dir: Path | None = Field(
+        default=None, description="Folder whose templates replace the packaged ones."
+    )
+    claim_lease_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="A message claimed longer ago than this by a sender that never finished "
+        "is treated as abandoned (the sender died).",
+    )
+    max_send_attempts: int = Field(
+        default=5, ge=1, description="Transient failures before a message is marked failed."
+    )
+    retry_delay_seconds: int = Field(
+        default=900, ge=0, description="Wait after a transient failure before the next try."
+    )
+    dispatch_limit: int = Field(default=10_000, ge=1, description="Messages one run sends at most.")
+    smtp: SmtpSettings = SmtpSettings()
+    sms: SmsGatewaySettings = SmsGatewaySettings()
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"must be an IANA time zone such as Asia/Kolkata; got {value!r}."
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> NotifySettings:
+        start, end = self.allowed_hours
+        if not start < end:
+            raise ValueError(f"contact_hours must start before they end; got {start}-{end}.")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError(f"channels repeat a channel: {list(self.channels)}.")
+        return self
+
+    @property
+    def allowed_hours(self) -> tuple[time, time]:
+        """Local [start, end) contact hours: the override, else the profile's."""
+        if self.contact_hours is not None:
+            return self.contact_hours
+        return CONTACT_PROFILES[self.contact_profile]
+
+
 class Settings(BaseSettings):
     """Every setting of the system; build it with :func:`load_settings`."""
 
@@ -502,6 +773,7 @@ class Settings(BaseSettings):
     segments: SegmentSettings = SegmentSettings()
     explain: ExplainSettings = ExplainSettings()
     strategy: StrategySettings = StrategySettings()
+    early_warning: EarlyWarningSettings = EarlyWarningSettings()
     dashboard: DashboardSettings = DashboardSettings()
     database_url: str | None = Field(
         default=None,
@@ -509,6 +781,8 @@ class Settings(BaseSettings):
         "postgresql://... uses psycopg 3. Default: a SQLite file var_dir/loan_recovery.db.",
     )
     store: StoreSettings = StoreSettings()
+    api: ApiSettings = ApiSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _known_actions(self) -> Settings:

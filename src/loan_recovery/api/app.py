@@ -1,0 +1,110 @@
+"""The FastAPI application: :func:`create_app` builds it, its lifespan loads the models.
+
+Stateless between requests, so several workers (``loan-recovery serve --workers N``) can
+serve one database: each worker loads the registry's champion once at start-up, keeps it
+on ``app.state.api`` and scores every request with it. Routes live under ``/v1``;
+``/health``, ``/ready`` and the OpenAPI document (``/docs``, ``/openapi.json``) are open,
+everything else needs an API key (see :mod:`loan_recovery.api.deps`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from loan_recovery import __version__
+from loan_recovery.api.deps import ApiState
+from loan_recovery.api.errors import (
+    BodyLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    install_error_handlers,
+)
+from loan_recovery.api.routes import admin, cases, health, scoring
+from loan_recovery.api.schemas import build_schemas
+from loan_recovery.api.scoring import ServingModels, load_serving_models, warm_up
+from loan_recovery.config import Settings, load_settings
+from loan_recovery.exceptions import LoanRecoveryError
+from loan_recovery.store.db import open_store, shown_url
+
+logger = logging.getLogger("loan_recovery.api")
+
+DESCRIPTION = """\
+Risk, segment, reason codes, the expected net recovery of every action and the best one,
+for loans in the canonical layout; the case store's worklist, loans, actions, outcomes
+and summaries.
+
+Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>` (create one with
+`loan-recovery apikey create`). Roles: **viewer** reads and scores, **agent** also plans
+(stores scores and actions) and logs actions and outcomes, **admin** also manages keys
+and reads the audit log. Contact details are masked for viewers.
+"""
+
+
+def _load(state: ApiState) -> ServingModels:
+    models = load_serving_models(state.settings)
+    warm_up(models, state.settings)
+    return models
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store (lazily connected) and load the champion, once per process.
+
+    A model that cannot load does not stop the server: ``/ready`` answers 503 and scoring
+    routes say no model is loaded, while reads of the store keep working.
+    """
+    state: ApiState = app.state.api
+    preloaded = state.models is not None
+    state.store = open_store(state.settings, check=False)
+    logger.info("case store: %s", shown_url(state.store.engine.url))
+    if not preloaded:
+        try:
+            state.models = await run_in_threadpool(_load, state)
+            state.models_error = None
+            logger.info("serving model %s", state.models.version)
+        except LoanRecoveryError as error:
+            state.models_error = str(error)
+            logger.error("models not loaded: %s", error)
+    try:
+        yield
+    finally:
+        state.store.dispose()
+        state.store = None
+        if not preloaded:
+            state.models = None
+            state.models_error = "the server is stopping"
+
+
+def create_app(settings: Settings | None = None, *, models: ServingModels | None = None) -> FastAPI:
+    """The API for ``settings`` (default: from the environment and config file).
+
+    ``models`` skips loading in the lifespan (tests share one loaded champion). Uvicorn
+    calls this with no arguments in each worker (``--factory``).
+    """
+    settings = settings if settings is not None else load_settings()
+    schemas = build_schemas(settings.api.max_batch)
+    app = FastAPI(
+        title="loan-recovery API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.api = ApiState(
+        settings=settings, models=models, models_error=None if models else "models are loading"
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(ErrorBoundaryMiddleware)  # added last: the outermost of the two
+    app.include_router(health.router)
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(scoring.build_router(schemas))
+    v1.include_router(cases.build_router(schemas))
+    v1.include_router(admin.router)
+    app.include_router(v1)
+    return app

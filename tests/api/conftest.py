@@ -1,0 +1,137 @@
+"""API fixtures: one trained registry per session, fresh databases, an app with keys of every role.
+
+The registry is trained once (3,000 simulated loans, 3-fold CV, as the dashboard tests
+do) and its champion loaded once; each app shares that loaded champion
+(``create_app(models=...)``) so no test pays for loading models again.
+
+Databases: SQLite files copied from a migrated template by default; the PostgreSQL smoke
+tests use :func:`database_url` parameterised over both backends. PostgreSQL comes from
+``LOAN_RECOVERY_TEST_POSTGRES_URL`` (``scripts/start_test_postgres.sh`` prints one);
+without it those cases skip, except under ``CI=true`` where a missing server fails, as in
+the store tests (whose fixtures cannot be imported from here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import ApiClient, ApiWorld, PostgresDatabases, make_keys
+from fastapi.testclient import TestClient
+
+from loan_recovery.api.app import create_app
+from loan_recovery.api.scoring import load_serving_models
+from loan_recovery.config import load_settings
+from loan_recovery.data.io import write_table
+from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.jobs.train import run_train
+from loan_recovery.store.db import Store, create_store_engine, open_store, upgrade
+
+POSTGRES_URL_ENV = "LOAN_RECOVERY_TEST_POSTGRES_URL"
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def api_world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
+    """Train on 3,000 simulated loans (3-fold CV) and load the champion once."""
+    root = tmp_path_factory.mktemp("api")
+    settings = load_settings(risk={"cv_folds": 3}, strategy={"capacity": {}, "budget": None})
+    history = write_table(simulate_portfolio(3_000, 21).loans, root / "history.csv")
+    models_dir = root / "models"
+    run_train(history, settings=settings, models_dir=models_dir, seed=5, promote=True)
+    serving = load_settings(models_dir=models_dir, var_dir=root / "var")
+    return ApiWorld(models_dir=models_dir, settings=serving, models=load_serving_models(serving))
+
+
+@pytest.fixture(scope="session")
+def fresh_loans() -> list[dict[str, Any]]:
+    """1,200 fresh simulated loans as JSON objects (blank cells left out), personal data too."""
+    frame = simulate_portfolio(1_200, 22).loans
+    rows: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
+    return [{name: value for name, value in row.items() if value is not None} for row in rows]
+
+
+# --- databases --------------------------------------------------------------------------------
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """The PostgreSQL test server, or a skip (a failure under CI=true) without one."""
+    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    if not url:
+        message = (
+            f"{POSTGRES_URL_ENV} is not set; start a server with scripts/start_test_postgres.sh "
+            "and export the URL it prints."
+        )
+        if _in_ci():
+            pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
+        pytest.skip(message)
+    databases = PostgresDatabases(url)
+    yield databases
+    if databases.template is not None:
+        databases.drop(databases.template)
+    databases.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that tests copy instead of migrating again."""
+    path = tmp_path_factory.mktemp("api-template") / "template.db"
+    engine = create_store_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database."""
+    path = tmp_path / "store.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh migrated database on each backend (PostgreSQL cases need the test server)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_url")
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.create_migrated()
+    yield databases.url(name)
+    databases.drop(name)
+
+
+# --- an app with keys -------------------------------------------------------------------------
+@pytest.fixture
+def make_api(api_world: ApiWorld) -> Iterator[Callable[..., ApiClient]]:
+    """Builds running apps on given databases (with optional settings overrides); closes them."""
+    opened: list[tuple[TestClient, Store]] = []
+
+    def make(url: str, **overrides: Any) -> ApiClient:
+        settings = api_world.settings.model_copy(update={"database_url": url, **overrides})
+        store = open_store(url)
+        keys = make_keys(store)
+        client = TestClient(create_app(settings, models=api_world.models))
+        client.__enter__()
+        opened.append((client, store))
+        return ApiClient(client=client, settings=settings, store=store, keys=keys)
+
+    yield make
+    for client, store in opened:
+        client.__exit__(None, None, None)
+        store.dispose()
+
+
+@pytest.fixture
+def api(make_api: Callable[..., ApiClient], sqlite_url: str) -> ApiClient:
+    """A running app on a fresh SQLite database."""
+    return make_api(sqlite_url)

@@ -1,0 +1,168 @@
+"""No personal data in logs: in-process at DEBUG, and from a real `loan-recovery serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_support import ApiClient, ApiWorld, bearer, make_keys
+
+from loan_recovery.api.deps import get_models
+from loan_recovery.api.logs import QUIET_LOGGERS, log_config
+from loan_recovery.data import schema
+from loan_recovery.store.db import open_store
+from loan_recovery.store.models import Role
+
+PERSONAL = (schema.BORROWER_NAME, schema.PHONE, schema.EMAIL)
+
+
+def _with_personal_data(loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Loans whose contact details are unmistakable markers (searched for in the logs)."""
+    return [
+        {
+            **loan,
+            schema.BORROWER_NAME: f"Zebulon Quartermaine {index}",
+            schema.PHONE: f"+9199900{index:05d}",
+            schema.EMAIL: f"zebulon.{index}@private.example",
+        }
+        for index, loan in enumerate(loans)
+    ]
+
+
+def _markers(loans: list[dict[str, Any]]) -> list[str]:
+    return [str(loan[name]) for loan in loans for name in PERSONAL]
+
+
+def _exercise(
+    client: Any, headers_of: dict[Role, dict[str, str]], loans: list[dict[str, Any]]
+) -> None:
+    """Requests that carry, store, return or fail on personal data."""
+    agent, viewer = headers_of[Role.AGENT], headers_of[Role.VIEWER]
+    assert client.post("/v1/plan", json={"loans": loans}, headers=agent).status_code == 200
+    assert client.post("/v1/score", json={"loans": loans}, headers=viewer).status_code == 200
+    bad = [{**loans[0], "Age": 3}, {**loans[1], schema.EMAIL: "x\x00y"}]
+    assert client.post("/v1/score", json={"loans": bad}, headers=viewer).status_code == 422
+    duplicate = [loans[0], loans[0]]
+    assert client.post("/v1/score", json={"loans": duplicate}, headers=viewer).status_code == 422
+    detail = client.get(f"/v1/loans/{loans[0]['Loan_ID']}", headers=agent)
+    assert detail.json()["borrower"][schema.PHONE] == loans[0][schema.PHONE]
+    assert client.post("/v1/score", json={"loans": loans}).status_code == 401
+
+
+def test_requests_with_personal_data_leave_none_in_logs(
+    api: ApiClient,
+    fresh_loans: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Sends, stores, reads and breaks loans with names/phones/emails; expects none logged.
+
+    Logs are captured at DEBUG from every logger, so a library that logs bodies at a
+    verbose level would be caught too; an unexpected error whose message quotes a phone
+    number is included.
+    """
+    loans = _with_personal_data(fresh_loans[:5])
+    caplog.set_level(logging.DEBUG)
+    headers_of = {role: api.as_role(role) for role in Role}
+    _exercise(api.client, headers_of, loans)
+
+    def leaky() -> None:
+        raise RuntimeError(f"cannot reach {loans[0][schema.PHONE]}")
+
+    app = api.client.app
+    app.dependency_overrides[get_models] = leaky  # type: ignore[attr-defined]
+    try:
+        failed = api.client.get("/v1/models/champion", headers=headers_of[Role.VIEWER])
+    finally:
+        app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert failed.status_code == 500
+    output = capfd.readouterr()
+    logged = "\n".join(
+        [record.getMessage() for record in caplog.records]
+        + [str(record.args) for record in caplog.records]
+        + [output.out, output.err]
+    )
+    assert "RuntimeError" in logged  # the error was logged ...
+    for marker in _markers(loans):
+        assert marker not in logged  # ... but no personal data was
+
+
+def test_the_server_log_config_keeps_payload_loggers_quiet() -> None:
+    """Gives debug level; expects uvicorn and the app at DEBUG, payload loggers at WARNING."""
+    config = log_config("debug")
+    loggers = config["loggers"]
+    assert loggers["loan_recovery"]["level"] == "DEBUG"
+    assert all(loggers[name]["level"] == "WARNING" for name in QUIET_LOGGERS)
+    with pytest.raises(ValueError, match="trace"):
+        log_config("trace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(
+    api_world: ApiWorld, sqlite_url: str, tmp_path: Path
+) -> Iterator[tuple[str, dict[Role, dict[str, str]], Path]]:
+    """`loan-recovery serve` in a subprocess on a free port; its output in a file."""
+    store = open_store(sqlite_url)
+    keys = make_keys(store)
+    store.dispose()
+    port = _free_port()
+    log = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "LOAN_RECOVERY_DATABASE_URL": sqlite_url,
+        "LOAN_RECOVERY_VAR_DIR": str(tmp_path / "var"),
+    }
+    env.pop("LOAN_RECOVERY_CONFIG", None)
+    command = [sys.executable, "-m", "loan_recovery", "serve", "--port", str(port)]
+    command += ["--models", str(api_world.models_dir), "--log-level", "debug"]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the server never became ready:\n{log.read_text()}")
+        yield base, {role: bearer(keys.of(role)) for role in Role}, log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_real_server_logs_requests_but_no_personal_data(
+    served: tuple[str, dict[Role, dict[str, str]], Path], fresh_loans: list[dict[str, Any]]
+) -> None:
+    """Runs the serve command at debug level; expects access lines and no personal data."""
+    base, headers_of, log = served
+    loans = _with_personal_data(fresh_loans[10:15])
+    with httpx.Client(base_url=base, timeout=60) as client:
+        _exercise(client, headers_of, loans)
+        assert client.get("/docs").status_code == 200
+    time.sleep(0.3)  # let the server flush its last access lines
+    text = log.read_text()
+    assert "POST /v1/plan HTTP/1.1" in text
+    assert "serving model" in text
+    for marker in _markers(loans):
+        assert marker not in text
