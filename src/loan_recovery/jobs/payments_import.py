@@ -21,7 +21,7 @@ from loan_recovery.data.io import load_mapping, read_raw_table, write_table
 from loan_recovery.data.payment_validation import validate_payments
 from loan_recovery.data.validation import LINE, REASON, default_quarantine_path
 from loan_recovery.store.audit import CLI_ACTOR, write_audit
-from loan_recovery.store.db import Store, open_store, shown_url
+from loan_recovery.store.db import Store, shown_url, store_session_scope
 from loan_recovery.store.payments import (
     UNKNOWN_LOAN_REASON,
     PaymentCounts,
@@ -103,9 +103,7 @@ def run_import_payments(
     on_batch: Callable[[PaymentCounts], None] | None = None,
 ) -> PaymentImportOutcome:
     """Validate ``path``, upsert accepted installments in batches, quarantine the rest."""
-    own = store is None
-    active = store if store is not None else open_store(settings)
-    try:
+    with store_session_scope(settings, store) as active:
         mapping = load_mapping(mapping_path) if mapping_path is not None else None
         raw = read_raw_table(path, mapping)
         result = validate_payments(raw, settings=settings)
@@ -143,6 +141,3 @@ def run_import_payments(
                 details={"source": path.name, **outcome.as_dict()},
             )
         return outcome
-    finally:
-        if own:
-            active.dispose()

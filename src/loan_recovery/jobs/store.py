@@ -23,9 +23,9 @@ from loan_recovery.store.db import (
     current_revision,
     downgrade,
     head_revision,
-    open_store,
     settings_url,
     shown_url,
+    store_session_scope,
     upgrade,
 )
 from loan_recovery.store.loans import UpsertCounts, import_loans
@@ -98,9 +98,7 @@ def run_import(
     on_batch: Callable[[UpsertCounts], None] | None = None,
 ) -> ImportOutcome:
     """Validate ``path`` (bad rows to quarantine) and upsert the accepted rows in batches."""
-    own = store is None
-    active = store if store is not None else open_store(settings)
-    try:
+    with store_session_scope(settings, store) as active:
         validation = run_validate(
             path, settings=settings, mapping_path=mapping_path, quarantine_path=quarantine_path
         )
@@ -124,9 +122,6 @@ def run_import(
                 details={"source": path.name, **outcome.as_dict()},
             )
         return outcome
-    finally:
-        if own:
-            active.dispose()
 
 
 def model_details(registry: ModelRegistry, version: str) -> dict[str, Any]:

@@ -255,3 +255,17 @@ def open_store(url: URL | str | Settings, *, check: bool = True) -> Store:
         engine.dispose()
         raise
     return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+@contextmanager
+def store_session_scope(settings: Settings, store: Store | None = None) -> Iterator[Store]:
+    """``store`` when the caller holds one (left open), else one opened for the block and
+    disposed after it: jobs take an optional store so the API can share its own."""
+    if store is not None:
+        yield store
+        return
+    opened = open_store(settings)
+    try:
+        yield opened
+    finally:
+        opened.dispose()
