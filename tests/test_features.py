@@ -41,6 +41,18 @@ def test_reducing_balance_emi_rejects_zero_tenure() -> None:
     assert np.isnan(reducing_balance_emi([1000.0], [10.0], [0])[0])
 
 
+def test_reducing_balance_emi_is_finite_over_the_whole_allowed_domain() -> None:
+    """Gives every corner of the schema's ranges (tiny and huge amounts, rates from 1e-300 %
+    to 100 %, tenures 1..MAX); expects a finite EMI of at least principal / tenure."""
+    principal = [1e-9, 0.01, 1.0, 1e6, schema.MAX_AMOUNT]
+    rate = [0.0, 1e-300, 1e-12, 0.01, 12.0, 100.0]
+    tenure = [1, 2, 12, 360, schema.MAX_TENURE_MONTHS]
+    grid = np.array(np.meshgrid(principal, rate, tenure, indexing="ij")).reshape(3, -1)
+    emi = reducing_balance_emi(grid[0], grid[1], grid[2])
+    assert np.isfinite(emi).all()
+    assert (emi >= grid[0] / grid[2] * (1 - 1e-12)).all()
+
+
 def test_ratio_features_known_answers() -> None:
     """Gives one typical loan; expects each ratio computed by hand."""
     out = features.build_features(_loans())

@@ -21,8 +21,10 @@ def reducing_balance_emi(
     monthly_rate = np.asarray(annual_rate_percent, dtype=np.float64) / 1200.0
     months = np.asarray(tenure_months, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        growth = np.power(1.0 + monthly_rate, months)
-        amortising = principal_arr * monthly_rate * growth / (growth - 1.0)
+        # The textbook form written as P*r / (1 - (1+r)^-n) with log1p/expm1: it neither
+        # overflows on long tenures nor cancels to 0/0 (or to a few digits) when 1 + r
+        # rounds towards 1 at tiny rates.
+        amortising = principal_arr * monthly_rate / -np.expm1(-months * np.log1p(monthly_rate))
         interest_free = principal_arr / months
         emi = np.where(monthly_rate > 0, amortising, interest_free)
     return np.where(months > 0, emi, np.nan)

@@ -155,20 +155,28 @@ def test_monthly_emi_may_be_left_out_and_is_derived(
 @pytest.mark.parametrize(
     "change",
     [
-        {"Interest_Rate": 59.8, "Loan_Tenure": 348_977},  # (1 + r)^n overflows
-        {"Interest_Rate": 2.2e-309, "Loan_Tenure": 262_145},  # r vanishes: division by zero
+        {"Interest_Rate": 100.0, "Loan_Tenure": schema.MAX_TENURE_MONTHS},  # (1 + r)^n is huge
+        {"Interest_Rate": 2.2e-309, "Loan_Tenure": schema.MAX_TENURE_MONTHS},  # 1 + r == 1
     ],
 )
-def test_an_emi_that_cannot_be_derived_is_refused(
+def test_extreme_but_valid_terms_derive_a_finite_emi(
     api: ApiClient, fresh_loans: list[dict[str, Any]], change: dict[str, Any]
 ) -> None:
-    """Gives no Monthly_EMI and terms that overflow its formula; expects 422, not a crash."""
+    """Gives no Monthly_EMI and the schema's extreme terms; expects 200 and a scored loan."""
     loan = {key: value for key, value in fresh_loans[0].items() if key != schema.MONTHLY_EMI}
-    answer = _score(api, [fresh_loans[1], {**loan, **change}])
+    answer = _score(api, [{**loan, **change}])
+    assert answer.status_code == 200
+    assert 0.0 <= answer.json()["loans"][0][schema.RISK_SCORE] <= 1.0
+
+
+def test_a_tenure_beyond_the_schema_is_refused(
+    api: ApiClient, fresh_loans: list[dict[str, Any]]
+) -> None:
+    """Gives a 348,977-month tenure (its EMI formula overflows); expects 422 at that field."""
+    answer = _score(api, [fresh_loans[1], {**fresh_loans[0], "Loan_Tenure": 348_977}])
     assert answer.status_code == 422
     (problem,) = answer.json()["detail"]
-    assert problem["loc"] == ["body", "loans", 1, schema.MONTHLY_EMI]
-    assert problem["type"] == "not_finite"
+    assert problem["loc"] == ["body", "loans", 1, schema.LOAN_TENURE]
 
 
 def test_a_repeated_loan_id_is_refused(api: ApiClient, fresh_loans: list[dict[str, Any]]) -> None:

@@ -131,12 +131,29 @@ def test_valid_rows_become_a_typed_table(tmp_path: Path) -> None:
             RejectReason.NOT_FINITE,
             "Monthly_Income must be a finite number; got '-Infinity'.",
         ),
-        (schema.LOAN_AMOUNT, "-5", RejectReason.OUT_OF_RANGE, "Loan_Amount must be > 0; got -5."),
+        (
+            schema.LOAN_AMOUNT,
+            "-5",
+            RejectReason.OUT_OF_RANGE,
+            "Loan_Amount must be > 0 and <= 1e+15; got -5.",
+        ),
         (
             schema.AGE,
             "150",
             RejectReason.OUT_OF_RANGE,
             "Age must be >= 18 and <= 100; got 150.",
+        ),
+        (
+            schema.LOAN_AMOUNT,
+            "2e15",
+            RejectReason.OUT_OF_RANGE,
+            "Loan_Amount must be > 0 and <= 1e+15; got 2e15.",
+        ),
+        (
+            schema.LOAN_TENURE,
+            "348977",
+            RejectReason.OUT_OF_RANGE,
+            "Loan_Tenure must be > 0 and <= 1200; got 348977.",
         ),
         (
             schema.GENDER,

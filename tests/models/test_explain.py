@@ -76,6 +76,38 @@ def test_xgboost_iteration_range_explains_only_those_trees(
     assert not np.allclose(contributions.sum(axis=1), full, atol=1e-3)
 
 
+def test_xgboost_contributions_equal_those_of_a_pandas_dmatrix(
+    booster: xgboost.Booster, design_and_label: tuple[pd.DataFrame, npt.NDArray[np.int8]]
+) -> None:
+    """Gives a design with blanks; expects exactly the values of XGBoost's own pandas path."""
+    design = design_and_label[0].iloc[:200].astype(np.float64).copy()
+    design.iloc[::7, 0] = np.nan
+    ours = tree_contributions(booster, design, native_dtype=True)
+    theirs = booster.predict(xgboost.DMatrix(design), pred_contribs=True)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_forest_explainer_is_built_once_and_again_after_a_refit(
+    design_and_label: tuple[pd.DataFrame, npt.NDArray[np.int8]],
+) -> None:
+    """Gives one forest explained twice, then refit; expects one explainer, then a new one."""
+    from loan_recovery.models.explain import _forest_explainer
+
+    design, label = design_and_label
+    model = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0, n_jobs=1)
+    model.fit(design, label)
+    first = _forest_explainer(model)
+    assert _forest_explainer(model) is first
+    model.fit(design.iloc[:500], label[:500])
+    refreshed = _forest_explainer(model)
+    assert refreshed is not first
+    np.testing.assert_allclose(
+        tree_contributions(model, design.iloc[:50]).sum(axis=1),
+        model.predict_proba(design.iloc[:50])[:, 1],
+        atol=1e-6,
+    )
+
+
 def test_forest_contributions_add_up_to_the_probability(
     forest: RandomForestClassifier,
     design_and_label: tuple[pd.DataFrame, npt.NDArray[np.int8]],

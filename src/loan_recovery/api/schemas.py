@@ -20,9 +20,9 @@ Two API-only limits, both because JSON can carry what a CSV file in practice nev
 
 * text fields refuse control characters (:data:`TEXT_PATTERN`): they are identifiers and
   contact details, and PostgreSQL cannot store a NUL byte;
-* numbers without a declared maximum are capped at :data:`MAX_NUMBER`: the risk and
-  outcome models compute in float32, and a value near its 3.4e38 limit makes them fail
-  instead of score (whole numbers at :data:`MAX_INTEGER`, where validation stops).
+* numbers outside the canonical table (an outcome's amount, a promise to pay) are capped
+  at :data:`MAX_NUMBER`, the schema's largest amount; whole numbers without a declared
+  maximum at :data:`MAX_INTEGER`, where validation stops.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from loan_recovery.strategy.actions import HOLD
 #: Printable text only: no ASCII control characters (tab and newline included).
 TEXT_PATTERN = r"^[^\x00-\x1F\x7F]*$"
 #: Largest number accepted where the schema declares no maximum (amounts).
-MAX_NUMBER = 1e15
+MAX_NUMBER = schema.MAX_AMOUNT
 #: Largest whole number accepted where the schema declares no maximum: validation refuses
 #: integers a float64 cannot hold exactly, so the API says so in its schema.
 MAX_INTEGER = 2**53

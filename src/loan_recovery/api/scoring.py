@@ -178,7 +178,6 @@ def score_records(
         raise RejectedRowsError(_issue_errors(validation.issues))
     table = validation.table
     _check_unique(table)
-    _check_derived(table)
     used = explain_settings(settings, len(table))
     inputs = action_values(table, models.bundle, used)
     plan = plan_loans(table, models.bundle, used, inputs=inputs)
@@ -221,29 +220,6 @@ def _check_unique(table: pd.DataFrame) -> None:
         for position in np.flatnonzero(repeated).tolist()
     ]
     raise RejectedRowsError(errors)
-
-
-def _check_derived(table: pd.DataFrame) -> None:
-    """Refuse rows whose derived columns came out non-finite (the models cannot take them).
-
-    Validation derives a blank Monthly_EMI from amount, rate and tenure; extreme but valid
-    inputs (a tenure of 300,000 months, a rate of 1e-300 %) overflow that formula, and the
-    risk model then fails on the infinity. Until validation catches it, the API does.
-    """
-    errors: list[dict[str, Any]] = []
-    for name in schema.DERIVABLE_COLUMNS:
-        values = table[name].to_numpy(dtype=np.float64)
-        for position in np.flatnonzero(~np.isfinite(values)).tolist():
-            errors.append(
-                {
-                    "loc": [*LOANS_LOC, position, name],
-                    "msg": f"{name} cannot be derived from these values (the result is not a "
-                    f"finite number); send {name}.",
-                    "type": "not_finite",
-                }
-            )
-    if errors:
-        raise RejectedRowsError(errors)
 
 
 def _texts(values: npt.NDArray[Any]) -> list[str]:

@@ -113,6 +113,17 @@ LANGUAGES = ("en", "hi")
 
 _YES_NO_ALIASES = {"y": "Yes", "true": "Yes", "1": "Yes", "n": "No", "false": "No", "0": "No"}
 
+#: Largest amount of money any column takes (a quadrillion): far above any real loan, and
+#: the models compute in float32, which fails on values near its 3.4e38 limit.
+MAX_AMOUNT = 1e15
+#: Longest tenure, in months (100 years): a longer one is a data error, and the derived
+#: EMI of any tenure up to it stays finite at every allowed interest rate.
+MAX_TENURE_MONTHS = 1_200
+#: Caps on counts, each far above anything real, so a typo (an extra zero run) is caught.
+MAX_DEPENDENTS = 50
+MAX_DAYS_PAST_DUE = 36_500
+MAX_COLLECTION_ATTEMPTS = 100_000
+
 # --- the table ----------------------------------------------------------------------------
 REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(BORROWER_ID, ColumnKind.TEXT, "Borrower key"),
@@ -138,8 +149,15 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "currency",
         minimum=0,
         exclusive_minimum=True,
+        maximum=MAX_AMOUNT,
     ),
-    ColumnSpec(NUM_DEPENDENTS, ColumnKind.INTEGER, "Number of dependents", minimum=0),
+    ColumnSpec(
+        NUM_DEPENDENTS,
+        ColumnKind.INTEGER,
+        "Number of dependents",
+        minimum=0,
+        maximum=MAX_DEPENDENTS,
+    ),
     ColumnSpec(LOAN_ID, ColumnKind.TEXT, "Loan key, unique per row"),
     ColumnSpec(
         LOAN_AMOUNT,
@@ -148,6 +166,7 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "currency",
         minimum=0,
         exclusive_minimum=True,
+        maximum=MAX_AMOUNT,
     ),
     ColumnSpec(
         LOAN_TENURE,
@@ -156,6 +175,7 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "months",
         minimum=0,
         exclusive_minimum=True,
+        maximum=MAX_TENURE_MONTHS,
     ),
     ColumnSpec(
         INTEREST_RATE,
@@ -178,6 +198,7 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "Collateral value (0 = unsecured)",
         "currency",
         minimum=0,
+        maximum=MAX_AMOUNT,
     ),
     ColumnSpec(
         OUTSTANDING_LOAN_AMOUNT,
@@ -185,6 +206,7 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "Amount still owed",
         "currency",
         minimum=0,
+        maximum=MAX_AMOUNT,
     ),
     ColumnSpec(
         MONTHLY_EMI,
@@ -192,6 +214,7 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "Monthly instalment (derived when blank)",
         "currency",
         minimum=0,
+        maximum=MAX_AMOUNT,
     ),
     ColumnSpec(
         PAYMENT_HISTORY,
@@ -199,9 +222,28 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         "Payment behaviour so far",
         categories=PAYMENT_HISTORIES,
     ),
-    ColumnSpec(NUM_MISSED_PAYMENTS, ColumnKind.INTEGER, "Instalments missed", minimum=0),
-    ColumnSpec(DAYS_PAST_DUE, ColumnKind.INTEGER, "Days past due (DPD)", "days", minimum=0),
-    ColumnSpec(COLLECTION_ATTEMPTS, ColumnKind.INTEGER, "Contacts made so far", minimum=0),
+    ColumnSpec(
+        NUM_MISSED_PAYMENTS,
+        ColumnKind.INTEGER,
+        "Instalments missed",
+        minimum=0,
+        maximum=MAX_TENURE_MONTHS,
+    ),
+    ColumnSpec(
+        DAYS_PAST_DUE,
+        ColumnKind.INTEGER,
+        "Days past due (DPD)",
+        "days",
+        minimum=0,
+        maximum=MAX_DAYS_PAST_DUE,
+    ),
+    ColumnSpec(
+        COLLECTION_ATTEMPTS,
+        ColumnKind.INTEGER,
+        "Contacts made so far",
+        minimum=0,
+        maximum=MAX_COLLECTION_ATTEMPTS,
+    ),
     ColumnSpec(
         COLLECTION_METHOD,
         ColumnKind.CATEGORY,
@@ -232,6 +274,7 @@ OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
         "Amount recovered after the action",
         "currency",
         minimum=0,
+        maximum=MAX_AMOUNT,
     ),
     ColumnSpec(
         ACTION_PROPENSITY,
@@ -304,8 +347,22 @@ PAID_DATE = "Paid_Date"
 PAYMENT_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(LOAN_ID, ColumnKind.TEXT, "Loan key of the installment"),
     ColumnSpec(DUE_DATE, ColumnKind.DATE, "Installment due date", "ISO date"),
-    ColumnSpec(AMOUNT_DUE, ColumnKind.NUMBER, "Installment amount due", "currency", minimum=0),
-    ColumnSpec(AMOUNT_PAID, ColumnKind.NUMBER, "Amount paid against it", "currency", minimum=0),
+    ColumnSpec(
+        AMOUNT_DUE,
+        ColumnKind.NUMBER,
+        "Installment amount due",
+        "currency",
+        minimum=0,
+        maximum=MAX_AMOUNT,
+    ),
+    ColumnSpec(
+        AMOUNT_PAID,
+        ColumnKind.NUMBER,
+        "Amount paid against it",
+        "currency",
+        minimum=0,
+        maximum=MAX_AMOUNT,
+    ),
     ColumnSpec(PAID_DATE, ColumnKind.DATE, "Date paid (blank: not paid)", "ISO date"),
 )
 PAYMENT_COLUMNS: tuple[str, ...] = tuple(spec.name for spec in PAYMENT_SPECS)

@@ -14,6 +14,7 @@ matrix: scoring a million loans must not run a Python loop per loan.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -102,8 +103,14 @@ def _xgboost_contributions(
 ) -> npt.NDArray[np.floating[Any]]:
     """The booster's own TreeSHAP (no explainer object): margin space, bias last."""
     _check_columns(booster.feature_names, X)
+    # A float32 block with the names: what the DMatrix makes of a pandas frame anyway (the
+    # same values, tested), without pandas' per-column conversion, which costs more than
+    # the SHAP pass itself on the one-loan requests of the API.
+    block = xgboost.DMatrix(
+        X.to_numpy(dtype=np.float32, na_value=np.nan), feature_names=[str(c) for c in X.columns]
+    )
     contributions = booster.predict(
-        xgboost.DMatrix(X),
+        block,
         pred_contribs=True,
         approx_contribs=approximate,
         iteration_range=iteration_range if iteration_range is not None else (0, 0),
@@ -117,6 +124,26 @@ def _xgboost_contributions(
     return values
 
 
+#: One explainer per fitted forest (by identity): building one walks every tree, which
+#: costs more than explaining a single loan, and a server explains loans one by one.
+_FOREST_EXPLAINERS: weakref.WeakKeyDictionary[RandomForestClassifier, tuple[Any, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _forest_explainer(forest: RandomForestClassifier) -> Any:
+    """shap's TreeExplainer of ``forest``, built once while the forest lives."""
+    trees = getattr(forest, "estimators_", None)
+    cached = _FOREST_EXPLAINERS.get(forest)
+    if cached is not None and cached[0] is trees:  # a refit makes a new list of trees
+        return cached[1]
+    import shap  # lazily: ~1 s to import, and only forests need it
+
+    explainer = shap.TreeExplainer(forest)
+    _FOREST_EXPLAINERS[forest] = (trees, explainer)
+    return explainer
+
+
 def _forest_contributions(
     forest: RandomForestClassifier,
     X: pd.DataFrame,
@@ -128,9 +155,7 @@ def _forest_contributions(
     classes = getattr(forest, "classes_", None)
     if classes is None or len(classes) != 2:
         raise ModelError("only fitted binary forests can be explained.")
-    import shap  # lazily: ~1 s to import, and only forests need it
-
-    explainer = shap.TreeExplainer(forest)
+    explainer = _forest_explainer(forest)
     raw = explainer.shap_values(
         X, check_additivity=check_additivity and not approximate, approximate=approximate
     )
