@@ -104,10 +104,13 @@ def _xgboost_contributions(
     """The booster's own TreeSHAP (no explainer object): margin space, bias last."""
     _check_columns(booster.feature_names, X)
     # A float32 block with the names: what the DMatrix makes of a pandas frame anyway (the
-    # same values, tested), without pandas' per-column conversion, which costs more than
-    # the SHAP pass itself on the one-loan requests of the API.
+    # same values, tested), without pandas' per-column conversion. Copied on one thread:
+    # the copy is memory-bound, and an OpenMP team on a busy machine spin-waits ~10 ms
+    # for a core, 40x the exact SHAP pass of one loan (measured on the 2-core CI box).
     block = xgboost.DMatrix(
-        X.to_numpy(dtype=np.float32, na_value=np.nan), feature_names=[str(c) for c in X.columns]
+        X.to_numpy(dtype=np.float32, na_value=np.nan),
+        feature_names=[str(c) for c in X.columns],
+        nthread=1,
     )
     contributions = booster.predict(
         block,
