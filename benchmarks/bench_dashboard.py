@@ -1,11 +1,12 @@
 """Benchmark the dashboard: how fast each page answers on the 20,000-loan demo portfolio.
 
-Builds the demo portfolio and champion first when they are missing (``run_demo``, not
-timed). Each page script runs in Streamlit's ``AppTest`` (the server-side script run a
-browser waits for, without the network): a first load (models, validation, plan and
-evaluation caches filled), then ``--reruns`` reruns timed one by one, plus one
-interaction per page where the issue names one (submitting the borrower form, a
-worklist filter). Target: every rerun and interaction after the first load < 1 s.
+Builds the demo portfolio, its payment history and both champions first when they are
+missing (``run_demo``, not timed). Each page script runs in Streamlit's ``AppTest`` (the
+server-side script run a browser waits for, without the network): a first load (models,
+validation, plan, scores and evaluation caches filled), then ``--reruns`` reruns timed
+one by one, plus the interactions the issues name (submitting the borrower form, a
+worklist filter and re-plan, the alerts threshold and an alerts filter). Target: every
+rerun and interaction after the first load < 1 s.
 
     .venv/bin/python benchmarks/bench_dashboard.py
 """
@@ -22,11 +23,17 @@ from streamlit.testing.v1 import AppTest
 
 import bench_support
 from loan_recovery.config import load_settings
-from loan_recovery.jobs.demo import DemoPaths, run_demo
-from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.jobs.demo import DemoPaths, demo_is_built, run_demo
 
 PAGES = Path(__file__).resolve().parents[1] / "src" / "loan_recovery" / "dashboard" / "pages"
-PAGE_FILES = ("assess.py", "portfolio.py", "worklist.py", "performance.py", "strategy_lab.py")
+PAGE_FILES = (
+    "assess.py",
+    "portfolio.py",
+    "worklist.py",
+    "alerts.py",
+    "performance.py",
+    "strategy_lab.py",
+)
 TARGET_SECONDS = 1.0
 TIMEOUT = 600
 
@@ -43,7 +50,7 @@ def _check(app: AppTest, page: str) -> None:
 
 
 def _interactions(page: str, app: AppTest) -> list[tuple[str, Callable[[], object]]]:
-    """The user steps each page is for: submit the form, filter, re-plan under a cap."""
+    """The user steps each page is for: submit the form, filter, re-plan, move the threshold."""
     steps: list[tuple[str, Callable[[], object]]] = []
     if page == "assess.py":
         buttons = [button for button in app.button if button.proto.is_form_submitter]
@@ -64,6 +71,15 @@ def _interactions(page: str, app: AppTest) -> list[tuple[str, Callable[[], objec
                 return replan[0].click().run()
 
             steps.append(("re-plan with 40 legal slots", cap_legal))
+    if page == "alerts.py":
+        sliders = [item for item in app.slider if item.key == "alerts_threshold"]
+        if sliders:
+            steps.append(("threshold 0.5", lambda: sliders[0].set_value(0.5).run()))
+        actions = [item for item in app.multiselect if item.key == "alerts_actions"]
+        choices = list(actions[0].options) if actions else []
+        if choices:
+            first = choices[0]
+            steps.append((f"filter action '{first}'", lambda: actions[0].select(first).run()))
     return steps
 
 
@@ -73,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     settings = load_settings()
     paths = DemoPaths.from_settings(settings)
-    if not paths.portfolio.is_file() or ModelRegistry(settings.registry_dir).champion() is None:
-        print("Building the demo portfolio and champion (not timed)…")
+    if not demo_is_built(settings):
+        print("Building the demo portfolio, payment history and champions (not timed)…")
         run_demo(settings=settings)
     print(
         f"Portfolio {paths.portfolio} ({settings.demo.loans:,} loans);",

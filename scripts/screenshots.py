@@ -1,8 +1,9 @@
 """Regenerate the README's dashboard screenshots (docs/screenshots/*.png).
 
-Builds the demo portfolio and champion if missing, starts `loan-recovery dashboard` on a
-free loopback port, opens every page in headless Debian chromium (Playwright), waits
-until Streamlit has finished running the page, and saves a PNG per page. On the Assess
+Builds the demo (portfolio, payment history, both champions) if missing, starts
+`loan-recovery dashboard` on a free loopback port, opens every page in headless Debian
+chromium (Playwright), waits until Streamlit has finished running the page, and saves a
+PNG per page. On the Assess
 page the example borrower is submitted first, so the shot shows a recommendation.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
@@ -31,14 +32,14 @@ from loan_recovery.dashboard.launch import (
     start_in_background,
     wait_until_healthy,
 )
-from loan_recovery.jobs.demo import DemoPaths, run_demo
-from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.jobs.demo import demo_is_built, run_demo
 
 #: (URL path, file name) per page; the default page (Assess) lives at "/".
 PAGES = (
     ("", "assess"),
     ("portfolio", "portfolio"),
     ("worklist", "worklist"),
+    ("alerts", "alerts"),
     ("performance", "performance"),
     ("strategy_lab", "strategy_lab"),
 )
@@ -72,11 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print("chromium not found; install it (Debian: apt-get install chromium).", file=sys.stderr)
         return 2
     settings = load_settings()
-    if (
-        not DemoPaths.from_settings(settings).portfolio.is_file()
-        or ModelRegistry(settings.registry_dir).champion() is None
-    ):
-        print("Building the demo portfolio and champion…")
+    if not demo_is_built(settings):
+        print("Building the demo portfolio, payment history and champions…")
         run_demo(settings=settings)
     arguments.out.mkdir(parents=True, exist_ok=True)
     command = dashboard_command(settings, port=free_port())

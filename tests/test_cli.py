@@ -144,11 +144,24 @@ def test_demo_builds_once_then_reuses(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (tmp_path / "var" / "demo" / "portfolio.csv").is_file()
     assert (tmp_path / "var" / "models" / "champion").is_file()
     assert "Recovery plan (learned)" in first.stdout
+    assert "Built demo payment history" in first.stdout
+    assert "Trained early-warning champion v0001" in first.stdout
     assert (tmp_path / "var" / "demo" / "plan.csv").is_file()
+    demo, models = tmp_path / "var" / "demo", tmp_path / "var" / "models"
+    payments = demo / "payments.csv"
+    assert payments.is_file()
+    assert (models / "early_warning" / "champion").is_file()
+    built = {path.name: path.stat().st_mtime_ns for path in demo.iterdir() if path.is_file()}
+    built.pop("plan.csv")  # the plan is written on every run
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0
     assert "Found demo portfolio" in second.stdout
     assert "Found champion model v0001" in second.stdout
+    assert "Found demo payment history" in second.stdout
+    assert "Found early-warning champion v0001" in second.stdout
+    assert {name: (demo / name).stat().st_mtime_ns for name in built} == built
+    for registry in (models, models / "early_warning"):
+        assert sorted(path.name for path in (registry / "versions").iterdir()) == ["v0001"]
 
 
 def test_bad_config_file_exits_two(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -25,17 +26,24 @@ from loan_recovery.config import Settings, load_settings
 from loan_recovery.dashboard.launch import check_ready, dashboard_command, run_dashboard
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, LoanRecoveryError
-from loan_recovery.jobs.alerts import AlertsOutcome, run_alerts_files
+from loan_recovery.jobs.alerts import AlertsOutcome, run_alerts_files, run_alerts_store
 from loan_recovery.jobs.demo import run_demo
 from loan_recovery.jobs.early_warning import TrainEarlyWarningOutcome, run_train_early_warning
 from loan_recovery.jobs.evaluate import run_evaluate_policy
 from loan_recovery.jobs.plan import PlanOutcome, parse_capacity, run_plan
-from loan_recovery.jobs.remind import REMIND_HEADERS, RemindOutcome, remind_rows, run_remind
+from loan_recovery.jobs.remind import (
+    REMIND_HEADERS,
+    OutboxListing,
+    RemindOutcome,
+    remind_rows,
+    run_outbox_list,
+    run_outbox_release,
+    run_remind,
+)
 from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.score import run_score
 from loan_recovery.jobs.simulate import run_simulate
 from loan_recovery.jobs.store import (
-    ImportOutcome,
     MigrationState,
     migration_state,
     run_import,
@@ -57,7 +65,7 @@ from loan_recovery.render import (
 )
 from loan_recovery.store.apikeys import ApiKeyInfo, create_api_key, list_api_keys, revoke_api_key
 from loan_recovery.store.audit import CLI_ACTOR
-from loan_recovery.store.db import Store, open_store
+from loan_recovery.store.db import Store, open_store, store_session_scope
 from loan_recovery.store.loans import UpsertCounts
 from loan_recovery.store.models import Role
 from loan_recovery.store.payments import PaymentCounts
@@ -117,6 +125,8 @@ def _user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except typer.Exit:
+            raise
+        except typer.BadParameter:  # a bad option (combination): usage and exit 2
             raise
         except LoanRecoveryError as error:
             _stderr().print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
@@ -260,6 +270,18 @@ def demo(
         console.print(metrics_rich_table(card.metrics))
     console.print(plan_summary_table(outcome.plan.plan))
     console.print(f"Worklist sorted by priority in [bold]{outcome.plan.out_path}[/]")
+    warning = outcome.early_warning
+    verb = "Built" if warning.payments_built else "Found"
+    console.print(f"{verb} demo payment history [bold]{outcome.paths.payments}[/]")
+    verb = "Trained" if warning.trained else "Found"
+    tested = warning.version.summary.get("metrics") or {}
+    auc = tested.get("roc_auc")
+    quality = f" (ROC-AUC {auc:.3f} on a later month)" if isinstance(auc, float) else ""
+    console.print(
+        f"{verb} early-warning champion [bold]{warning.version.version}[/]{quality} in "
+        f"[bold]{warning.registry}[/]; `loan-recovery alerts --payments "
+        f"{outcome.paths.payments} --loans {outcome.paths.portfolio}` lists its alerts"
+    )
 
 
 ModelsOption = Annotated[
@@ -633,13 +655,22 @@ def db_current() -> None:
         _stdout().print("Run [bold]loan-recovery db upgrade[/] to bring it up to date.")
 
 
-def _import_table(outcome: ImportOutcome, source: str) -> Table:
-    table = Table(title=f"Import of {source} into {outcome.database}")
-    counts = outcome.as_dict()
+def _report_import(
+    title: str, counts: Mapping[str, int], quarantine: Path | None, *, as_json: bool
+) -> None:
+    """How `import` and `import-payments` report: the counts as JSON, or a one-row table
+    of them and where the rejected rows went."""
+    if as_json:
+        typer.echo(json.dumps(dict(counts)))
+        return
+    table = Table(title=title)
     for name in counts:
         table.add_column(name.replace("_", " "), justify="right")
     table.add_row(*(f"{value:,}" for value in counts.values()))
-    return table
+    console = _stdout()
+    console.print(table)
+    if quarantine is not None:
+        console.print(f"Rejected rows kept in [bold]{quarantine}[/]")
 
 
 @app.command("import")
@@ -674,13 +705,12 @@ def import_(
             batch_size=batch_size,
             on_batch=progress,
         )
-    if as_json:
-        typer.echo(json.dumps(outcome.as_dict()))
-    else:
-        console = _stdout()
-        console.print(_import_table(outcome, str(file)))
-        if outcome.validation.quarantine_path is not None:
-            console.print(f"Rejected rows kept in [bold]{outcome.validation.quarantine_path}[/]")
+    _report_import(
+        f"Import of {file} into {outcome.database}",
+        outcome.as_dict(),
+        outcome.validation.quarantine_path,
+        as_json=as_json,
+    )
     raise typer.Exit(EXIT_REJECTED_ROWS if outcome.rejected else EXIT_OK)
 
 
@@ -794,18 +824,12 @@ def import_payments(
             batch_size=batch_size,
             on_batch=progress,
         )
-    if as_json:
-        typer.echo(json.dumps(outcome.as_dict()))
-    else:
-        console = _stdout()
-        table = Table(title=f"Installments from {file} into {outcome.database}")
-        counts = outcome.as_dict()
-        for name in counts:
-            table.add_column(name.replace("_", " "), justify="right")
-        table.add_row(*(f"{value:,}" for value in counts.values()))
-        console.print(table)
-        if outcome.quarantine_path is not None:
-            console.print(f"Rejected rows kept in [bold]{outcome.quarantine_path}[/]")
+    _report_import(
+        f"Installments from {file} into {outcome.database}",
+        outcome.as_dict(),
+        outcome.quarantine_path,
+        as_json=as_json,
+    )
     raise typer.Exit(EXIT_REJECTED_ROWS if outcome.rejected else EXIT_OK)
 
 
@@ -859,16 +883,40 @@ def remind(
         typer.Option("--now", help="Act as at this ISO time (UTC unless it has an offset)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON only.")] = False,
+    alerts_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--alerts",
+            help="Alerts file from `alerts --out`: its alerts suggesting reminder are "
+            "reminded too (with --plan, or alone).",
+        ),
+    ] = None,
+    no_alerts: Annotated[
+        bool,
+        typer.Option("--no-alerts", help="With --from-store: do not score early-warning alerts."),
+    ] = False,
+    models: ModelsOption = None,
 ) -> None:
     """Queue reminders under the contact rules and send the due ones (email and SMS).
 
+    Targets: loans recommended `reminder` (--plan FILE or --from-store) and early-warning
+    alerts whose suggested action is reminder (campaign `early-warning`): with
+    --from-store they are scored from the stored installments with the early-warning
+    champion (skipped, with a note, when there is none); with --plan, give --alerts FILE.
     Each loan gets one reminder per campaign and day, however often this runs; messages
     outside the borrower's hours, on holidays or over the 7-in-7 cap wait for the next
-    allowed slot and go out on a later run. Without --plan or --from-store it only sends
-    what is already queued.
+    allowed slot and go out on a later run. Without targets it only sends what is
+    already queued.
     """
     if plan_file is not None and from_store:
         raise typer.BadParameter("give --plan or --from-store, not both", param_hint="--plan")
+    if alerts_file is not None and from_store:
+        raise typer.BadParameter(
+            "--alerts goes with --plan (or alone); --from-store scores alerts from the store",
+            param_hint="--alerts",
+        )
+    if alerts_file is not None and no_alerts:
+        raise typer.BadParameter("give --alerts or --no-alerts, not both", param_hint="--alerts")
     moment = _parse_now(now)
     settings = _settings()
     with _stderr().status("Preparing reminders ..."):
@@ -878,11 +926,16 @@ def remind(
             from_store=from_store,
             now=moment,
             dry_run=dry_run,
+            alerts_path=alerts_file,
+            use_alerts=not no_alerts,
+            models_dir=models,
         )
     if as_json:
         typer.echo(json.dumps(outcome.as_dict()))
         return
     console = _stdout()
+    if outcome.alerts_note is not None:
+        _stderr().print(f"[yellow]note:[/] {outcome.alerts_note}", highlight=False, soft_wrap=True)
     if dry_run and len(outcome.view):
         console.print(_remind_table(outcome))
         if len(outcome.view) > _REMIND_ROWS:
@@ -894,9 +947,128 @@ def remind(
         f"{outcome.already_queued:,} already queued, {outcome.not_queued:,} unknown loans; "
         f"{outcome.due_now:,} queued messages due now"
     )
+    if outcome.alerts:
+        console.print(
+            f"{outcome.alert_targets:,} of the targets come from {outcome.alerts:,} "
+            "early-warning alerts (source: alert)"
+        )
     if outcome.dispatch is not None:
         sent = ", ".join(f"{count:,} {name}" for name, count in outcome.dispatch.as_dict().items())
         console.print(f"Dispatch: {sent}")
+
+
+# --- the outbox -------------------------------------------------------------------------------
+outbox_app = typer.Typer(
+    help="The reminder outbox: list messages, release ones held as unconfirmed.",
+    no_args_is_help=True,
+)
+app.add_typer(outbox_app, name="outbox")
+
+#: Characters of a message's last error shown in `outbox list`.
+_ERROR_WIDTH = 60
+
+
+def _outbox_table(listing: OutboxListing) -> Table:
+    """A page of outbox messages; addresses masked, no names."""
+    page = listing.page
+    shown = f"{page.offset + 1:,}-{page.offset + len(page.items):,}" if page.items else "none"
+    table = Table(title=f"Outbox messages {shown} of {page.total:,} (newest first)")
+    headers = ("id", "loan", "campaign", "date", "channel", "to", "status", "reason")
+    for header in (*headers, "tries", "scheduled (UTC)", "last error"):
+        table.add_column(header, justify="right" if header in ("id", "tries") else "left")
+    for item in page.items:
+        error = (item.last_error or "")[:_ERROR_WIDTH]
+        table.add_row(
+            str(item.id),
+            item.loan_id,
+            item.campaign,
+            item.campaign_date.isoformat(),
+            item.channel,
+            listing.to.get(item.id, ""),
+            item.status,
+            item.reason or "",
+            str(item.attempts),
+            f"{item.scheduled_for:%Y-%m-%d %H:%M}",
+            error,
+        )
+    return table
+
+
+@outbox_app.command("list")
+@_user_errors
+def outbox_list(
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this status: pending, deferred, sending, delivering, sent, failed, held."
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Only this reason, e.g. unconfirmed, opted-out, quiet-hours."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1_000, help="Messages shown.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Messages skipped (paging).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the messages as JSON.")] = False,
+) -> None:
+    """List outbox messages, newest first, with masked addresses and counts per status.
+
+    A message held as `unconfirmed` (its delivery was in doubt when a sender stopped) waits
+    for a person: check the mail server's log, then `outbox release ID`.
+    """
+    listing = run_outbox_list(
+        settings=_settings(), status=status, reason=reason, limit=limit, offset=offset
+    )
+    if as_json:
+        items = [{**asdict(item), "to": listing.to.get(item.id, "")} for item in listing.page.items]
+        payload = {"total": listing.page.total, "counts": listing.counts, "items": items}
+        typer.echo(json.dumps(payload, default=str))
+        return
+    console = _stdout()
+    console.print(_outbox_table(listing))
+    counts = ", ".join(f"{count:,} {name}" for name, count in listing.counts.items() if count)
+    console.print(f"Outbox: {counts or 'empty'}")
+    if listing.unconfirmed:
+        console.print(
+            f"{listing.unconfirmed:,} held as unconfirmed (`outbox list --reason unconfirmed`): "
+            "check the mail server's log, then `outbox release ID --resend` or `--mark-sent`.",
+            highlight=False,
+        )
+
+
+@outbox_app.command("release")
+@_user_errors
+def outbox_release(
+    outbox_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="Id from `outbox list`.")],
+    resend: Annotated[
+        bool,
+        typer.Option("--resend", help="It never arrived: queue it to be sent again."),
+    ] = False,
+    mark_sent: Annotated[
+        bool, typer.Option("--mark-sent", help="It did arrive: record it as sent.")
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Act as at this ISO time (UTC unless it has an offset)."),
+    ] = None,
+) -> None:
+    """Settle a message held as unconfirmed, after checking the mail server's log.
+
+    --resend puts it back in the queue, due now: the next `remind` run asks the contact
+    rules again and sends it. --mark-sent records it as sent. Both are audited.
+    """
+    if resend == mark_sent:
+        raise ConfigError("give exactly one of --resend and --mark-sent.")
+    moment = _parse_now(now)
+    record = run_outbox_release(outbox_id, settings=_settings(), resend=resend, now=moment)
+    then = (
+        "it goes out on the next `loan-recovery remind` run" if resend else "recorded as delivered"
+    )
+    _stdout().print(
+        f"Outbox message [bold]{record.id}[/] (loan {record.loan_id}, {record.channel}) is "
+        f"now {record.status}: {then}",
+        highlight=False,
+    )
 
 
 # --- early warning ----------------------------------------------------------------------------
@@ -991,11 +1163,29 @@ def _alerts_table(outcome: AlertsOutcome, limit: int) -> Table:
     return table
 
 
+OptionalPaymentsOption = Annotated[
+    Path | None,
+    typer.Option("--payments", help="Monthly instalment history, .csv or .parquet."),
+]
+OptionalLoansOption = Annotated[
+    Path | None,
+    typer.Option("--loans", help="Loan table (EMI, income, contacts), .csv or .parquet."),
+]
+
+
 @app.command()
 @_user_errors
 def alerts(
-    payments: PaymentsOption,
-    loans: LoansFileOption,
+    payments: OptionalPaymentsOption = None,
+    loans: OptionalLoansOption = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Score the case store's loans from their imported installments "
+            "(instead of --payments and --loans).",
+        ),
+    ] = False,
     threshold: Annotated[
         float | None,
         typer.Option(min=0.0, max=1.0, help="Alert at this probability or above (default 0.3)."),
@@ -1013,35 +1203,56 @@ def alerts(
 ) -> None:
     """Loans likely to reach 60+ DPD within 3 months, with reasons and a pre-emptive action.
 
-    Exit code 0: every row of both files accepted; 1: some rows rejected (quarantined
-    beside the file); 2: unusable input or no early-warning model.
+    Give --payments and --loans (files), or --from-store (the case store's loans and the
+    installments `import-payments` loaded). Exit code 0: every row of both files accepted;
+    1: some rows rejected (quarantined beside the file); 2: unusable input, an empty
+    store or no early-warning model.
     """
+    if from_store and (payments is not None or loans is not None):
+        raise ConfigError("give --from-store or --payments and --loans, not both.")
+    if not from_store and (payments is None or loans is None):
+        raise ConfigError(
+            "give --payments FILE and --loans FILE, or --from-store to score the case store."
+        )
     settings = _settings()
     with _stderr().status("Scoring early-warning alerts ..."):
-        outcome = run_alerts_files(
-            payments,
-            loans,
-            settings=settings,
-            out=out,
-            models_dir=models,
-            version=version,
-            threshold=threshold,
-            cutoff=_cutoff_date(cutoff),
-        )
+        if payments is not None and loans is not None:
+            outcome = run_alerts_files(
+                payments,
+                loans,
+                settings=settings,
+                out=out,
+                models_dir=models,
+                version=version,
+                threshold=threshold,
+                cutoff=_cutoff_date(cutoff),
+            )
+        else:
+            with store_session_scope(settings) as store:
+                outcome = run_alerts_store(
+                    store,
+                    settings=settings,
+                    out=out,
+                    models_dir=models,
+                    version=version,
+                    threshold=threshold,
+                    cutoff=_cutoff_date(cutoff),
+                )
     console = _stdout()
     if show:
         console.print(_alerts_table(outcome, show))
     by_action = outcome.alerts[schema.SUGGESTED_ACTION].value_counts().to_dict()
     summary = ", ".join(f"{action} {count:,}" for action, count in by_action.items()) or "none"
     console.print(f"{len(outcome.alerts):,} alerts (model {outcome.version}); suggested: {summary}")
+    if from_store:
+        console.print(f"Scored {outcome.source}", highlight=False)
     if outcome.out_path is not None:
         console.print(f"Alerts written to [bold]{outcome.out_path}[/]")
-    rejected = outcome.payments.result.rejected + outcome.loans.result.rejected
-    for checked in (outcome.payments, outcome.loans):
+    for checked in outcome.validations:
         if checked.quarantine_path is not None:
             kept = checked.quarantine_path
             console.print(f"{checked.result.rejected:,} rejected rows kept in [bold]{kept}[/]")
-    raise typer.Exit(EXIT_REJECTED_ROWS if rejected else EXIT_OK)
+    raise typer.Exit(EXIT_REJECTED_ROWS if outcome.rejected else EXIT_OK)
 
 
 def _cutoff_date(text: str | None) -> date | None:

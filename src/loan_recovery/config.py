@@ -602,6 +602,11 @@ class DashboardSettings(BaseModel):
     data_file: Path | None = Field(
         default=None, description="Portfolio shown first; default the demo portfolio."
     )
+    payments_file: Path | None = Field(
+        default=None,
+        description="Payment history the Alerts page scores with the portfolio; default the "
+        "demo's (only when data_file is unset too, so loans and history always match).",
+    )
     currency_symbol: str = Field(default="₹", max_length=4)
     band_colours: dict[str, str] = Field(
         default_factory=lambda: {
@@ -700,6 +705,13 @@ class NotifySettings(BaseModel):
         description="Channel preference: a reminder goes by the first one the borrower allows.",
     )
     campaign: str = Field(default="reminder", min_length=1, max_length=32)
+    alert_campaign: str = Field(
+        default="early-warning",
+        min_length=1,
+        max_length=32,
+        description="Campaign of the reminders `remind` sends for early-warning alerts whose "
+        "suggested action is reminder (its own outbox key and audit trail).",
+    )
     lender_name: str = Field(default="Your lender", description="Signature of every reminder.")
     currency_symbol: str = Field(default="₹", max_length=4)
     pay_within_days: int = Field(
@@ -744,6 +756,15 @@ class NotifySettings(BaseModel):
             raise ValueError(f"contact_hours must start before they end; got {start}-{end}.")
         if len(set(self.channels)) != len(self.channels):
             raise ValueError(f"channels repeat a channel: {list(self.channels)}.")
+        return self
+
+    @model_validator(mode="after")
+    def _campaigns_differ(self) -> NotifySettings:
+        if self.alert_campaign == self.campaign:
+            raise ValueError(
+                f"alert_campaign must differ from campaign (both {self.campaign!r}): the "
+                "campaign tells an alert's reminder from the plan's."
+            )
         return self
 
     @property

@@ -85,8 +85,11 @@ def category_equals(series: pd.Series, value: str) -> npt.NDArray[np.bool_]:
 def _bounded_ratio(
     numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """numerator / denominator clipped to [0, RATIO_CAP]; x/0 is RATIO_CAP, 0/0 is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """numerator / denominator clipped to [0, RATIO_CAP]; x/0 is RATIO_CAP, 0/0 is 0.
+
+    A ratio too large for float64 (a tiny income) overflows to inf and is capped like x/0.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(
             denominator > 0,
             numerator / np.where(denominator > 0, denominator, 1.0),

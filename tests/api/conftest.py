@@ -28,8 +28,16 @@ from loan_recovery.api.app import create_app
 from loan_recovery.api.scoring import load_serving_models
 from loan_recovery.config import load_settings
 from loan_recovery.data.io import write_table
+from loan_recovery.data.payments import SimulatedPayments, simulate_payment_history
 from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.jobs.train import run_train
+from loan_recovery.models.early_warning import (
+    EarlyWarningBundle,
+    early_warning_registry,
+    load_early_warning,
+    save_early_warning,
+    train_early_warning,
+)
 from loan_recovery.store.db import Store, create_store_engine, open_store, upgrade
 
 POSTGRES_URL_ENV = "LOAN_RECOVERY_TEST_POSTGRES_URL"
@@ -135,3 +143,29 @@ def make_api(api_world: ApiWorld) -> Iterator[Callable[..., ApiClient]]:
 def api(make_api: Callable[..., ApiClient], sqlite_url: str) -> ApiClient:
     """A running app on a fresh SQLite database."""
     return make_api(sqlite_url)
+
+
+# --- early warning ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ew_history() -> SimulatedPayments:
+    """The instalment history of the loans :func:`fresh_loans` holds (same portfolio)."""
+    return simulate_payment_history(simulate_portfolio(1_200, 22), random_state=22)
+
+
+@pytest.fixture(scope="session")
+def ew_bundle(
+    ew_history: SimulatedPayments, tmp_path_factory: pytest.TempPathFactory
+) -> EarlyWarningBundle:
+    """An early-warning champion trained (time split) on that history, saved and loaded
+    through its registry as the app's lifespan would load it."""
+    settings = load_settings()
+    loans = simulate_portfolio(1_200, 22).loans
+    training = train_early_warning(
+        ew_history.history, loans, settings=settings.early_warning, n_jobs=1
+    )
+    registry = early_warning_registry(
+        tmp_path_factory.mktemp("api-ew") / "models", settings.early_warning
+    )
+    info = save_early_warning(registry, training, settings=settings.early_warning)
+    registry.promote(info.version)
+    return load_early_warning(registry, n_jobs=1)

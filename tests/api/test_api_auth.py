@@ -19,6 +19,9 @@ from api_support import ApiWorld, Keys, bearer, make_keys
 from fastapi.testclient import TestClient
 
 from loan_recovery.api.app import create_app
+from loan_recovery.api.early_warning import EarlyWarningServing
+from loan_recovery.data import schema
+from loan_recovery.models.early_warning import EarlyWarningBundle
 from loan_recovery.store.apikeys import create_api_key
 from loan_recovery.store.db import open_store
 from loan_recovery.store.models import Role
@@ -45,8 +48,10 @@ def world(
     fresh_loans: list[dict[str, Any]],
     sqlite_template: Path,
     tmp_path_factory: pytest.TempPathFactory,
+    ew_bundle: EarlyWarningBundle,
 ) -> Iterator[World]:
-    """One app for the whole matrix: 5 loans planned, one action on the first."""
+    """One app for the whole matrix: 5 loans planned, one action on the first, and an
+    early-warning model loaded (so /v1/alerts answers 200)."""
     path = tmp_path_factory.mktemp("auth") / "store.db"
     shutil.copyfile(sqlite_template, path)
     url = f"sqlite:///{path}"
@@ -62,7 +67,9 @@ def world(
             )
         return made.info.key_id
 
-    with TestClient(create_app(settings, models=api_world.models)) as client:
+    app = create_app(settings, models=api_world.models)
+    app.state.api.early_warning = EarlyWarningServing(bundle=ew_bundle)
+    with TestClient(app) as client:
         planned = client.post("/v1/plan", json={"loans": loans}, headers=bearer(keys.admin))
         assert planned.status_code == 200, planned.text
         loan_id = loans[0]["Loan_ID"]
@@ -146,6 +153,14 @@ ROUTES: tuple[Route, ...] = (
         lambda w: {"path": f"/v1/apikeys/{w.new_key_id()}"},
     ),
     Route("GET", "/v1/audit", Role.ADMIN, 200, lambda w: {"params": {"limit": 5}}),
+    Route("GET", "/v1/alerts", Role.VIEWER, 200, lambda w: {"params": {"limit": 3}}),
+    Route(
+        "POST",
+        "/v1/contacts/opt-out",
+        Role.AGENT,
+        201,
+        lambda w: {"json": {"loan_id": w.loans[4][schema.LOAN_ID], "source": "STOP"}},
+    ),
 )
 IDS = [f"{route.method} {route.path}" for route in ROUTES]
 

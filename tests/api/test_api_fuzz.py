@@ -23,7 +23,12 @@ from schemathesis import checks
 from schemathesis.generation.modes import GenerationMode
 
 from loan_recovery.api.app import create_app
+from loan_recovery.api.early_warning import EarlyWarningServing
+from loan_recovery.data import schema
+from loan_recovery.data.payments import SimulatedPayments
+from loan_recovery.models.early_warning import EarlyWarningBundle
 from loan_recovery.store.db import open_store
+from loan_recovery.store.payments import import_payments
 
 #: Examples per operation and mode; raise it (and vary the seed) for a deeper local run:
 #: LOAN_RECOVERY_FUZZ_EXAMPLES=300 LOAN_RECOVERY_FUZZ_RANDOM=1 pytest tests/api/test_api_fuzz.py
@@ -37,8 +42,11 @@ def fuzzed(
     fresh_loans: list[dict[str, Any]],
     sqlite_template: Path,
     tmp_path_factory: pytest.TempPathFactory,
+    ew_bundle: EarlyWarningBundle,
+    ew_history: SimulatedPayments,
 ) -> tuple[FastAPI, dict[str, str]]:
-    """An app on a store with 40 planned loans, and the admin key's header."""
+    """An app on a store with 40 planned loans and their instalments, an early-warning
+    model loaded (so alerts are really computed), and the admin key's header."""
     path = tmp_path_factory.mktemp("fuzz") / "store.db"
     shutil.copyfile(sqlite_template, path)
     url = f"sqlite:///{path}"
@@ -48,6 +56,7 @@ def fuzzed(
     app = create_app(
         api_world.settings.model_copy(update={"database_url": url}), models=api_world.models
     )
+    app.state.api.early_warning = EarlyWarningServing(bundle=ew_bundle)
     from fastapi.testclient import TestClient
 
     with TestClient(app) as client:
@@ -55,6 +64,19 @@ def fuzzed(
             "/v1/plan", json={"loans": fresh_loans[:40]}, headers=bearer(keys.admin)
         )
         assert answer.status_code == 200, answer.text
+        planned = {loan[schema.LOAN_ID] for loan in fresh_loans[:40]}
+        history = ew_history.history
+        store = open_store(url)
+        import_payments(
+            store.engine,
+            history[history[schema.LOAN_ID].isin(planned)],
+            actor="tests",
+            batch_size=10_000,
+        )
+        store.dispose()
+        alerts = client.get("/v1/alerts", params={"threshold": 0.05}, headers=bearer(keys.admin))
+        assert alerts.status_code == 200, alerts.text
+        assert alerts.json()["total"] > 0
     return app, bearer(keys.admin)
 
 

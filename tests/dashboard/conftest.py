@@ -17,12 +17,17 @@ import streamlit as st
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data.io import write_table
 from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.jobs.demo import DemoOutcome, run_demo
 from loan_recovery.jobs.train import run_train
 
 APP = Path(__file__).resolve().parents[2] / "src" / "loan_recovery" / "dashboard" / "app.py"
 PAGES = APP.parent / "pages"
 #: Seconds an AppTest run may take (first runs load models and plan the portfolio).
 APP_TIMEOUT = 120
+
+
+#: Loans of the small demo the Alerts page tests read (the real demo has 20,000).
+DEMO_LOANS = 800
 
 
 @dataclass(frozen=True)
@@ -62,5 +67,48 @@ def dashboard_env(
     st.cache_data.clear()
     st.cache_resource.clear()
     yield dashboard_world
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """A small `loan-recovery demo` under ``var_dir``: portfolio, payments, both champions."""
+
+    var_dir: Path
+    settings: Settings
+    outcome: DemoOutcome
+
+
+def demo_settings(var_dir: Path) -> Settings:
+    """Settings of the small demo (what the environment of :func:`demo_env` gives)."""
+    return load_settings(var_dir=var_dir, demo={"loans": DEMO_LOANS}, risk={"cv_folds": 2})
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> DemoWorld:
+    """Run the demo job once on 800 loans (2-fold CV) into a fresh var folder."""
+    var_dir = tmp_path_factory.mktemp("demo") / "var"
+    settings = demo_settings(var_dir)
+    return DemoWorld(var_dir=var_dir, settings=settings, outcome=run_demo(settings=settings))
+
+
+@pytest.fixture
+def demo_env(demo_world: DemoWorld, monkeypatch: pytest.MonkeyPatch) -> Iterator[DemoWorld]:
+    """Environment of `loan-recovery dashboard` after that demo; fresh Streamlit caches."""
+    for name in (
+        "LOAN_RECOVERY_CONFIG",
+        "LOAN_RECOVERY_MODELS_DIR",
+        "LOAN_RECOVERY_DATABASE_URL",
+        "LOAN_RECOVERY_DASHBOARD__DATA_FILE",
+        "LOAN_RECOVERY_DASHBOARD__PAYMENTS_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOAN_RECOVERY_VAR_DIR", str(demo_world.var_dir))
+    monkeypatch.setenv("LOAN_RECOVERY_DEMO__LOANS", str(DEMO_LOANS))
+    monkeypatch.setenv("LOAN_RECOVERY_RISK__CV_FOLDS", "2")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield demo_world
     st.cache_data.clear()
     st.cache_resource.clear()

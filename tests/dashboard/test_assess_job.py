@@ -163,7 +163,9 @@ def test_bad_row_is_reported_with_line_field_and_reason(
     }
     errors = assessment.field_errors(line=3)
     assert errors[schema.AGE] == ["Age must be >= 18 and <= 100; got 12."]
-    assert errors[schema.LOAN_AMOUNT] == ["Loan_Amount must be > 0; got -5."]
+    (amount,) = errors[schema.LOAN_AMOUNT]  # the schema's cap on amounts is named too
+    assert amount.startswith("Loan_Amount must be > 0")
+    assert amount.endswith("; got -5.")
     assert assessment.field_errors(line=2) == {}
 
 

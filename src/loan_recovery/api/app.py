@@ -18,12 +18,13 @@ from starlette.concurrency import run_in_threadpool
 
 from loan_recovery import __version__
 from loan_recovery.api.deps import ApiState
+from loan_recovery.api.early_warning import load_early_warning_serving
 from loan_recovery.api.errors import (
     BodyLimitMiddleware,
     ErrorBoundaryMiddleware,
     install_error_handlers,
 )
-from loan_recovery.api.routes import admin, cases, health, scoring
+from loan_recovery.api.routes import admin, alerts, cases, contacts, health, scoring
 from loan_recovery.api.schemas import build_schemas
 from loan_recovery.api.scoring import ServingModels, load_serving_models, warm_up
 from loan_recovery.config import Settings, load_settings
@@ -69,6 +70,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         except LoanRecoveryError as error:
             state.models_error = str(error)
             logger.error("models not loaded: %s", error)
+    early_warning_preloaded = state.early_warning is not None
+    if not early_warning_preloaded:  # never fails: without one, /v1/alerts answers 503
+        state.early_warning = await run_in_threadpool(load_early_warning_serving, state.settings)
     try:
         yield
     finally:
@@ -77,6 +81,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not preloaded:
             state.models = None
             state.models_error = "the server is stopping"
+        if not early_warning_preloaded:
+            state.early_warning = None
 
 
 def create_app(settings: Settings | None = None, *, models: ServingModels | None = None) -> FastAPI:
@@ -106,5 +112,7 @@ def create_app(settings: Settings | None = None, *, models: ServingModels | None
     v1.include_router(scoring.build_router(schemas))
     v1.include_router(cases.build_router(schemas))
     v1.include_router(admin.router)
+    v1.include_router(alerts.build_router())
+    v1.include_router(contacts.router)
     app.include_router(v1)
     return app

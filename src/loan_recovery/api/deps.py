@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -30,6 +30,9 @@ from loan_recovery.config import Settings
 from loan_recovery.store.apikeys import verify_api_key
 from loan_recovery.store.db import Store
 from loan_recovery.store.models import Role
+
+if TYPE_CHECKING:  # api.early_warning imports this module for its dependency
+    from loan_recovery.api.early_warning import EarlyWarningServing
 
 #: Rank of each role: a route open to a role is open to every higher one.
 ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.AGENT: 1, Role.ADMIN: 2}
@@ -49,6 +52,8 @@ class ApiState:
     store: Store | None = None
     models: ServingModels | None = None
     models_error: str | None = "models are loading"
+    #: The early-warning model behind ``GET /v1/alerts`` (set by the lifespan; optional).
+    early_warning: EarlyWarningServing | None = None
 
 
 @dataclass(frozen=True, slots=True)

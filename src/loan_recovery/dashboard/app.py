@@ -1,6 +1,6 @@
 """Dashboard entry point: ``streamlit run`` this file (``loan-recovery dashboard`` does).
 
-One navigation, five pages; each page is a script under ``pages/``.
+One navigation, six pages; each page is a script under ``pages/``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ navigation = st.navigation(
         ),
         st.Page(PAGES / "portfolio.py", title="Portfolio", icon=":material/donut_large:"),
         st.Page(PAGES / "worklist.py", title="Worklist", icon=":material/checklist:"),
+        st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications_active:"),
         st.Page(PAGES / "performance.py", title="Model performance", icon=":material/insights:"),
         st.Page(PAGES / "strategy_lab.py", title="Strategy lab", icon=":material/science:"),
     ]

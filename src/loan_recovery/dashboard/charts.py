@@ -351,3 +351,55 @@ def policy_bars(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
         )
     figure.update_layout(barmode="group", yaxis=_money_axis(currency_symbol))
     return _layout(figure, "Policies on the simulated portfolio (true expected money)")
+
+
+# --- alerts --------------------------------------------------------------------------------
+#: Colour of alerted loans (not alerted ones are NEUTRAL).
+ALERT = "#c62828"
+
+
+def early_warning_histogram(
+    histogram: pd.DataFrame, threshold: float, *, log_scale: bool = False
+) -> go.Figure:
+    """Stacked bars of loans per early-warning score bin, alerted in red; the threshold line.
+
+    ``log_scale``: a logarithmic count axis, so the few high scores (the alerts) stay
+    visible beside the many low ones.
+    """
+    low = histogram[schema.SCORE_BIN_LOW].to_numpy(dtype=float)
+    high = histogram[schema.SCORE_BIN_HIGH].to_numpy(dtype=float)
+    centres = ((low + high) / 2).tolist()
+    widths = (high - low).tolist()
+    figure = go.Figure()
+    for column, label, colour in (
+        (schema.NOT_ALERTED, "Below the threshold", NEUTRAL),
+        (schema.ALERTED, "Alert", ALERT),
+    ):
+        figure.add_bar(
+            x=centres,
+            y=histogram[column].tolist(),
+            width=widths,
+            name=label,
+            marker_color=colour,
+            hovertemplate=f"{label}<br>score %{{x:.2f}}<br>%{{y:,}} loans<extra></extra>",
+        )
+    figure.add_vline(
+        x=threshold,
+        line={"color": REFERENCE, "dash": "dash", "width": 2},
+        annotation_text=f"threshold {threshold:.2f}",
+        annotation_position="top right",
+    )
+    figure.update_layout(
+        barmode="stack",
+        bargap=0.02,
+        xaxis={
+            "title": "Early-warning score (probability of default within the horizon)",
+            "range": [0, 1],
+        },
+        yaxis={
+            "title": "Loans (log scale)" if log_scale else "Loans",
+            "tickformat": ",d",
+            "type": "log" if log_scale else "linear",
+        },
+    )
+    return _layout(figure, "Early-warning score distribution")

@@ -15,14 +15,17 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import Engine
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.dashboard.worklist_filters import with_loan_columns
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
+from loan_recovery.data.payment_validation import validate_payments, validate_payments_file
 from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.data.validation import ValidationResult, validate_file, validate_frame
 from loan_recovery.exceptions import DataFileError, ModelError
+from loan_recovery.jobs.alerts import alerts_from_scores, score_early_warning
 from loan_recovery.jobs.demo import DemoPaths
 from loan_recovery.jobs.evaluate import (
     EvaluationReport,
@@ -32,10 +35,16 @@ from loan_recovery.jobs.evaluate import (
 )
 from loan_recovery.jobs.report import build_model_card
 from loan_recovery.models.bundle import ModelBundle, load_bundle
+from loan_recovery.models.early_warning import (
+    EarlyWarningBundle,
+    early_warning_registry,
+    load_early_warning,
+)
 from loan_recovery.models.metrics import curves, roc_auc
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import ModelCard
 from loan_recovery.store.db import Store, open_store, settings_url
+from loan_recovery.store.payments import payments_stamp, read_payment_table
 from loan_recovery.store.portfolio_read import book_stamp, read_loan_table
 from loan_recovery.strategy.plan import ActionValues, PlanResult, action_values, plan_loans
 
@@ -308,3 +317,145 @@ def validated_store(settings: Settings) -> tuple[str, ValidationResult]:
     stamp = book_stamp(store.engine)
     url_key = settings_url(settings).render_as_string(hide_password=True)
     return f"store:{url_key}@{stamp}", _validated_store(url_key, stamp, store, settings)
+
+
+# --- alerts page ----------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the early-warning model…")
+def _early_warning_bundle(registry_root: str, version: str) -> EarlyWarningBundle:
+    return load_early_warning(ModelRegistry(Path(registry_root)), version)
+
+
+def early_warning_bundle(settings: Settings) -> EarlyWarningBundle:
+    """The early-warning registry's champion, verified and loaded once per server and version.
+
+    Raises :class:`~loan_recovery.exceptions.ModelNotFoundError` when none was promoted.
+    """
+    registry = early_warning_registry(settings.registry_dir, settings.early_warning)
+    return _early_warning_bundle(str(registry.root), registry.resolve("champion"))
+
+
+def default_payments_path(settings: Settings) -> Path | None:
+    """``dashboard.payments_file`` when set, else the demo's history beside the demo portfolio.
+
+    None when ``dashboard.data_file`` names another portfolio and no history was given:
+    the demo's history would describe other loans.
+    """
+    dashboard = settings.dashboard
+    if dashboard.payments_file is not None:
+        return dashboard.payments_file
+    if dashboard.data_file is None:
+        return DemoPaths.from_settings(settings).payments
+    return None
+
+
+@st.cache_resource(show_spinner="Validating the payment history…", max_entries=4)
+def _validated_payments_path(path: str, modified_ns: int, _settings: Settings) -> ValidationResult:
+    # cache_resource, not cache_data: a history has ~14 rows per loan, and copying it on
+    # every rerun would cost more than the page's drawing. Pages never modify it.
+    del modified_ns  # part of the cache key only: a rewritten file is read again
+    return validate_payments_file(Path(path), settings=_settings)
+
+
+def validated_payments_file(path: Path, settings: Settings) -> tuple[str, ValidationResult]:
+    """(cache key, validation result) of a payment-history file on disk."""
+    modified = path.stat().st_mtime_ns
+    resolved = str(path.resolve())
+    return f"payments:{resolved}@{modified}", _validated_payments_path(resolved, modified, settings)
+
+
+def _payments_stamp(engine: Engine) -> str:
+    """Installments stored and the latest change: a cheap cache key of the stored history."""
+    with engine.connect() as connection:
+        return payments_stamp(connection)
+
+
+def _read_store_payments(engine: Engine) -> pd.DataFrame:
+    """Every stored installment in the payment layout (what ``alerts --from-store`` reads)."""
+    with engine.connect() as connection:
+        return read_payment_table(connection)
+
+
+@st.cache_resource(show_spinner="Reading the stored payment history…", max_entries=2)
+def _validated_store_payments(
+    url_key: str, stamp: str, _store: Store, _settings: Settings
+) -> ValidationResult:
+    del url_key, stamp  # cache key: the history is read again once it changes
+    history = _read_store_payments(_store.engine)
+    if history.empty:
+        raise DataFileError(
+            "it holds no payment history yet, so there is nothing to score; "
+            "`loan-recovery import-payments FILE` loads it."
+        )
+    return validate_payments(history, settings=_settings)
+
+
+def validated_store_payments(settings: Settings) -> tuple[str, ValidationResult]:
+    """(cache key, validation result) of every installment in the case store."""
+    store = case_store(settings)
+    stamp = _payments_stamp(store.engine)
+    url_key = settings_url(settings).render_as_string(hide_password=True)
+    return f"store-payments:{url_key}@{stamp}", _validated_store_payments(
+        url_key, stamp, store, settings
+    )
+
+
+@st.cache_resource(show_spinner="Scoring early warning…", max_entries=8)
+def _early_warning_scores(
+    payments_key: str,
+    loans_key: str,
+    version: str,
+    _payments: pd.DataFrame,
+    _loans: pd.DataFrame,
+    _bundle: EarlyWarningBundle,
+    _settings: Settings,
+) -> pd.DataFrame:
+    """Features and probability of every eligible loan: the costly part, once per input."""
+    del payments_key, loans_key, version  # cache key
+    return score_early_warning(_payments, _loans, model=_bundle, settings=_settings)
+
+
+def early_warning_scores(
+    payments_key: str,
+    payments_table: pd.DataFrame,
+    loans_key: str,
+    loans_table: pd.DataFrame,
+    bundle: EarlyWarningBundle,
+    settings: Settings,
+) -> pd.DataFrame:
+    """:func:`~loan_recovery.jobs.alerts.score_early_warning` of the tables at their cut-off."""
+    return _early_warning_scores(
+        payments_key, loans_key, bundle.version, payments_table, loans_table, bundle, settings
+    )
+
+
+@st.cache_data(show_spinner="Listing the alerts…", max_entries=32)
+def _alerts(
+    scores_key: str,
+    version: str,
+    threshold: float,
+    _scored: pd.DataFrame,
+    _loans: pd.DataFrame,
+    _bundle: EarlyWarningBundle,
+    _settings: Settings,
+) -> pd.DataFrame:
+    del scores_key, version  # cache key
+    return alerts_from_scores(
+        _scored, _loans, model=_bundle, settings=_settings, threshold=threshold
+    )
+
+
+def alerts_at(
+    scores_key: str,
+    scored: pd.DataFrame,
+    loans_table: pd.DataFrame,
+    bundle: EarlyWarningBundle,
+    settings: Settings,
+    *,
+    threshold: float,
+) -> pd.DataFrame:
+    """:func:`~loan_recovery.jobs.alerts.alerts_from_scores` at ``threshold``, cached per level.
+
+    ``scores_key`` names the scored inputs (both tables' keys): moving the slider back to
+    a level seen before answers from memory.
+    """
+    return _alerts(scores_key, bundle.version, threshold, scored, loans_table, bundle, settings)

@@ -391,6 +391,12 @@ SUGGESTED_ACTION = "suggested_action"
 #: Alert patterns (behaviour seen before the cut-off) that map to a pre-emptive action.
 ALERT_PATTERNS: tuple[str, ...] = ("missed", "partial", "late", "burden", "other")
 
+# --- reminder targets (jobs/remind.py) ----------------------------------------------------------
+#: Where a reminder target came from (plan file, stored scores, an early-warning alert, the
+#: caller): shown beside every target of a dry run.
+TARGET_SOURCE = "source"
+TARGET_SOURCES: tuple[str, ...] = ("plan", "store", "alert", "extra")
+
 #: Name of a raw frame's index: the 1-based line of each row in its source file (the
 #: header is line 1, so the first data row is line 2). Never written out as a column.
 SOURCE_LINE = "_source_line"
@@ -497,6 +503,12 @@ FROM_DPD_BUCKET = "From_DPD_Bucket"
 TO_DPD_BUCKET = "To_DPD_Bucket"
 RISK_BIN_LOW = "Risk_Bin_Low"
 RISK_BIN_HIGH = "Risk_Bin_High"
+#: Alerts page (dashboard/alerts_view.py): early-warning score bins, loans below the
+#: threshold and loans alerted per bin.
+SCORE_BIN_LOW = "Score_Bin_Low"
+SCORE_BIN_HIGH = "Score_Bin_High"
+NOT_ALERTED = "Not_Alerted"
+ALERTED = "Alerted"
 CANDIDATE = "Candidate"
 SEGMENT_COUNT = "Segments"
 SILHOUETTE = "Silhouette"

@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from loan_recovery.data import schema
-from loan_recovery.store.errors import InvalidRequestError
+from loan_recovery.store.audit import write_audit
+from loan_recovery.store.errors import InvalidRequestError, NotFoundError
 from loan_recovery.store.loans import LOOKUP_CHUNK, key_in
 from loan_recovery.store.models import (
     BORROWER_COLUMNS,
@@ -560,8 +561,9 @@ def outbox_messages(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    reason: str | None = None,
 ) -> Page[OutboxRecord]:
-    """Outbox messages, newest first, filtered by loan and status, paged."""
+    """Outbox messages, newest first, filtered by loan, status and reason, paged."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidRequestError(f"limit must be 1 to {MAX_PAGE_SIZE}; got {limit}.")
     if offset < 0:
@@ -574,6 +576,8 @@ def outbox_messages(
         statement = statement.where(OutboxMessage.loan_id == loan_id)
     if status is not None:
         statement = statement.where(OutboxMessage.status == status)
+    if reason is not None:
+        statement = statement.where(OutboxMessage.reason == reason)
     total = session.scalar(sa.select(sa.func.count()).select_from(statement.subquery()))
     rows = session.scalars(
         statement.order_by(OutboxMessage.id.desc()).limit(limit).offset(offset)
@@ -595,3 +599,83 @@ def outbox_counts(session: Session, *, campaign: str | None = None) -> dict[str,
     for status, count in session.execute(statement):
         counts[str(status)] = int(count)
     return counts
+
+
+# --- a person's way out of "unconfirmed" --------------------------------------------------------
+#: Audit ``action`` of releasing a message held as unconfirmed.
+RELEASE_ACTION = "outbox.release"
+
+
+def release_unconfirmed(
+    session: Session,
+    outbox_id: int,
+    *,
+    resend: bool,
+    actor: str,
+    now: datetime,
+    unconfirmed_reason: str = "unconfirmed",
+) -> OutboxRecord:
+    """Settle a message held because its delivery is unconfirmed, as a person decided.
+
+    ``resend``: the person found it never arrived (not in the mail server's log), so it
+    goes back to ``pending``, due now; the next dispatch asks the contact policy again and
+    sends it. Otherwise it arrived: ``sent`` (at its last attempt's time) and that attempt
+    counts as sent. Only a ``held`` message whose reason is ``unconfirmed_reason`` can be
+    released: any other (opted out, do-not-contact, already sent) raises
+    :class:`InvalidRequestError`, an unknown id :class:`NotFoundError`. The change is
+    conditional on the message still being held (compare-and-set) and audited.
+    """
+    message = session.get(OutboxMessage, outbox_id)
+    if message is None:
+        raise NotFoundError(f"no outbox message {outbox_id}.")
+    if message.status != OutboxStatus.HELD or message.reason != unconfirmed_reason:
+        state = message.status + (f" ({message.reason})" if message.reason else "")
+        raise InvalidRequestError(
+            f"outbox message {outbox_id} is {state}, not held as {unconfirmed_reason}; only "
+            "a message whose delivery is unconfirmed can be released."
+        )
+    target = OutboxStatus.PENDING if resend else OutboxStatus.SENT
+    values: dict[str, Any] = {"status": target.value, "reason": None, "updated_at": now}
+    if resend:
+        values["scheduled_for"] = now
+    else:
+        values["sent_at"] = message.attempted_at or now
+        values["last_error"] = None
+    result = session.execute(
+        sa.update(OUTBOX)
+        .where(
+            OUTBOX.c.id == outbox_id,
+            OUTBOX.c.status == OutboxStatus.HELD.value,
+            OUTBOX.c.reason == unconfirmed_reason,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise MessageMovedError(
+            f"outbox message {outbox_id} changed while it was being released; list it again."
+        )
+    if not resend:  # the attempt in doubt did reach the borrower
+        latest = session.scalar(
+            sa.select(sa.func.max(ATTEMPTS.c.id)).where(ATTEMPTS.c.outbox_id == outbox_id)
+        )
+        _attempt_outcome(session, latest, AttemptOutcome.SENT)
+    write_audit(
+        session,
+        actor=actor,
+        action=RELEASE_ACTION,
+        entity="outbox",
+        entity_id=str(outbox_id),
+        details={
+            "loan_id": message.loan_id,
+            "campaign": message.campaign,
+            "channel": message.channel,
+            "from": {"status": OutboxStatus.HELD.value, "reason": unconfirmed_reason},
+            "to": target.value,
+        },
+    )
+    session.expire(message)
+    refreshed = session.get(OutboxMessage, outbox_id)
+    if refreshed is None:  # pragma: no cover - updated just above in this transaction
+        raise NotFoundError(f"no outbox message {outbox_id}.")
+    return OutboxRecord.of(refreshed)

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loan_recovery.data import schema
+from loan_recovery.data.payments import DATE_DTYPE
 from loan_recovery.data.schema import ColumnKind
 from loan_recovery.store.audit import audit_record, change, write_audit_records
 from loan_recovery.store.bulk import Column, Same, bulk_insert
@@ -323,21 +324,87 @@ UNPAID_AMOUNT = "unpaid_amount"
 def unpaid_installments(connection: sa.Connection, loan_ids: Sequence[str]) -> pd.DataFrame:
     """Installments of ``loan_ids`` not fully paid: ``Loan_ID``, ``Due_Date``, unpaid amount.
 
-    A shortfall under one paisa/cent is rounding, not an arrear.
+    Payments are applied oldest installment first, as lenders apply them: a short payment
+    made good by a larger one later is no arrear, so a reminder never asks a borrower for
+    money they already paid. An installment's unpaid amount is what the loan's total
+    payments leave of it after covering every earlier one. A shortfall under one
+    paisa/cent is rounding, not an arrear.
     """
+    amount_due = payments.c[db_column(schema.AMOUNT_DUE)]
+    amount_paid = payments.c[db_column(schema.AMOUNT_PAID)]
     rows: list[Any] = []
     for start in range(0, len(loan_ids), LOOKUP_CHUNK):
         chunk = list(loan_ids[start : start + LOOKUP_CHUNK])
-        amount_due = payments.c[db_column(schema.AMOUNT_DUE)]
-        amount_paid = payments.c[db_column(schema.AMOUNT_PAID)]
-        statement = sa.select(_LOAN, _DUE, (amount_due - amount_paid).label(UNPAID_AMOUNT)).where(
-            key_in(connection, _LOAN, chunk), amount_due - amount_paid >= 0.01
+        statement = sa.select(_LOAN, _DUE, amount_due, amount_paid).where(
+            key_in(connection, _LOAN, chunk)
         )
         rows.extend(tuple(row) for row in connection.execute(statement))
-    frame = pd.DataFrame(rows, columns=[schema.LOAN_ID, schema.DUE_DATE, UNPAID_AMOUNT])
+    names = [schema.LOAN_ID, schema.DUE_DATE, schema.AMOUNT_DUE, schema.AMOUNT_PAID]
+    frame = pd.DataFrame(rows, columns=names)
     frame[schema.DUE_DATE] = [
         value if isinstance(value, date) else pd.Timestamp(value).date()
         for value in frame[schema.DUE_DATE]
     ]
-    frame[UNPAID_AMOUNT] = frame[UNPAID_AMOUNT].astype("float64")
-    return frame
+    frame = frame.sort_values([schema.LOAN_ID, schema.DUE_DATE], kind="stable")
+    due = pd.to_numeric(frame[schema.AMOUNT_DUE]).astype("float64")
+    paid = pd.to_numeric(frame[schema.AMOUNT_PAID]).astype("float64")
+    loans = frame[schema.LOAN_ID]
+    owed_through = due.groupby(loans, sort=False).cumsum()
+    paid_in_all = paid.groupby(loans, sort=False).transform("sum")
+    unpaid = np.clip((owed_through - paid_in_all).to_numpy(), 0.0, due.to_numpy())
+    result = pd.DataFrame(
+        {
+            schema.LOAN_ID: loans.to_numpy(dtype=object),
+            schema.DUE_DATE: frame[schema.DUE_DATE].to_numpy(dtype=object),
+            UNPAID_AMOUNT: unpaid,
+        }
+    )
+    return result[result[UNPAID_AMOUNT] >= 0.01].reset_index(drop=True)
+
+
+# --- reading: the whole history, for early warning ---------------------------------------------
+def read_payment_table(
+    connection: sa.Connection, *, loan_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Stored installments in the payment layout, as a validated file would give them.
+
+    Columns ``schema.PAYMENT_COLUMNS``: Loan_ID as text, Due_Date and Paid_Date as
+    ``datetime64[us]`` (NaT: not paid), amounts float64; ordered by loan and due date. All
+    loans, or only ``loan_ids``. Early warning scores from this exactly as from a file, so
+    the store and the file path cannot disagree on a feature.
+    """
+    columns = [payments.c[db_column(name)] for name in _NAMES]
+    order = (_LOAN, _DUE)
+    rows: list[Any] = []
+    if loan_ids is None:
+        statement = sa.select(*columns).order_by(*order)
+        rows.extend(tuple(row) for row in connection.execute(statement))
+    else:
+        wanted = sorted({str(loan_id) for loan_id in loan_ids})
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            statement = sa.select(*columns).where(key_in(connection, _LOAN, chunk)).order_by(*order)
+            rows.extend(tuple(row) for row in connection.execute(statement))
+    raw = pd.DataFrame(rows, columns=list(_NAMES), dtype=object)
+    typed = typed_frame(raw, _SPECS)
+    for name in _NAMES:
+        if _kind(name) is ColumnKind.DATE:
+            typed[name] = typed[name].astype(np.dtype(DATE_DTYPE))
+    typed[schema.LOAN_ID] = typed[schema.LOAN_ID].astype("str")
+    return typed.reset_index(drop=True)
+
+
+def payments_stamp(connection: sa.Connection) -> str:
+    """Installments stored and the latest change: equal stamps, equal history.
+
+    A cheap cache key for whoever keeps scores computed from the history (the API's
+    alerts): any import that inserts or changes a row moves it.
+    """
+    query = sa.select(sa.func.count(), sa.func.max(payments.c[UPDATED_AT])).select_from(payments)
+    count, latest = connection.execute(query).one()
+    return f"{count}@{latest}"
+
+
+def payment_count(connection: sa.Connection) -> int:
+    """Installments stored (0: nothing to score early warning from)."""
+    return int(connection.execute(sa.select(sa.func.count()).select_from(payments)).scalar_one())
