@@ -81,6 +81,8 @@ def test_alerts_are_the_stores_alerts_scored_by_the_loaded_champion(
     serving = ew_api.client.app.state.api.early_warning
     assert serving.bundle is not None
     assert serving.bundle.version == ew_bundle.version
+    ready = ew_api.client.get("/ready").json()
+    assert (ready["early_warning"], ready["early_warning_version"]) == ("ok", ew_bundle.version)
     _with_history(ew_api, book, ew_history)
     expected = run_alerts_store(ew_api.store, settings=ew_api.settings, bundle=ew_bundle).alerts
     found = _alerts(ew_api, limit=500)
@@ -152,6 +154,10 @@ def test_without_an_early_warning_model_alerts_answer_503(api: ApiClient) -> Non
     assert answer.status_code == 503
     assert "train-early-warning" in answer.json()["detail"]
     assert api.client.get("/v1/segments", headers=api.as_role(Role.VIEWER)).status_code == 200
+    ready = api.client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["early_warning_version"] is None
+    assert ready.json()["early_warning"].startswith("not loaded")
 
 
 def test_without_installments_the_list_is_empty_with_a_note_until_an_import(

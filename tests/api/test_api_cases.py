@@ -179,6 +179,8 @@ def test_ready_when_models_and_database_are_fine(api: ApiClient, api_world: Any)
         "models": "ok",
         "database": "ok",
         "model_version": api_world.models.version,
+        "early_warning": "not loaded (GET /v1/alerts answers 503)",
+        "early_warning_version": None,
     }
 
 

@@ -388,6 +388,12 @@ class Readiness(BaseModel):
     models: str
     database: str
     model_version: str | None = None
+    early_warning: str = Field(
+        default="not loaded",
+        description="Early-warning model for /v1/alerts; optional, so it never makes the "
+        "server not ready.",
+    )
+    early_warning_version: str | None = None
 
 
 class ErrorItem(BaseModel):
