@@ -318,3 +318,19 @@ def test_response_floats_are_plain_json_numbers(
     assert "Infinity" not in answer.text
     values = [row[schema.EXPECTED_COST] for row in answer.json()["loans"]]
     assert np.isfinite(values).all()
+
+
+def test_start_up_objects_leave_the_collectors_view() -> None:
+    """Calls the lifespan's freeze; expects the objects alive now to be frozen (then thawed)."""
+    import gc
+
+    from loan_recovery.api.app import _freeze_start_up_objects
+
+    sentinel = [object()]
+    try:
+        _freeze_start_up_objects()
+        assert gc.get_freeze_count() > 1_000
+        assert not any(item is sentinel for item in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(item is sentinel for item in gc.get_objects())
