@@ -76,10 +76,16 @@ def test_xgboost_iteration_range_explains_only_those_trees(
     assert not np.allclose(contributions.sum(axis=1), full, atol=1e-3)
 
 
+@pytest.mark.parametrize("threaded_from", [10**9, 10], ids=["one thread", "all cores"])
 def test_xgboost_contributions_equal_those_of_a_pandas_dmatrix(
-    booster: xgboost.Booster, design_and_label: tuple[pd.DataFrame, npt.NDArray[np.int8]]
+    booster: xgboost.Booster,
+    design_and_label: tuple[pd.DataFrame, npt.NDArray[np.int8]],
+    monkeypatch: pytest.MonkeyPatch,
+    threaded_from: int,
 ) -> None:
-    """Gives a design with blanks; expects exactly the values of XGBoost's own pandas path."""
+    """Gives a design with blanks, its DMatrix built on one thread or all; expects exactly
+    the values of XGBoost's own pandas path."""
+    monkeypatch.setattr("loan_recovery.models.explain._THREADED_DMATRIX_ROWS", threaded_from)
     design = design_and_label[0].iloc[:200].astype(np.float64).copy()
     design.iloc[::7, 0] = np.nan
     ours = tree_contributions(booster, design, native_dtype=True)
