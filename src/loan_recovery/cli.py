@@ -532,6 +532,13 @@ def dashboard(
         Path | None,
         typer.Option("--data", help="Portfolio file shown first (default: the demo portfolio)."),
     ] = None,
+    payments: Annotated[
+        Path | None,
+        typer.Option(
+            "--payments",
+            help="Instalment history the Alerts page scores with --data (default: the demo's).",
+        ),
+    ] = None,
     port: Annotated[
         int | None, typer.Option(help="Port to listen on (default 8501).", min=1, max=65535)
     ] = None,
@@ -542,12 +549,13 @@ def dashboard(
     """Start the Streamlit dashboard on 127.0.0.1 and print its address."""
     overrides: dict[str, object] = {} if models is None else {"models_dir": models}
     settings = load_settings(_state.config_file, **overrides)
-    check_ready(settings, data)
+    check_ready(settings, data, payments)
     command = dashboard_command(
         settings,
         config_file=_state.config_file,
         models_dir=models,
         data_file=data,
+        payments_file=payments,
         host=host,
         port=port,
     )

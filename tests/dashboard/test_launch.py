@@ -22,6 +22,7 @@ def test_command_runs_streamlit_on_loopback_with_the_options_in_the_environment(
         load_settings(),
         models_dir=tmp_path / "models",
         data_file=tmp_path / "book.csv",
+        payments_file=tmp_path / "payments.csv",
         port=8765,
         base_env={},
     )
@@ -34,6 +35,9 @@ def test_command_runs_streamlit_on_loopback_with_the_options_in_the_environment(
     assert command.env["LOAN_RECOVERY_DASHBOARD__DATA_FILE"] == str(
         (tmp_path / "book.csv").resolve()
     )
+    assert command.env["LOAN_RECOVERY_DASHBOARD__PAYMENTS_FILE"] == str(
+        (tmp_path / "payments.csv").resolve()
+    )
     assert command.url == "http://127.0.0.1:8765"
 
 
@@ -45,3 +49,17 @@ def test_dashboard_without_a_champion_says_what_to_run(
     result = runner.invoke(app, ["dashboard", "--models", str(tmp_path / "empty")])
     assert result.exit_code == 2
     assert "loan-recovery demo" in result.stderr
+
+
+def test_dashboard_with_a_missing_payments_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gives a registry with a champion and a payments path that does not exist; expects
+    exit 2 naming the file, no server."""
+    from loan_recovery.dashboard import launch
+
+    monkeypatch.setattr(launch.ModelRegistry, "champion", lambda self: "v0001")
+    missing = tmp_path / "nowhere.csv"
+    result = runner.invoke(app, ["dashboard", "--payments", str(missing)])
+    assert result.exit_code == 2
+    assert f"payments file {missing} not found" in result.stderr

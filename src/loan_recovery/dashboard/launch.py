@@ -39,6 +39,7 @@ def dashboard_command(
     host: str | None = None,
     port: int | None = None,
     base_env: Mapping[str, str] | None = None,
+    payments_file: Path | None = None,
 ) -> DashboardCommand:
     """The Streamlit command line for these options (headless, no usage statistics)."""
     address = host or settings.dashboard.host
@@ -50,6 +51,8 @@ def dashboard_command(
         env["LOAN_RECOVERY_MODELS_DIR"] = str(Path(models_dir).resolve())
     if data_file is not None:
         env["LOAN_RECOVERY_DASHBOARD__DATA_FILE"] = str(Path(data_file).resolve())
+    if payments_file is not None:
+        env["LOAN_RECOVERY_DASHBOARD__PAYMENTS_FILE"] = str(Path(payments_file).resolve())
     argv = [
         sys.executable,
         "-m",
@@ -70,7 +73,9 @@ def dashboard_command(
     return DashboardCommand(argv=argv, env=env, url=f"http://{address}:{chosen_port}")
 
 
-def check_ready(settings: Settings, data_file: Path | None) -> None:
+def check_ready(
+    settings: Settings, data_file: Path | None, payments_file: Path | None = None
+) -> None:
     """Fail before starting a server that could only show errors: no champion, no data."""
     registry = ModelRegistry(settings.registry_dir)
     if registry.champion() is None:
@@ -78,8 +83,9 @@ def check_ready(settings: Settings, data_file: Path | None) -> None:
             f"no champion model in {settings.registry_dir}; run `loan-recovery demo` "
             "(or `loan-recovery train FILE --promote`) first."
         )
-    if data_file is not None and not Path(data_file).is_file():
-        raise DataFileError(f"data file {data_file} not found.")
+    for kind, path in (("data", data_file), ("payments", payments_file)):
+        if path is not None and not Path(path).is_file():
+            raise DataFileError(f"{kind} file {path} not found.")
 
 
 def run_dashboard(command: DashboardCommand) -> int:
