@@ -6,13 +6,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from loan_recovery.api.scoring import ServingModels
 from loan_recovery.config import Settings
 from loan_recovery.store.apikeys import create_api_key, revoke_api_key
-from loan_recovery.store.db import Store, create_store_engine, parse_database_url, upgrade
+from loan_recovery.store.db import Store
 from loan_recovery.store.models import Role
 
 TEST_ACTOR = "tests"
@@ -25,39 +24,6 @@ class ApiWorld:
     models_dir: Path
     settings: Settings
     models: ServingModels
-
-
-class PostgresDatabases:
-    """Creates (from a migrated template) and drops uniquely named test databases."""
-
-    def __init__(self, server_url: str) -> None:
-        self.server = parse_database_url(server_url)
-        self.admin = sa.create_engine(
-            self.server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-        )
-        self.template: str | None = None
-
-    def _create(self, template: str | None) -> str:
-        name = f"lr_api_{uuid.uuid4().hex[:16]}"
-        clause = f" TEMPLATE {template}" if template else ""
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE {name}{clause}"))
-        return name
-
-    def url(self, name: str) -> str:
-        return self.server.set(database=name).render_as_string(hide_password=False)
-
-    def create_migrated(self) -> str:
-        if self.template is None:
-            self.template = self._create(None)
-            engine = create_store_engine(self.url(self.template))
-            upgrade(engine)
-            engine.dispose()
-        return self._create(self.template)
-
-    def drop(self, name: str) -> None:
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @dataclass(frozen=True)

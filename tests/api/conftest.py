@@ -5,25 +5,23 @@ do) and its champion loaded once; each app shares that loaded champion
 (``create_app(models=...)``) so no test pays for loading models again.
 
 Databases: SQLite files copied from a migrated template by default; the PostgreSQL smoke
-tests use :func:`database_url` parameterised over both backends. PostgreSQL comes from
-``LOAN_RECOVERY_TEST_POSTGRES_URL`` (``scripts/start_test_postgres.sh`` prints one);
-without it those cases skip, except under ``CI=true`` where a missing server fails, as in
-the store tests (whose fixtures cannot be imported from here).
+tests use :func:`database_url` parameterised over both backends (the session's
+``postgres_databases`` and ``sqlite_template`` come from ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import ApiClient, ApiWorld, PostgresDatabases, make_keys
+from api_support import ApiClient, ApiWorld, make_keys
 from fastapi.testclient import TestClient
 
+from db_support import BACKENDS, PostgresDatabases
 from loan_recovery.api.app import create_app
 from loan_recovery.api.scoring import load_serving_models
 from loan_recovery.config import load_settings
@@ -38,10 +36,7 @@ from loan_recovery.models.early_warning import (
     save_early_warning,
     train_early_warning,
 )
-from loan_recovery.store.db import Store, create_store_engine, open_store, upgrade
-
-POSTGRES_URL_ENV = "LOAN_RECOVERY_TEST_POSTGRES_URL"
-BACKENDS = ("sqlite", "postgresql")
+from loan_recovery.store.db import Store, open_store
 
 
 @pytest.fixture(scope="session")
@@ -65,39 +60,6 @@ def fresh_loans() -> list[dict[str, Any]]:
 
 
 # --- databases --------------------------------------------------------------------------------
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-@pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[PostgresDatabases]:
-    """The PostgreSQL test server, or a skip (a failure under CI=true) without one."""
-    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
-    if not url:
-        message = (
-            f"{POSTGRES_URL_ENV} is not set; start a server with scripts/start_test_postgres.sh "
-            "and export the URL it prints."
-        )
-        if _in_ci():
-            pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
-        pytest.skip(message)
-    databases = PostgresDatabases(url)
-    yield databases
-    if databases.template is not None:
-        databases.drop(databases.template)
-    databases.admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that tests copy instead of migrating again."""
-    path = tmp_path_factory.mktemp("api-template") / "template.db"
-    engine = create_store_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return path
-
-
 @pytest.fixture
 def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     """A fresh migrated SQLite database."""

@@ -3,15 +3,13 @@ the store gives exactly the alerts the files give; an empty store says what to i
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
+from db_support import PostgresDatabases, migrate_sqlite
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.data.payments import SimulatedPayments
@@ -27,10 +25,7 @@ from loan_recovery.jobs.alerts import (
 from loan_recovery.models.early_warning import EarlyWarningBundle, EarlyWarningTraining
 from loan_recovery.store.db import (
     Store,
-    create_store_engine,
     open_store,
-    parse_database_url,
-    upgrade,
 )
 from loan_recovery.store.loans import import_loans
 from loan_recovery.store.payments import (
@@ -39,8 +34,6 @@ from loan_recovery.store.payments import (
     payments_stamp,
     read_payment_table,
 )
-
-POSTGRES_URL_ENV = "LOAN_RECOVERY_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +58,7 @@ def validated_loans(ew_portfolio: SimulatedPortfolio, settings: Settings) -> pd.
 
 
 def _migrated(path: Path) -> str:
-    url = f"sqlite:///{path}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    return f"sqlite:///{migrate_sqlite(path)}"
 
 
 @pytest.fixture(scope="module")
@@ -221,26 +210,13 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
         yield store
         store.dispose()
         return
-    server = os.environ.get(POSTGRES_URL_ENV, "").strip()
-    if not server:
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"CI=true requires PostgreSQL: set {POSTGRES_URL_ENV}.", pytrace=False)
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set; scripts/start_test_postgres.sh prints one.")
-    base = parse_database_url(server)
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    name = f"lr_ew_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    engine = create_store_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.create_migrated()
+    url = databases.url(name)
     store = open_store(url)
     yield store
     store.dispose()
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    databases.drop(name)
 
 
 def test_store_alerts_agree_on_both_backends(

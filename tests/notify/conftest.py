@@ -27,7 +27,7 @@ from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.simulator import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
-from loan_recovery.store.db import Store, create_store_engine, open_store, upgrade
+from loan_recovery.store.db import Store, open_store
 from loan_recovery.store.loans import import_loans
 
 
@@ -46,21 +46,11 @@ def sms_gateway() -> Iterator[SmsGateway]:
 
 
 # --- store ------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def notify_template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that notify tests copy."""
-    path = tmp_path_factory.mktemp("notify-template") / "template.db"
-    engine = create_store_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return path
-
-
 @pytest.fixture
-def database_file(notify_template_db: Path, tmp_path: Path) -> Path:
+def database_file(sqlite_template: Path, tmp_path: Path) -> Path:
     """A fresh migrated SQLite store file for one test."""
     path = tmp_path / "store.db"
-    shutil.copyfile(notify_template_db, path)
+    shutil.copyfile(sqlite_template, path)
     return path
 
 

@@ -10,102 +10,22 @@ copied from a template migrated once per session, which keeps the suite fast.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
+from db_support import BACKENDS, PostgresDatabases
 from loan_recovery.data import schema
 from loan_recovery.data.simulator import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.store.db import (
     Store,
-    create_store_engine,
     open_store,
-    parse_database_url,
-    upgrade,
 )
-
-POSTGRES_URL_ENV = "LOAN_RECOVERY_TEST_POSTGRES_URL"
-BACKENDS = ("sqlite", "postgresql")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def postgres_server_url() -> str:
-    """The test server's URL, or skip (fail under CI=true) when none is configured."""
-    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
-    if not url:
-        message = (
-            f"{POSTGRES_URL_ENV} is not set; start a server with "
-            "scripts/start_test_postgres.sh and export the URL it prints."
-        )
-        if _in_ci():
-            pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
-        pytest.skip(message)
-    return url
-
-
-class PostgresDatabases:
-    """Creates and drops uniquely named databases on the test server."""
-
-    def __init__(self, server_url: str) -> None:
-        self.server = parse_database_url(server_url)
-        self.admin = sa.create_engine(
-            self.server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-        )
-        self.template: str | None = None
-
-    def create(self, *, template: str | None = None) -> str:
-        name = f"lr_test_{uuid.uuid4().hex[:16]}"
-        clause = f" TEMPLATE {template}" if template else ""
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f"CREATE DATABASE {name}{clause}"))
-        return name
-
-    def url(self, name: str) -> str:
-        return self.server.set(database=name).render_as_string(hide_password=False)
-
-    def drop(self, name: str) -> None:
-        with self.admin.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-    def migrated_template(self) -> str:
-        if self.template is None:
-            name = self.create()
-            engine = create_store_engine(self.url(name))
-            upgrade(engine)
-            engine.dispose()
-            self.template = name
-        return self.template
-
-
-@pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[PostgresDatabases]:
-    """One admin connection to the test server for the whole session (template dropped last)."""
-    databases = PostgresDatabases(postgres_server_url())
-    yield databases
-    if databases.template is not None:
-        databases.drop(databases.template)
-    databases.admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file that tests copy instead of migrating again."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    engine = create_store_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return path
 
 
 @pytest.fixture(params=BACKENDS)
