@@ -55,7 +55,7 @@ from loan_recovery.api.scoring import (
 )
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data.io import write_table
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.assess import raw_frame
 from loan_recovery.jobs.train import run_train

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import bench_support
 from loan_recovery.config import load_settings
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 DEFAULT_LOANS = 1_000_000
 DEFAULT_BUDGET_SECONDS = 30.0

@@ -10,7 +10,7 @@ import pytest
 
 from db_support import PostgresDatabases, migrate_sqlite, postgres_server_url
 from loan_recovery.config import Settings, load_settings
-from loan_recovery.data.simulator import SimulatedPortfolio, simulate_portfolio
+from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
 
 SMALL_PORTFOLIO_LOANS = 2_000
 SMALL_PORTFOLIO_SEED = 7

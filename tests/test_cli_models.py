@@ -16,7 +16,7 @@ from loan_recovery.cli import app
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.train import TrainOutcome, run_train
 from loan_recovery.models.bundle import load_bundle

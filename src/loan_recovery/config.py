@@ -32,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from loan_recovery import actions as catalogue
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError
 
@@ -52,6 +53,9 @@ class ActionConfig(BaseModel):
 
     fixed_cost: float = Field(ge=0, description="Cost per loan worked, currency units")
     recovery_share: float = Field(default=0.0, ge=0, lt=1)
+    days_to_money: int = Field(
+        default=30, ge=0, le=3_650, description="Days from the action to the money arriving"
+    )
     channel: str
     collection_method: CollectionMethod
     description: str = ""
@@ -70,47 +74,58 @@ class ActionConfig(BaseModel):
 
 
 def _default_actions() -> dict[str, ActionConfig]:
+    """The catalogue's defaults (``loan_recovery.actions``), as editable settings."""
     return {
-        "reminder": ActionConfig(
-            fixed_cost=50,
-            channel="sms/email",
-            collection_method="Calls",
-            description="Automated SMS/email nudge",
-        ),
-        "call": ActionConfig(
-            fixed_cost=600,
-            channel="phone",
-            collection_method="Calls",
-            description="Agent follow-up call",
-        ),
-        "restructure": ActionConfig(
-            fixed_cost=4_000,
-            channel="branch",
-            collection_method="Settlement Offer",
-            description="EMI restructuring: longer tenure, lower instalment",
-        ),
-        "settlement": ActionConfig(
-            fixed_cost=2_000,
-            channel="phone",
-            collection_method="Settlement Offer",
-            description="One-time settlement offer at a discount",
-        ),
-        "legal": ActionConfig(
-            fixed_cost=25_000,
-            recovery_share=0.05,
-            channel="court",
-            collection_method="Legal Notice",
-            description="Legal notice and proceedings (SARFAESI / civil suit)",
-            min_days_past_due=91,
-        ),
-        "agency": ActionConfig(
-            fixed_cost=3_000,
-            recovery_share=0.15,
-            channel="field",
-            collection_method="Debt Collectors",
-            description="External collection agency on commission",
-        ),
+        spec.name: ActionConfig(
+            fixed_cost=spec.fixed_cost,
+            recovery_share=spec.recovery_share,
+            days_to_money=spec.days_to_money,
+            channel=spec.channel,
+            collection_method=cast(CollectionMethod, spec.collection_method),
+            description=spec.description,
+            min_days_past_due=spec.min_days_past_due,
+            max_days_past_due=spec.max_days_past_due,
+            requires_collateral=spec.requires_collateral,
+        )
+        for spec in catalogue.ACTIONS
     }
+
+
+class EconomicsSettings(BaseModel):
+    """Time value of money and the terms of a restructure (see ``finance``).
+
+    Every action's expected recoveries are discounted by ``(1 + cost_of_funds) **
+    (-days_to_money / 365)``: a legal case paying in 18 months is worth less than a
+    reminder paying next fortnight. 9% is a typical cost of funds of an Indian NBFC
+    (bank MCLRs run 8-9%, NBFC borrowing 8.5-10%).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cost_of_funds: float = Field(
+        default=0.09, ge=0, lt=1, description="The lender's annual cost of funds (0.09 = 9%)"
+    )
+    hold_days_to_money: int = Field(
+        default=catalogue.HOLD_SPEC.days_to_money,
+        ge=0,
+        description="Days until a loan left alone pays what it pays on its own",
+    )
+    restructure_rate_concession: float = Field(
+        default=2.0, ge=0, le=100, description="Interest-rate cut of a restructure, % points"
+    )
+    restructure_extension_months: int = Field(
+        default=12, ge=0, le=360, description="Months a restructure adds to the schedule"
+    )
+    restructure_redefault_chance: float = Field(
+        default=0.30,
+        ge=0,
+        le=1,
+        description="Average chance a restructured loan defaults again (RBI data on "
+        "restructured retail books: roughly a quarter to a third)",
+    )
+    restructure_redefault_recovery: float = Field(
+        default=0.35, ge=0, le=1, description="Share of the balance still recovered after one"
+    )
 
 
 class ValidationSettings(BaseModel):
@@ -131,6 +146,9 @@ class LoggingRuleSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    hold_max_dpd: int = Field(
+        default=0, ge=0, description="DPD <= this: left alone (current loans are not worked)"
+    )
     reminder_max_dpd: int = Field(default=30, ge=0, description="DPD <= this: reminder")
     call_max_dpd: int = Field(default=60, ge=0, description="DPD <= this: call")
     offer_max_dpd: int = Field(
@@ -142,10 +160,11 @@ class LoggingRuleSettings(BaseModel):
 
     @model_validator(mode="after")
     def _bands_ascend(self) -> LoggingRuleSettings:
-        if not self.reminder_max_dpd < self.call_max_dpd < self.offer_max_dpd:
+        bands = (self.hold_max_dpd, self.reminder_max_dpd, self.call_max_dpd, self.offer_max_dpd)
+        if not bands[0] < bands[1] < bands[2] < bands[3]:
             raise ValueError(
-                "DPD bands must ascend: reminder_max_dpd < call_max_dpd < offer_max_dpd; got "
-                f"{self.reminder_max_dpd}, {self.call_max_dpd}, {self.offer_max_dpd}."
+                "DPD bands must ascend: hold_max_dpd < reminder_max_dpd < call_max_dpd < "
+                f"offer_max_dpd; got {bands}."
             )
         return self
 
@@ -325,7 +344,8 @@ class GuardrailSettings(BaseModel):
         default=0.5,
         ge=0,
         le=1,
-        description="Legal only at or above this risk score (0.5: the High and Very High bands)",
+        description="Legal only when risk is high: at or above the High band's lower edge "
+        "(risk.band_edges[1] = 0.5). Set for its meaning, never tuned to a result.",
     )
     legal_min_outstanding: float = Field(
         default=50_000, ge=0, description="Legal only when this much is outstanding"
@@ -361,18 +381,37 @@ class GuardrailSettings(BaseModel):
 
 
 class ThresholdRulesSettings(BaseModel):
-    """The original Smart Loan Recovery System's fixed rules, kept as a named baseline."""
+    """The original Smart Loan Recovery System's risk tiers, kept as a named baseline.
+
+    Critical (risk > ``legal_risk``): legal when secured, never taken to court before and at
+    least ``legal_min_days_past_due`` late, else agency. High (risk > ``offer_risk``): a
+    pre-litigation call with a restructure offer. Medium (risk > ``call_risk``): a call.
+    Low: a reminder.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    legal_risk: float = Field(default=0.72, ge=0, le=1)
-    legal_min_days_past_due: int = Field(default=90, ge=0)
-    settlement_risk: float = Field(default=0.72, ge=0, le=1)
-    offer_risk: float = Field(default=0.65, ge=0, le=1)
-    call_risk: float = Field(default=0.32, ge=0, le=1)
-    restructure_min_emi_to_income: float = Field(
-        default=0.45, ge=0, description="Between offer and settlement risk: restructure above"
-    )
+    legal_risk: float = Field(default=0.72, ge=0, le=1, description="Critical tier above")
+    legal_min_days_past_due: int = Field(default=91, ge=0)
+    offer_risk: float = Field(default=0.65, ge=0, le=1, description="High tier above")
+    call_risk: float = Field(default=0.32, ge=0, le=1, description="Medium tier above")
+
+
+class SafePolicySettings(BaseModel):
+    """When the learned policy may leave the lender's rule (safe policy improvement).
+
+    The learned policy keeps BAU's action unless, in the loan's support cell (DPD bucket x
+    secured x high burden), the history logged the proposed action at least
+    ``min_support`` times *and* the lower ``confidence`` bound of its doubly robust gain
+    over BAU's action is positive.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(default=True, description="Off: the learned policy as modelled")
+    min_support: int = Field(default=30, ge=1, description="Logged rows of the action per cell")
+    confidence: float = Field(default=0.9, gt=0.5, lt=1, description="One-sided level")
+    max_weight: float = Field(default=50.0, gt=1, description="Inverse propensities clip here")
 
 
 class OutcomeSettings(BaseModel):
@@ -418,8 +457,21 @@ class StrategySettings(BaseModel):
     threshold_rules: ThresholdRulesSettings = ThresholdRulesSettings()
     outcomes: OutcomeSettings = OutcomeSettings()
     baseline_policy: str = Field(
-        default="threshold-rules", description="Policy the uplift is measured against"
+        default="bau", description="Policy the plan's gain is measured against"
     )
+    min_uplift: float = Field(
+        default=0.0,
+        ge=0,
+        description="Hold unless an allowed action adds more than this over leaving the loan "
+        "alone (currency units)",
+    )
+    safe: SafePolicySettings = SafePolicySettings()
+    bau_source: Literal["rule", "history"] = Field(
+        default="rule",
+        description="rule: the lender's documented rule (simulator.logging_rule); history: "
+        "a shallow tree of the logged action, reconstructed and printed as rules",
+    )
+    bau_tree_depth: int = Field(default=4, ge=1, le=8, description="Depth of that tree")
     capacity: dict[str, int] = Field(
         default_factory=dict, description="Loans each action can take per cycle (none: no cap)"
     )
@@ -794,6 +846,7 @@ class Settings(BaseSettings):
     segments: SegmentSettings = SegmentSettings()
     explain: ExplainSettings = ExplainSettings()
     strategy: StrategySettings = StrategySettings()
+    economics: EconomicsSettings = EconomicsSettings()
     early_warning: EarlyWarningSettings = EarlyWarningSettings()
     dashboard: DashboardSettings = DashboardSettings()
     database_url: str | None = Field(

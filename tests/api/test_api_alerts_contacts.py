@@ -22,8 +22,8 @@ from api_support import ApiClient, ApiWorld
 
 from loan_recovery.api.early_warning import EarlyWarningServing
 from loan_recovery.data import schema
-from loan_recovery.data.payments import SimulatedPayments
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.payments import SimulatedPayments
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.alerts import run_alerts_store
 from loan_recovery.jobs.remind import run_remind

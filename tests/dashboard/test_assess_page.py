@@ -14,7 +14,7 @@ from loan_recovery.dashboard.launch import APP_PATH
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
 from loan_recovery.data.schema import ColumnKind
-from loan_recovery.data.simulator import typical_loan_terms
+from loan_recovery.simulation.portfolio import typical_loan_terms
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import Assessment

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from loan_recovery.config import Settings
-from loan_recovery.data.payments import SimulatedPayments, simulate_payment_history
-from loan_recovery.data.simulator import SimulatedPortfolio, simulate_portfolio
+from loan_recovery.simulation.payments import SimulatedPayments, simulate_payment_history
+from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
 from loan_recovery.models.early_warning import EarlyWarningTraining, train_early_warning
 
 EW_LOANS = 3_000

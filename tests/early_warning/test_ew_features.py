@@ -8,8 +8,8 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.payments import SimulatedPayments, days_past_due_at
-from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.simulation.payments import SimulatedPayments, days_past_due_at
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.models.early_warning import (
     EARLY_WARNING_FEATURES,
     behaviour_features,

@@ -10,7 +10,7 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.payments import SimulatedPayments, history_end
+from loan_recovery.simulation.payments import SimulatedPayments, history_end
 from loan_recovery.exceptions import IncompatibleModelError, TamperedModelError, TrainingDataError
 from loan_recovery.models.early_warning import (
     EARLY_WARNING_FEATURES,

@@ -10,14 +10,14 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.payments import (
+from loan_recovery.simulation.payments import (
     SimulatedPayments,
     days_past_due_at,
     payments_known_at,
     reached_days_past_due,
     simulate_payment_history,
 )
-from loan_recovery.data.simulator import SimulatedPortfolio, simulate_portfolio
+from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
 from loan_recovery.exceptions import ConfigError
 
 AS_OF = pd.Timestamp("2026-06-30")

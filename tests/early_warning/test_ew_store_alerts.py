@@ -12,8 +12,8 @@ import pytest
 from db_support import PostgresDatabases, migrate_sqlite
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.payments import SimulatedPayments
-from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.simulation.payments import SimulatedPayments
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.alerts import (
     NoStoredHistoryError,

@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import IncompatibleModelError, ModelError
 from loan_recovery.models.design import describe_feature, risk_design_matrix, risk_label

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 
 from loan_recovery.config import ActionConfig, OutcomeSettings, Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import (
     IncompatibleModelError,

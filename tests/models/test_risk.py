@@ -20,7 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from loan_recovery.config import RiskSettings, Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import (
     IncompatibleModelError,

@@ -14,7 +14,7 @@ from sklearn.base import clone
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import (
     IncompatibleModelError,

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from loan_recovery.cli import app
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.data.payments import simulate_payment_history
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.payments import simulate_payment_history
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.alerts import run_alerts
 from loan_recovery.jobs.remind import run_remind

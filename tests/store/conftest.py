@@ -20,7 +20,7 @@ import pytest
 
 from db_support import BACKENDS, PostgresDatabases
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.store.db import (
     Store,

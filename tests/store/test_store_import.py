@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from loan_recovery.cli import app
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.data.simulator import SimulatedPortfolio
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.store.audit import MASK
 from loan_recovery.store.db import Store
 from loan_recovery.store.loans import (

@@ -14,7 +14,7 @@ from loan_recovery.cli import app
 from loan_recovery.config import load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.data.simulator import simulate_portfolio
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.jobs.train import run_train
 from loan_recovery.store.cases import create_action, update_action
 from loan_recovery.store.db import Store

@@ -12,7 +12,7 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import rule_of_thumb_actions
+from loan_recovery.simulation.logging_policy import rule_of_thumb_actions
 from loan_recovery.exceptions import ConfigError, SchemaError
 from loan_recovery.strategy import policy
 from loan_recovery.strategy.actions import HOLD

@@ -38,7 +38,6 @@ import pydantic_core
 from loan_recovery.api.schemas import ChampionInfo
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.data.validation import COLUMN, LINE, MESSAGE, REASON, validate_frame
 from loan_recovery.exceptions import LoanRecoveryError, ModelError
 from loan_recovery.jobs.assess import RawValue, raw_frame
@@ -46,6 +45,7 @@ from loan_recovery.jobs.report import build_model_card
 from loan_recovery.jobs.store import model_details
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.plan import ActionValues, PlanResult, action_values, plan_loans
 from loan_recovery.strategy.rules import RULE_SEPARATOR
 

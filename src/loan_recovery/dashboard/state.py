@@ -22,7 +22,6 @@ from loan_recovery.dashboard.worklist_filters import with_loan_columns
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
 from loan_recovery.data.payment_validation import validate_payments, validate_payments_file
-from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.data.validation import ValidationResult, validate_file, validate_frame
 from loan_recovery.exceptions import DataFileError, ModelError
 from loan_recovery.jobs.alerts import alerts_from_scores, score_early_warning
@@ -43,6 +42,7 @@ from loan_recovery.models.early_warning import (
 from loan_recovery.models.metrics import curves, roc_auc
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import ModelCard
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.db import Store, open_store, settings_url
 from loan_recovery.store.payments import payments_stamp, read_payment_table
 from loan_recovery.store.portfolio_read import book_stamp, read_loan_table

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from loan_recovery import actions as _catalogue
+
 
 class ColumnKind(StrEnum):
     """How a raw text value is parsed and checked."""
@@ -105,7 +107,10 @@ LOAN_TYPES = ("Personal", "Home", "Auto", "Business", "Other")
 PAYMENT_HISTORIES = ("On-Time", "Delayed", "Missed")
 COLLECTION_METHODS = ("Calls", "Settlement Offer", "Legal Notice", "Debt Collectors")
 #: The recovery-action catalogue's names; a Collection_Method may also carry one of these.
-ACTION_NAMES = ("reminder", "call", "restructure", "settlement", "legal", "agency")
+#: Recovery actions and every arm (hold first), from the one catalogue (``actions.py``).
+ACTION_NAMES = _catalogue.ACTION_NAMES
+HOLD = _catalogue.HOLD
+ARM_NAMES = _catalogue.ARM_NAMES
 YES_NO = ("Yes", "No")
 RECOVERY_STATUSES = ("Fully Recovered", "Partially Recovered", "Written Off")
 FULLY_RECOVERED, PARTIALLY_RECOVERED, WRITTEN_OFF = RECOVERY_STATUSES
@@ -248,7 +253,7 @@ REQUIRED_SPECS: tuple[ColumnSpec, ...] = (
         COLLECTION_METHOD,
         ColumnKind.CATEGORY,
         "Last recovery action taken",
-        categories=COLLECTION_METHODS + ACTION_NAMES,
+        categories=COLLECTION_METHODS + ARM_NAMES,
     ),
     ColumnSpec(
         LEGAL_ACTION_TAKEN,
@@ -287,8 +292,8 @@ OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         ACTION_TAKEN,
         ColumnKind.CATEGORY,
-        "Exact catalogue action taken",
-        categories=ACTION_NAMES,
+        "Exact catalogue action taken (hold: none)",
+        categories=ARM_NAMES,
     ),
     ColumnSpec(AS_OF_DATE, ColumnKind.DATE, "Snapshot date of the row", "ISO date"),
     ColumnSpec(BORROWER_NAME, ColumnKind.TEXT, "Borrower name (personal data)"),
@@ -467,6 +472,19 @@ BASELINE_ACTION = "baseline_action"
 UPLIFT_VS_BASELINE = "uplift_vs_baseline"
 PRIORITY = "priority"
 GUARDRAILS = "guardrails"
+#: Uplift of the recommended action over leaving the loan alone (hold), and hold's value.
+EXPECTED_UPLIFT = "expected_uplift"
+VALUE_IF_LEFT_ALONE = "value_if_left_alone"
+
+
+def value_column(action: str) -> str:
+    """Plan column: discounted expected net recovery of ``action`` (hold included)."""
+    return f"value_{action}"
+
+
+def uplift_column(action: str) -> str:
+    """Plan column: ``value_<action>`` minus the value of leaving the loan alone."""
+    return f"uplift_{action}"
 
 
 def reason_column(rank: int) -> str:
@@ -528,6 +546,7 @@ WILLINGNESS = "Willingness_To_Pay"
 REACHABILITY = "Reachability"
 FORGETFULNESS = "Forgetfulness"
 ORACLE_ACTION = "Oracle_Action"
+ORACLE_ACTION_UNCONSTRAINED = "Oracle_Action_Unconstrained"
 LOGGED_ACTION = "Logged_Action"
 
 

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.data.payments import DATE_DTYPE, history_end
 from loan_recovery.data.schema import ColumnKind
 from loan_recovery.exceptions import ConfigError, DataFileError
 from loan_recovery.jobs.early_warning import run_validate_payments
@@ -40,6 +39,7 @@ from loan_recovery.models.early_warning import (
     early_warning_registry,
     load_early_warning,
 )
+from loan_recovery.simulation.payments import DATE_DTYPE, history_end
 from loan_recovery.store.db import Store, shown_url
 from loan_recovery.store.loans import typed_frame
 from loan_recovery.store.payments import read_payment_table

@@ -18,8 +18,6 @@ import pandas as pd
 
 from loan_recovery.config import Settings
 from loan_recovery.data.io import write_table
-from loan_recovery.data.payments import simulate_payment_history
-from loan_recovery.data.simulator import simulate_portfolio
 from loan_recovery.jobs.early_warning import run_validate_payments, train_and_register
 from loan_recovery.jobs.plan import PlanOutcome, run_plan
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
@@ -31,6 +29,8 @@ from loan_recovery.models.early_warning import early_warning_registry
 from loan_recovery.models.registry import ModelRegistry, VersionInfo
 from loan_recovery.models.report import ModelCard
 from loan_recovery.portfolio import PortfolioSummary, summarise_portfolio
+from loan_recovery.simulation.payments import simulate_payment_history
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 
 @dataclass(frozen=True, slots=True)

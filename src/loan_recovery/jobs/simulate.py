@@ -7,8 +7,8 @@ from pathlib import Path
 
 from loan_recovery.config import Settings
 from loan_recovery.data.io import write_table
-from loan_recovery.data.payments import SimulatedPayments, simulate_payment_history
-from loan_recovery.data.simulator import SimulatedPortfolio, simulate_portfolio
+from loan_recovery.simulation.payments import SimulatedPayments, simulate_payment_history
+from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
 
 
 @dataclass(frozen=True, slots=True)

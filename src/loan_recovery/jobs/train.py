@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from loan_recovery.config import Settings
@@ -29,11 +30,18 @@ from loan_recovery.models.bundle import (
 )
 from loan_recovery.models.design import describe_feature, risk_design_matrix, risk_label
 from loan_recovery.models.explain import global_importance
-from loan_recovery.models.outcomes import fit_outcome_model
+from loan_recovery.models.outcomes import (
+    OutcomeModel,
+    fit_outcome_model,
+    history_propensities,
+    logged_actions,
+)
 from loan_recovery.models.registry import ModelRegistry, VersionInfo, data_fingerprint
 from loan_recovery.models.risk import CalibratedRiskModel, cross_validate_risk, tune_xgboost
 from loan_recovery.models.scoring import model_contributions
 from loan_recovery.models.segments import Segmenter, segment_profile
+from loan_recovery.strategy.plan import value_actions
+from loan_recovery.strategy.safety import PolicySafety, fit_policy_safety
 
 #: Rows explained to estimate global importance, by family: mean |SHAP| is stable long
 #: before these; forests cost far more to explain exactly (many deep trees) than boosting.
@@ -176,6 +184,7 @@ def run_train(
 
     report.stage("Learning the outcome of every action")
     outcome_model = fit_outcome_model(table, design, settings, random_state=seed)
+    safety = _fit_safety(table, design, scores, outcome_model, settings, seed)
     report.advance()
 
     report.stage("Explaining the risk model")
@@ -202,6 +211,7 @@ def run_train(
             segmenter=segmenter,
             artefacts=artefacts,
             outcome_model=outcome_model,
+            safety=safety,
         ),
         _metadata(
             settings=settings,
@@ -225,6 +235,42 @@ def run_train(
         validation=validation,
         artefacts=artefacts,
         bundle=bundle,
+    )
+
+
+def _fit_safety(
+    table: pd.DataFrame,
+    design: pd.DataFrame,
+    scores: npt.ArrayLike,
+    outcome_model: OutcomeModel,
+    settings: Settings,
+    seed: int,
+) -> PolicySafety | None:
+    """Where the history supports departing from BAU (None without recorded amounts).
+
+    The test needs realised money (``Amount_Recovered``); a history that only has
+    ``Recovery_Status`` cannot support a departure, and the plan then keeps the learned
+    policy unrestricted, as before.
+    """
+    if schema.AMOUNT_RECOVERED not in table.columns:
+        return None
+    risk = pd.DataFrame(
+        {schema.RISK_SCORE: np.asarray(scores, dtype=np.float64)}, index=table.index
+    )
+    fractions = outcome_model.predict_fractions(design).set_axis(table.index)
+    inputs = value_actions(table, risk, fractions, settings)
+    logged = logged_actions(table, settings.actions)
+    propensity = history_propensities(table, design, logged, settings.strategy.outcomes, seed)
+    return fit_policy_safety(
+        table,
+        logged=logged,
+        propensity=propensity,
+        uplift=inputs.uplift,
+        hold_value=inputs.hold_value,
+        candidates=inputs.guard.allowed & (inputs.uplift > settings.strategy.min_uplift),
+        allowed=inputs.guard.allowed,
+        settings=settings,
+        random_state=seed,
     )
 
 

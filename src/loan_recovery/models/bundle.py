@@ -22,6 +22,7 @@ from loan_recovery.models.outcomes import OutcomeModel
 from loan_recovery.models.registry import LoadedVersion, ModelRegistry
 from loan_recovery.models.risk import CalibratedRiskModel
 from loan_recovery.models.segments import Segmenter
+from loan_recovery.strategy.safety import PolicySafety
 
 EVALUATION_FILE = "evaluation.json"
 OUT_OF_FOLD_FILE = "out_of_fold.npz"
@@ -51,6 +52,7 @@ class ModelBundle:
     risk_model: CalibratedRiskModel
     segmenter: Segmenter
     outcome_model: OutcomeModel | None = None
+    safety: PolicySafety | None = None
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -65,12 +67,15 @@ def write_bundle_files(
     segmenter: Segmenter,
     artefacts: TrainingArtefacts,
     outcome_model: OutcomeModel | None = None,
+    safety: PolicySafety | None = None,
 ) -> None:
     """Write every file of a version into ``directory`` (safe formats only, no pickle)."""
     risk_model.save(directory)
     segmenter.save(directory)
     if outcome_model is not None:
         outcome_model.save(directory)
+    if safety is not None:
+        safety.save(directory)
     evaluation: dict[str, Any] = {
         "champion_family": artefacts.champion_family,
         "metrics": None
@@ -112,6 +117,7 @@ def _bundle_from(loaded: LoadedVersion) -> ModelBundle:
         outcome_model=(
             OutcomeModel.load(loaded.path) if (loaded.path / OUTCOME_MODEL_FILE).is_file() else None
         ),
+        safety=PolicySafety.load(loaded.path),
     )
 
 

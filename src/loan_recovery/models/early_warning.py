@@ -43,13 +43,6 @@ from sklearn.utils.validation import check_is_fitted
 from loan_recovery import features
 from loan_recovery.config import EarlyWarningSettings, XGBoostSettings
 from loan_recovery.data import schema
-from loan_recovery.data.payments import (
-    history_end,
-    instalment_coverage,
-    months_before,
-    payments_known_at,
-    reached_days_past_due,
-)
 from loan_recovery.exceptions import IncompatibleModelError, ModelError, TrainingDataError
 from loan_recovery.models import metrics
 from loan_recovery.models.explain import ReasonCodes, reason_codes, tree_contributions
@@ -59,6 +52,13 @@ from loan_recovery.models.model_json import (
     read_model_json,
 )
 from loan_recovery.models.registry import ModelRegistry, VersionInfo
+from loan_recovery.simulation.payments import (
+    history_end,
+    instalment_coverage,
+    months_before,
+    payments_known_at,
+    reached_days_past_due,
+)
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -194,7 +194,7 @@ def behaviour_features(
     (sorted), columns :data:`EARLY_WARNING_FEATURES` (float64; burden and contacts are NaN
     when the loan table has no value). An instalment's days late is the days from its due
     date to the day it was paid in full, payments applied oldest first
-    (:func:`~loan_recovery.data.payments.instalment_coverage`), or to the cut-off while
+    (:func:`~loan_recovery.simulation.payments.instalment_coverage`), or to the cut-off while
     unpaid. A row is partial when 0 < paid < 99% of due (by the cut-off), and missed when
     nothing was paid against it and the next one fell due (the latest: once over
     :data:`MISSED_AFTER_DAYS` days overdue), even if a later payment made it good. The

@@ -203,10 +203,10 @@ def logged_actions(
     result = pd.Series(pd.NA, index=table.index, dtype="string")
     if has_taken:
         taken = table[schema.ACTION_TAKEN].astype("string")
-        result = taken.where(taken.isin(schema.ACTION_NAMES))
+        result = taken.where(taken.isin(schema.ARM_NAMES))
     if has_method and bool(result.isna().any()):
         catalogue = actions if actions is not None else load_settings().actions
-        mapping: dict[str, str] = {name: name for name in schema.ACTION_NAMES}
+        mapping: dict[str, str] = {name: name for name in schema.ARM_NAMES}
         mapping.update(method_representatives(catalogue))
         method = table[schema.COLLECTION_METHOD].astype("string")
         result = result.fillna(method.map(mapping).astype("string"))
@@ -216,7 +216,7 @@ def logged_actions(
         raise TrainingDataError(
             f"{int(unknown.sum())} history rows name no known action in "
             f"{schema.ACTION_TAKEN} or {schema.COLLECTION_METHOD} (first: {shown}); expected "
-            f"one of {list(schema.ACTION_NAMES)} or a method an action is configured with."
+            f"one of {list(schema.ARM_NAMES)} or a method an action is configured with."
         )
     return np.asarray(result.to_numpy(dtype=object), dtype=np.str_)
 
@@ -651,7 +651,7 @@ def estimate_propensities(
     random_state: int,
     *,
     settings: OutcomeSettings | None = None,
-    catalogue: Sequence[str] = schema.ACTION_NAMES,
+    catalogue: Sequence[str] = schema.ARM_NAMES,
 ) -> FloatArray:
     """P(the logged action | loan) per row, for histories that did not record it.
 
@@ -814,7 +814,7 @@ class OutcomeModel(BaseEstimator):  # type: ignore[misc]
         self,
         learner: str = "t-ipw",
         settings: OutcomeSettings | None = None,
-        actions: Sequence[str] = schema.ACTION_NAMES,
+        actions: Sequence[str] = schema.ARM_NAMES,
         random_state: int = 0,
     ) -> None:
         self.learner = learner
@@ -1037,6 +1037,33 @@ class OutcomeModel(BaseEstimator):  # type: ignore[misc]
         return model
 
 
+def history_propensities(
+    table: pd.DataFrame,
+    X: pd.DataFrame,
+    actions: npt.ArrayLike,
+    settings: OutcomeSettings,
+    random_state: int,
+) -> FloatArray:
+    """Propensity of each history row's logged arm: recorded where usable, else estimated.
+
+    ``Action_Propensity`` is used where it lies in (0, 1]; other rows (all of them when the
+    column is absent) get :func:`estimate_propensities` over every arm, hold included.
+    """
+    recorded = (
+        _numbers(table[schema.ACTION_PROPENSITY])
+        if schema.ACTION_PROPENSITY in table.columns
+        else np.full(len(table), np.nan)
+    )
+    usable = np.isfinite(recorded) & (recorded > 0) & (recorded <= 1)
+    if usable.all():
+        return recorded
+    estimated = estimate_propensities(
+        X, actions, random_state, settings=settings, catalogue=schema.ARM_NAMES
+    )
+    result: FloatArray = np.where(usable, recorded, estimated)
+    return result
+
+
 def fit_outcome_model(
     table: pd.DataFrame,
     design: pd.DataFrame | None,
@@ -1063,22 +1090,11 @@ def fit_outcome_model(
         )
     actions = logged_actions(table, settings.actions)
     fraction = recovered_fraction(table, outcomes)
-    recorded = (
-        _numbers(table[schema.ACTION_PROPENSITY])
-        if schema.ACTION_PROPENSITY in table.columns
-        else np.full(len(table), np.nan)
-    )
-    usable = np.isfinite(recorded) & (recorded > 0) & (recorded <= 1)
-    propensity = recorded
-    if not usable.all():
-        estimated = estimate_propensities(
-            X, actions, random_state, settings=outcomes, catalogue=schema.ACTION_NAMES
-        )
-        propensity = np.where(usable, recorded, estimated)
+    propensity = history_propensities(table, X, actions, outcomes, random_state)
     model = OutcomeModel(
         learner=outcomes.learner,
         settings=outcomes,
-        actions=schema.ACTION_NAMES,
+        actions=schema.ARM_NAMES,
         random_state=random_state,
     )
     return model.fit(X, actions, fraction, propensity)

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from loan_recovery.data import schema
-from loan_recovery.data.payments import DATE_DTYPE
 from loan_recovery.data.schema import ColumnKind
+from loan_recovery.simulation.payments import DATE_DTYPE
 from loan_recovery.store.audit import audit_record, change, write_audit_records
 from loan_recovery.store.bulk import Column, Same, bulk_insert
 from loan_recovery.store.loans import (

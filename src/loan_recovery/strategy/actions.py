@@ -1,17 +1,23 @@
-"""The recovery-action catalogue: what each action costs and which loans it can work.
+"""The configured action catalogue as arrays: what each action costs, when it pays, whom
+it may work.
 
 The catalogue turns the outcome model's expected recovered *fractions* (one column per
-action) into money: recovered amount, cost, and net recovery. Everything is read from
-``settings.actions`` once, into arrays in ``schema.ACTION_NAMES`` order, so the cost
-arithmetic over a whole book is a handful of vectorised numpy operations and no other
-module repeats it.
+action) into money: recovered amount, cost, and discounted net recovery. Everything is
+read from ``settings.actions`` and ``settings.economics`` once, into arrays in
+``schema.ACTION_NAMES`` order, so the arithmetic over a whole book is a handful of
+vectorised numpy operations and no other module repeats it (the names, defaults and
+colours themselves live in ``loan_recovery.actions``).
 
-Net recovery of action ``a`` on loan ``i``::
+Value of action ``a`` on loan ``i`` (DESIGN's decision economics)::
 
     recovered[i, a] = fraction[i, a] * outstanding[i]
     cost[i, a]      = fixed_cost[a] + recovery_share[a] * recovered[i, a]
-    net[i, a]       = recovered[i, a] - cost[i, a]
-                    = recovered[i, a] * (1 - recovery_share[a]) - fixed_cost[a]
+    value[i, a]     = recovered[i, a] * (1 - recovery_share[a]) * DF(days_to_money[a])
+                      - fixed_cost[a]
+    value[i, hold]  = fraction[i, hold] * outstanding[i] * DF(hold_days_to_money)
+    uplift[i, a]    = value[i, a] - value[i, hold]
+
+with ``DF(t) = (1 + cost_of_funds) ** (-t / 365)``.
 """
 
 from __future__ import annotations
@@ -26,15 +32,16 @@ import pandas as pd
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, SchemaError
+from loan_recovery.finance import discount_factor
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Plan label of a loan that gets no action this cycle: every action was removed by the
-#: guardrails, or a capacity/budget plan could not fit it. It is not a catalogue action:
-#: it costs nothing, and its expected net recovery is taken as 0 (the plan does not model
-#: what a loan recovers on its own, so "hold" is the reference every action must beat).
-HOLD = "hold"
+#: Plan label of a loan that gets no action this cycle: no allowed action adds enough over
+#: leaving it alone, every action was removed by the guardrails, or a capacity/budget plan
+#: could not fit it. It costs nothing and is worth what the borrower pays on their own
+#: (the outcome models' hold arm): the reference every action's uplift is measured from.
+HOLD = schema.HOLD
 
 #: Columns :meth:`ActionCatalogue.eligibility` reads.
 ELIGIBILITY_COLUMNS: tuple[str, ...] = (schema.DAYS_PAST_DUE, schema.COLLATERAL_VALUE)
@@ -71,6 +78,8 @@ class ActionCatalogue:
     min_days_past_due: FloatArray
     max_days_past_due: FloatArray
     requires_collateral: BoolArray
+    discount: FloatArray
+    hold_discount: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ActionCatalogue:
@@ -98,6 +107,16 @@ class ActionCatalogue:
                 [np.inf if c.max_days_past_due is None else c.max_days_past_due for c in configs]
             ),
             requires_collateral=_flags([c.requires_collateral for c in configs]),
+            discount=_floats(
+                discount_factor(
+                    [c.days_to_money for c in configs], settings.economics.cost_of_funds
+                ).tolist()
+            ),
+            hold_discount=float(
+                discount_factor(
+                    settings.economics.hold_days_to_money, settings.economics.cost_of_funds
+                )
+            ),
         )
 
     def __len__(self) -> int:
@@ -153,10 +172,31 @@ class ActionCatalogue:
     def expected_net(
         self, fractions: pd.DataFrame, outstanding: pd.Series | Sequence[float] | FloatArray
     ) -> pd.DataFrame:
-        """Expected net recovery of each action: recovered x (1 - share) - fixed cost."""
+        """Discounted expected net recovery: recovered x (1 - share) x DF - fixed cost."""
         recovered = self._recovered(fractions, outstanding)
-        net = recovered * (1.0 - self.recovery_share) - self.fixed_cost
+        net = recovered * ((1.0 - self.recovery_share) * self.discount) - self.fixed_cost
         return self._frame(net, fractions.index)
+
+    def hold_value(
+        self, fractions: pd.DataFrame, outstanding: pd.Series | Sequence[float] | FloatArray
+    ) -> pd.Series:
+        """What each loan is worth left alone: its hold fraction x outstanding x DF(hold)."""
+        if HOLD not in fractions.columns:
+            raise SchemaError(
+                f"the value of leaving a loan alone needs a {HOLD!r} fraction column; got "
+                f"{list(fractions.columns)}. Retrain the outcome models to learn the hold arm.",
+                missing_columns=(HOLD,),
+            )
+        share = fractions[HOLD].to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isfinite(share) | (share < 0.0) | (share > 1.0)
+        if bad.any():
+            raise SchemaError(
+                f"hold fractions must be finite and within [0, 1]; {int(bad.sum())} are not."
+            )
+        amounts = outstanding_vector(outstanding, fractions.index)
+        return pd.Series(
+            share * amounts * self.hold_discount, index=fractions.index, name=HOLD, dtype=float
+        )
 
     def _recovered(
         self, fractions: pd.DataFrame, outstanding: pd.Series | Sequence[float] | FloatArray

@@ -1,9 +1,11 @@
 """The recovery plan: one function from a validated table to a prioritised worklist.
 
-Score (risk, segment, reasons) -> expected recovered fraction of every action (outcome
-models) -> expected net recovery per action (catalogue costs) -> guardrails -> choice
-(learned or a named baseline; with capacity and budget, the LP) -> worklist sorted by
-priority. The CLI ``plan``, the API and the dashboard all call :func:`plan_loans`.
+Score (risk, segment, reasons) -> expected recovered fraction of every arm, hold included
+(outcome models) -> discounted value per arm and uplift over hold (catalogue costs, cost
+of funds) -> guardrails -> safe candidates (supported departures from BAU) -> choice
+(learned or a named baseline; with capacity and budget, the LP on uplift) -> worklist
+sorted by priority. The CLI ``plan``, the API and the dashboard all call
+:func:`plan_loans`.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import score_loans
 from loan_recovery.strategy.actions import HOLD, ActionCatalogue
 from loan_recovery.strategy.policy import (
+    BAU,
+    LEARNED,
     CapacityPlan,
+    best_allowed,
     decide,
     optimise_with_capacity,
     policy_actions,
 )
 from loan_recovery.strategy.rules import GuardrailOutcome, apply_guardrails
+from loan_recovery.strategy.safety import PolicySafety
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class PlanResult:
     capacity_plan: CapacityPlan | None
 
     def summary(self) -> pd.DataFrame:
-        """Loans, expected recovered, cost and net per recommended action, plus a total row."""
+        """Loans, expected recovered, cost, net and uplift per recommended action, plus a total."""
         frame = self.worklist
         grouped = frame.groupby(schema.RECOMMENDED_ACTION, observed=True)
         table = pd.DataFrame(
@@ -52,22 +58,28 @@ class PlanResult:
                 schema.EXPECTED_RECOVERED: grouped[schema.EXPECTED_RECOVERED].sum(),
                 schema.EXPECTED_COST: grouped[schema.EXPECTED_COST].sum(),
                 schema.EXPECTED_NET_RECOVERY: grouped[schema.EXPECTED_NET_RECOVERY].sum(),
+                schema.EXPECTED_UPLIFT: grouped[schema.EXPECTED_UPLIFT].sum(),
             }
         )
         table.loc["total"] = table.sum()
         return table
 
     def totals(self) -> dict[str, float]:
-        """Expected totals of the plan and of the baseline policy on the same loans."""
+        """The plan's discounted net recovery, what it adds over holding every loan, and
+        its gain over the baseline policy on the same loans."""
         frame = self.worklist
         net = float(frame[schema.EXPECTED_NET_RECOVERY].sum())
         baseline = net - float(frame[schema.UPLIFT_VS_BASELINE].sum())
+        left_alone = float(frame[schema.VALUE_IF_LEFT_ALONE].sum())
         return {
             "loans": float(len(frame)),
             "expected_recovered": float(frame[schema.EXPECTED_RECOVERED].sum()),
             "expected_cost": float(frame[schema.EXPECTED_COST].sum()),
             "expected_net": net,
+            "value_if_all_left_alone": left_alone,
+            "incremental_net": net - left_alone,
             "baseline_expected_net": baseline,
+            "gain_over_baseline": net - baseline,
         }
 
 
@@ -135,25 +147,41 @@ def _text_column(
 
 @dataclass(frozen=True)
 class ActionValues:
-    """Everything a policy chooses from: risk, per-action expectations and what is allowed."""
+    """Everything a policy chooses from: risk, per-arm expectations and what is allowed.
+
+    ``values`` (actions) and ``hold_value`` are discounted expected net recoveries;
+    ``uplift`` = values - hold_value, the money each action *adds* over leaving the loan
+    alone. ``candidates``: allowed actions whose uplift clears ``strategy.min_uplift``
+    and, when a safe-improvement guard is fitted, that the history supports over BAU.
+    ``bau``: the lender's rule for each loan (obeying the guardrails).
+    """
 
     scores: pd.DataFrame
     risk: pd.Series
     fractions: pd.DataFrame
     values: pd.DataFrame
+    hold_value: pd.Series
+    uplift: pd.DataFrame
     recovered: pd.DataFrame
     costs: pd.DataFrame
     guard: GuardrailOutcome
     catalogue: ActionCatalogue
+    candidates: pd.DataFrame
+    bau: pd.Series
 
 
 def action_values(
     table: pd.DataFrame, bundle: ModelBundle, settings: Settings, *, with_reasons: bool = True
 ) -> ActionValues:
-    """Score the loans and value every action for each (before any choice is made)."""
+    """Score the loans and value every arm for each (before any choice is made)."""
     if bundle.outcome_model is None:
         raise ModelError(
             f"model version {bundle.version} has no outcome models; retrain it to plan."
+        )
+    if HOLD not in bundle.outcome_model.actions_:
+        raise ModelError(
+            f"model version {bundle.version} has no model of leaving a loan alone ({HOLD!r}), "
+            "so it cannot value uplift; retrain it (loan-recovery train) to plan."
         )
     # One feature build and one design matrix serve the risk score, the reasons, the
     # segments and the outcome models.
@@ -169,13 +197,18 @@ def action_values(
         engineered=engineered,
     )
     fractions = bundle.outcome_model.predict_fractions(design).set_axis(table.index)
-    return value_actions(table, scores, fractions, settings)
+    return value_actions(table, scores, fractions, settings, safety=bundle.safety)
 
 
 def value_actions(
-    table: pd.DataFrame, scores: pd.DataFrame, fractions: pd.DataFrame, settings: Settings
+    table: pd.DataFrame,
+    scores: pd.DataFrame,
+    fractions: pd.DataFrame,
+    settings: Settings,
+    *,
+    safety: PolicySafety | None = None,
 ) -> ActionValues:
-    """Money and guardrails from scores and predicted fractions under ``settings``' costs.
+    """Money, uplift and guardrails from scores and predicted fractions under ``settings``.
 
     Split from :func:`action_values` so a what-if on action costs (the dashboard's
     strategy lab) re-values the same predictions without scoring again.
@@ -183,27 +216,53 @@ def value_actions(
     risk = scores[schema.RISK_SCORE]
     catalogue = ActionCatalogue.from_settings(settings)
     outstanding = table[schema.OUTSTANDING_LOAN_AMOUNT]
+    action_fractions = fractions[list(catalogue.names)]
+    values = catalogue.expected_net(action_fractions, outstanding)
+    hold_value = catalogue.hold_value(fractions, outstanding)
+    uplift = values.sub(hold_value, axis=0)
+    guard = apply_guardrails(table, risk, action_fractions, catalogue, settings.strategy)
+    bau_rule = safety.bau_actions(table) if safety is not None else None
+    bau = policy_actions(
+        BAU,
+        table=table,
+        risk_score=risk,
+        values=uplift,
+        allowed=guard.allowed,
+        settings=settings,
+        bau=bau_rule,
+    )
+    candidates = guard.allowed & (uplift > settings.strategy.min_uplift)
+    if safety is not None and settings.strategy.safe.enabled:
+        candidates = safety.restrict(table, candidates, uplift, bau)
     return ActionValues(
         scores=scores,
         risk=risk,
         fractions=fractions,
-        values=catalogue.expected_net(fractions, outstanding),
-        recovered=catalogue.expected_recovered(fractions, outstanding),
-        costs=catalogue.cost(fractions, outstanding),
-        guard=apply_guardrails(table, risk, fractions, catalogue, settings.strategy),
+        values=values,
+        hold_value=hold_value,
+        uplift=uplift,
+        recovered=catalogue.expected_recovered(action_fractions, outstanding),
+        costs=catalogue.cost(action_fractions, outstanding),
+        guard=guard,
         catalogue=catalogue,
+        candidates=candidates,
+        bau=bau,
     )
 
 
 def policy_choice(
     name: str, table: pd.DataFrame, inputs: ActionValues, settings: Settings, random_state: int = 0
 ) -> pd.Series:
-    """The action each loan gets under the named policy (learned: best allowed)."""
+    """The arm each loan gets under the named policy (learned: best safe candidate)."""
+    if name == LEARNED:
+        return best_allowed(inputs.uplift, inputs.candidates).rename(LEARNED)
+    if name == BAU:
+        return inputs.bau
     return policy_actions(
         name,
         table=table,
         risk_score=inputs.risk,
-        values=inputs.values,
+        values=inputs.uplift,
         allowed=inputs.guard.allowed,
         settings=settings,
         random_state=random_state,
@@ -223,6 +282,11 @@ def plan_loans(
 ) -> PlanResult:
     """The worklist of a validated table, sorted by priority (highest first).
 
+    The learned policy recommends the candidate action of largest uplift over leaving the
+    loan alone, ``hold`` when none adds more than ``strategy.min_uplift``; with capacity
+    or a budget the LP maximises total uplift. ``priority`` is the recommended action's
+    uplift net of the priced capacity it uses (the LP's shadow prices), 0 for hold.
+
     ``inputs`` are this table's :func:`action_values` when the caller already has them
     (the dashboard re-plans the same loans under new capacity or budget without scoring
     again); they must come from the same table, bundle and settings.
@@ -231,7 +295,7 @@ def plan_loans(
         inputs = action_values(table, bundle, settings)
     elif len(inputs.values) != len(table) or not inputs.values.index.equals(table.index):
         raise ModelError("action values were computed for other loans than the table given.")
-    scores, risk, values = inputs.scores, inputs.risk, inputs.values
+    scores, risk, values, uplift = inputs.scores, inputs.risk, inputs.values, inputs.uplift
     recovered, costs, guard, catalogue = (
         inputs.recovered,
         inputs.costs,
@@ -239,42 +303,50 @@ def plan_loans(
         inputs.catalogue,
     )
 
-    def named(name: str) -> pd.Series:
-        return policy_choice(name, table, inputs, settings, random_state)
-
     baseline_name = settings.strategy.baseline_policy
-    baseline = named(baseline_name)
-    decisions = decide(values, guard.allowed, baseline)
+    baseline = policy_choice(baseline_name, table, inputs, settings, random_state)
+    decisions = decide(uplift, inputs.candidates, baseline)
     capacity = dict(capacity if capacity is not None else settings.strategy.capacity)
     budget = budget if budget is not None else settings.strategy.budget
     capacity_plan: CapacityPlan | None = None
-    if policy == "learned" and (capacity or budget is not None):
+    if policy == LEARNED and (capacity or budget is not None):
         capacity_plan = optimise_with_capacity(
-            values, guard.allowed, costs, capacity, budget, random_state=random_state
+            uplift, inputs.candidates, costs, capacity, budget, random_state=random_state
         )
         chosen = capacity_plan.actions
-    elif policy == "learned":
+    elif policy == LEARNED:
         chosen = decisions[schema.RECOMMENDED_ACTION]
     else:
-        chosen = named(policy)
+        chosen = policy_choice(policy, table, inputs, settings, random_state)
     chosen = chosen.astype(str).set_axis(table.index)
     chosen_at = _positions(values.columns, chosen)
-    chosen_value = _pick(values, chosen_at)
-    baseline_value = _pick(values, _positions(values.columns, baseline))
-    priority = np.clip(chosen_value, 0.0, None)
+    hold_value = inputs.hold_value.to_numpy(dtype=np.float64)
+    chosen_uplift = _pick(uplift, chosen_at)
+    chosen_value = chosen_uplift + hold_value
+    baseline_uplift = _pick(uplift, _positions(values.columns, baseline))
+    priority = chosen_uplift - _priced_capacity(capacity_plan, chosen_at, costs, values.columns)
+    priority = np.where(chosen.to_numpy() == HOLD, 0.0, np.maximum(priority, 0.0))
     # Columns are put in worklist order as they are built: reordering numpy arrays and
     # Arrow strings is far cheaper than sorting the assembled frame.
     order = _worklist_order(priority, table[schema.LOAN_ID])
-    net_matrix = values.to_numpy(dtype=np.float64)
+    value_matrix = values.to_numpy(dtype=np.float64)
+    uplift_matrix = uplift.to_numpy(dtype=np.float64)
+    held = chosen.to_numpy() == HOLD
+    recovered_chosen = _pick(recovered, chosen_at)
+    hold_recovered = inputs.fractions[HOLD].to_numpy(dtype=np.float64) * table[
+        schema.OUTSTANDING_LOAN_AMOUNT
+    ].to_numpy(dtype=np.float64)
     columns: dict[str, object] = {
         schema.LOAN_ID: _text_column(table[schema.LOAN_ID], order),
         schema.RECOMMENDED_ACTION: _text_column(chosen, order),
-        schema.EXPECTED_NET_RECOVERY: chosen_value[order],
-        schema.EXPECTED_RECOVERED: _pick(recovered, chosen_at)[order],
-        schema.EXPECTED_COST: _pick(costs, chosen_at)[order],
         schema.PRIORITY: priority[order],
+        schema.EXPECTED_UPLIFT: chosen_uplift[order],
+        schema.VALUE_IF_LEFT_ALONE: hold_value[order],
+        schema.EXPECTED_NET_RECOVERY: chosen_value[order],
+        schema.EXPECTED_RECOVERED: np.where(held, hold_recovered, recovered_chosen)[order],
+        schema.EXPECTED_COST: _pick(costs, chosen_at)[order],
         schema.BASELINE_ACTION: _text_column(baseline, order),
-        schema.UPLIFT_VS_BASELINE: (chosen_value - baseline_value)[order],
+        schema.UPLIFT_VS_BASELINE: (chosen_uplift - baseline_uplift)[order],
         schema.UPLIFT_VS_NEXT_BEST: decisions[schema.UPLIFT_VS_NEXT_BEST].to_numpy()[order],
         schema.RISK_SCORE: risk.to_numpy()[order],
         schema.RISK_BAND: _text_column(scores[schema.RISK_BAND], order),
@@ -282,10 +354,14 @@ def plan_loans(
     }
     for action in catalogue.names:
         position = values.columns.get_loc(action)
-        columns[schema.expected_net_output_column(action)] = net_matrix[order, position]
+        columns[schema.value_column(action)] = value_matrix[order, position]
+    for action in catalogue.names:
+        position = values.columns.get_loc(action)
+        columns[schema.uplift_column(action)] = uplift_matrix[order, position]
     for rank in range(1, settings.explain.top_k + 1):
         reason = schema.reason_column(rank)
-        columns[reason] = _text_column(scores[reason], order)
+        if reason in scores.columns:
+            columns[reason] = _text_column(scores[reason], order)
     columns[schema.GUARDRAILS] = _text_column(guard.explanations, order)
     ordered = pd.DataFrame(columns)
     return PlanResult(
@@ -294,3 +370,24 @@ def plan_loans(
         baseline_policy=baseline_name,
         capacity_plan=capacity_plan,
     )
+
+
+def _priced_capacity(
+    plan: CapacityPlan | None,
+    chosen_at: npt.NDArray[np.intp],
+    costs: pd.DataFrame,
+    columns: pd.Index,
+) -> npt.NDArray[np.float64]:
+    """Per loan, the shadow price of the capacity (and budget) its action uses; 0 unpriced."""
+    priced = np.zeros(len(chosen_at), dtype=np.float64)
+    if plan is None or not plan.shadow_prices:
+        return priced
+    prices = np.zeros(len(columns) + 1)
+    for action, price in plan.shadow_prices.items():
+        if action in columns:
+            prices[columns.get_loc(action)] = price
+    priced += prices[chosen_at]
+    budget_price = plan.shadow_prices.get("budget", 0.0)
+    if budget_price:
+        priced += budget_price * _pick(costs, chosen_at)
+    return priced

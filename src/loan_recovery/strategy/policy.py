@@ -27,11 +27,11 @@ import pandas as pd
 from scipy import sparse  # type: ignore[import-untyped, unused-ignore]
 from scipy.optimize import linprog  # type: ignore[import-untyped, unused-ignore]
 
+from loan_recovery.actions import FALLBACKS
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import rule_of_thumb_actions
 from loan_recovery.exceptions import ConfigError, SchemaError
-from loan_recovery.features import emi_to_income_ratio
+from loan_recovery.simulation.logging_policy import rule_of_thumb_actions
 from loan_recovery.strategy.actions import HOLD
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,16 +49,16 @@ _MAX_REFILL = 10_000
 
 #: Policies :func:`policy_actions` knows.
 LEARNED = "learned"
+BAU = "bau"
 THRESHOLD_RULES = "threshold-rules"
-DPD_RULE = "dpd-rule"
 RANDOM = "random"
 ALL_PREFIX = "all-"
 POLICY_NAMES: tuple[str, ...] = (
     LEARNED,
+    BAU,
     THRESHOLD_RULES,
-    DPD_RULE,
     RANDOM,
-    *(f"{ALL_PREFIX}{action}" for action in schema.ACTION_NAMES),
+    *(f"{ALL_PREFIX}{action}" for action in schema.ARM_NAMES),
 )
 
 #: Columns :func:`decide` returns, in order.
@@ -782,31 +782,61 @@ def _refill(
 def threshold_rules_actions(
     table: pd.DataFrame, risk_score: FloatArray, settings: Settings
 ) -> npt.NDArray[np.str_]:
-    """The original Smart Loan Recovery System's fixed thresholds (``threshold-rules``).
+    """The original Smart Loan Recovery System's risk tiers (``threshold-rules``), faithfully.
 
-    In order: risk > legal_risk and DPD >= legal_min_days_past_due -> legal; risk >
-    settlement_risk -> settlement (pre-litigation warning); risk > offer_risk -> restructure
-    when EMI-to-income exceeds restructure_min_emi_to_income, else settlement; risk >
-    call_risk -> call; otherwise reminder.
+    Critical (risk > legal_risk): legal when secured, never taken to court before and at
+    least legal_min_days_past_due late, else agency. High (risk > offer_risk): a
+    pre-litigation call with a restructure offer (restructure). Medium (risk > call_risk):
+    a call. Low: a reminder.
     """
     rules = settings.strategy.threshold_rules
     dpd = pd.to_numeric(table[schema.DAYS_PAST_DUE], errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
-    burden = emi_to_income_ratio(table).to_numpy(dtype=np.float64)
-    offer = risk_score > rules.offer_risk
+    secured = (
+        pd.to_numeric(table[schema.COLLATERAL_VALUE], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        > 0
+    )
+    no_prior_legal = (table[schema.LEGAL_ACTION_TAKEN] == schema.YES_NO[1]).to_numpy(dtype=np.bool_)
+    critical = risk_score > rules.legal_risk
     actions: npt.NDArray[np.str_] = np.select(
         [
-            (risk_score > rules.legal_risk) & (dpd >= rules.legal_min_days_past_due),
-            risk_score > rules.settlement_risk,
-            offer & (burden > rules.restructure_min_emi_to_income),
-            offer,
+            critical & secured & no_prior_legal & (dpd >= rules.legal_min_days_past_due),
+            critical,
+            risk_score > rules.offer_risk,
             risk_score > rules.call_risk,
         ],
-        ["legal", "settlement", "restructure", "settlement", "call"],
+        ["legal", "agency", "restructure", "call"],
         "reminder",
     )
     return actions
+
+
+def obey_guardrails(
+    actions: npt.ArrayLike, allowed: pd.DataFrame, fallbacks: Mapping[str, str] = FALLBACKS
+) -> npt.NDArray[np.str_]:
+    """A rule's actions with every forbidden one replaced along its fallback chain.
+
+    Baselines obey the same regulatory guardrails as the learned policy: where the rule's
+    action is not allowed, it takes the catalogue's fallback (legal -> agency -> call ->
+    reminder -> hold) until an allowed one (hold always is). Vectorised: one pass per link.
+    """
+    result = np.asarray(actions, dtype=object).copy()
+    names = [str(column) for column in allowed.columns]
+    mask = allowed.to_numpy(dtype=np.bool_)
+    codes = pd.Index([*names, HOLD]).get_indexer(pd.Index(result))
+    for _ in range(len(names) + 1):
+        extended = np.column_stack([mask, np.ones(len(mask), dtype=np.bool_)])
+        ok = (codes < 0) | extended[np.arange(len(codes)), np.clip(codes, 0, None)]
+        ok |= result == HOLD
+        if ok.all():
+            break
+        stuck = np.flatnonzero(~ok)
+        result[stuck] = pd.Series(result[stuck]).map(dict(fallbacks)).fillna(HOLD).to_numpy()
+        codes = pd.Index([*names, HOLD]).get_indexer(pd.Index(result))
+    return np.asarray(result, dtype=np.str_)
 
 
 def _risk_array(
@@ -832,19 +862,21 @@ def policy_actions(
     allowed: pd.DataFrame,
     settings: Settings,
     random_state: int = 0,
+    learned: pd.Series | None = None,
+    bau: npt.ArrayLike | None = None,
 ) -> pd.Series:
-    """One action name per loan under the named policy (:data:`POLICY_NAMES`).
+    """One arm name per loan under the named policy (:data:`POLICY_NAMES`).
 
-    - ``learned``: the best allowed action (:func:`best_allowed`); respects the guardrails.
+    - ``learned``: ``learned`` when given (the plan's safe choice), else the best allowed
+      action by ``values`` (uplift over hold), hold when none is positive.
+    - ``bau``: the lender's current rule: ``bau`` when given (a rule reconstructed from
+      history), else the simulated lender's rule (``settings.simulator.logging_rule``).
     - ``threshold-rules``: :func:`threshold_rules_actions`.
-    - ``dpd-rule``: the simulated lender's DPD rule of thumb
-      (``settings.simulator.logging_rule``), the policy that logged the history.
-    - ``random``: uniform over the catalogue's actions, seeded by ``random_state``.
-    - ``all-<action>``: that action for every loan.
+    - ``random``: uniform over the arms each loan is allowed, seeded by ``random_state``.
+    - ``all-<arm>``: that arm for every loan.
 
-    Baselines ignore the guardrails and the catalogue's eligibility: they are what lenders
-    do today, and comparing against them as they are is the point. ``values``/``allowed``
-    must share ``table``'s index; only ``learned`` and ``random`` read them.
+    Every rule obeys the guardrails through :func:`obey_guardrails`: baselines are what a
+    lender could lawfully do today.
     """
     if name not in POLICY_NAMES:
         raise ConfigError(f"unknown policy {name!r}; valid policies are {list(POLICY_NAMES)}.")
@@ -852,17 +884,27 @@ def policy_actions(
         raise SchemaError(f"values must have the table's index ({len(table)} loans).")
     index = table.index
     if name == LEARNED:
-        actions = best_allowed(values, allowed).to_numpy(dtype=np.str_)
+        if learned is not None:
+            return learned.astype(str).set_axis(index).rename(name)
+        positive = allowed & (values > 0)
+        actions = best_allowed(values, positive).to_numpy(dtype=np.str_)
+        return pd.Series(actions, index=index, name=name, dtype="str")
+    if name == BAU:
+        if bau is not None:
+            proposed = np.asarray(bau, dtype=np.str_)
+        else:
+            proposed = rule_of_thumb_actions(table, settings.simulator.logging_rule).to_numpy(
+                dtype=np.str_
+            )
     elif name == THRESHOLD_RULES:
-        actions = threshold_rules_actions(table, _risk_array(risk_score, index), settings)
-    elif name == DPD_RULE:
-        logged = rule_of_thumb_actions(table, settings.simulator.logging_rule)
-        actions = logged.to_numpy(dtype=np.str_)
+        proposed = threshold_rules_actions(table, _risk_array(risk_score, index), settings)
     elif name == RANDOM:
-        names = np.asarray([str(column) for column in values.columns], dtype=np.str_)
+        names = np.asarray([HOLD, *(str(column) for column in values.columns)], dtype=np.str_)
+        mask = np.column_stack([np.ones(len(index), dtype=np.bool_), allowed.to_numpy(bool)])
         rng = np.random.default_rng(random_state)
-        actions = names[rng.integers(0, len(names), size=len(index))]
+        keys = np.where(mask, rng.random(mask.shape), -1.0)
+        proposed = names[np.argmax(keys, axis=1)]
     else:
-        action = name.removeprefix(ALL_PREFIX)
-        actions = np.full(len(index), action)
+        proposed = np.full(len(index), name.removeprefix(ALL_PREFIX))
+    actions = obey_guardrails(proposed, allowed)
     return pd.Series(actions, index=index, name=name, dtype="str")

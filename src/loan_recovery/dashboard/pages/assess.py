@@ -25,7 +25,6 @@ from loan_recovery.dashboard.borrower_charts import (
 from loan_recovery.dashboard.formatting import money, percent
 from loan_recovery.data import schema
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
-from loan_recovery.data.simulator import typical_loan_terms
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import (
@@ -39,6 +38,7 @@ from loan_recovery.jobs.assess import (
     reason_sentences,
 )
 from loan_recovery.models.bundle import ModelBundle
+from loan_recovery.simulation.portfolio import typical_loan_terms
 
 #: Loan terms outside the form: changing them recomputes the EMI at once.
 TERM_COLUMNS: tuple[str, ...] = (

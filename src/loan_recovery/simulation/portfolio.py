@@ -65,47 +65,19 @@ would export (plus the optional logged-action, contact and consent columns), and
   NRIs), SMS consent 85%, email consent 70%, do-not-contact 3%. They carry no signal
   about outcomes.
 
-**3. Potential outcomes.** For each action, the share of the outstanding recovered within
-``settings.simulator.horizon_days`` is a three-part mixture: the loan *cures* (fraction
-1: paid up or back to performing at full value), it yields a *partial* amount (a Beta
-draw around a mean), or next to *nothing* (a Beta draw around 3%). Without any action a
-borrower self-cures with chance ``p0`` (able, willing, not deep in arrears); an action
-adds a lift on top, ``p_cure = p0 + (1 - p0) x lift``. Response shapes, as collections
-practice has them:
+**3. Potential outcomes** under every arm, hold included, and their discounted money:
+:mod:`loan_recovery.simulation.outcomes`. The truth table holds, per arm, the expected
+fraction, the expected net recovery on the plan's discounted basis
+(``Expected_Net_Recovery_<arm>``) and a realised draw. ``Oracle_Action`` is the best arm
+among those the catalogue and the regulatory guardrails allow (risk-free: the legal rule's
+risk condition, which needs a model, is taken as met), hold included;
+``Oracle_Action_Unconstrained`` the best of all arms.
 
-* reminder: lift needs digital reach, capacity and above all forgetfulness, and fades
-  fast with DPD: best for able payers whose delay looks like forgetting;
-* call: lift from capacity, willingness and phone reach, fading slowly with DPD: the
-  all-rounder in between;
-* restructure: lift when the instalment burden is high (EMI-to-income above ~45%) and
-  willingness and earning strength are good: a temporary squeeze, not a lost cause;
-* settlement: the borrower accepts a discounted lump sum (50-75% of the outstanding,
-  less for weaker capacity) with a chance rising with willingness and DPD and *falling*
-  with capacity; a borrower who would have paid in full may still take the discount,
-  so it pays off only where capacity is low and willingness is not;
-* legal: a cure lift from capacity and collateral cover (the fear of losing the asset)
-  that ignores willingness, and on secured NPAs (DPD > 90) enforcement with chance 0.65
-  recovering 75% of the collateral value (up to 95% of what is owed): it pays off where
-  coverage is high and willingness low, and less after a prior legal action;
-* agency: field visits reach everyone alike, so its lift ignores reachability: it pays
-  off for unreachable borrowers despite its 15% commission.
-
-The shapes are calibrated to a 180-day horizon; another ``horizon_days`` rescales every
-chance at a constant hazard, 1 - (1 - p)^(H / 180). Expected net recovery = expected
-fraction x outstanding x (1 - recovery_share) - fixed_cost, with the costs of
-``settings.actions``; the oracle action is its argmax (first action on ties). With the
-default costs the oracle picks call ~23%, reminder ~20%, agency ~18%, restructure ~16%,
-legal ~15%, settlement ~8%. Realised outcomes share one uniform draw per loan across
-actions (common random numbers), so potential outcomes are coupled as in real life.
-
-**4. Logged history.** The lender's rule of thumb picks one action from observable
-columns only: DPD <= 30 reminder; 31-60 call; 61-90 restructure when EMI-to-income >
-0.45 else settlement; over 90 legal when secured (collateral > 0) and no prior legal
-action, else agency. With probability ``epsilon`` the lender explores instead, uniformly
-over all six actions, so the taken action's propensity is (1 - epsilon) x [rule] +
-epsilon / 6 (:func:`logging_policy_probabilities`). Collection_Method is the canonical
-method of the taken action (``settings.actions[a].collection_method``); Action_Taken
-names it exactly.
+**4. Logged history.** The lender's rule picks one arm from observable columns (current
+loans are left alone); with probability ``epsilon`` it explores among the arms the
+catalogue allows: :mod:`loan_recovery.simulation.logging_policy`. Collection_Method is
+the canonical method of the taken arm (``settings.actions[a].collection_method``; hold
+shows "hold"); Action_Taken names it exactly.
 
 **5. Label.** Amount_Recovered is the realised amount under the logged action. With
 fraction = Amount_Recovered / Outstanding_Loan_Amount (both as rounded in the table),
@@ -127,19 +99,22 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from loan_recovery.config import LoggingRuleSettings, Settings, load_settings
+from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.exceptions import ConfigError, SchemaError
-from loan_recovery.features import emi_to_income_ratio
+from loan_recovery.exceptions import ConfigError
 from loan_recovery.finance import reducing_balance_emi
+from loan_recovery.simulation import outcomes
+from loan_recovery.simulation.logging_policy import (
+    check_epsilon,
+    logging_policy_probabilities,
+)
+from loan_recovery.simulation.outcomes import sigmoid as _sigmoid
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-_ACTIONS: tuple[str, ...] = schema.ACTION_NAMES
-_N_ACTIONS = len(_ACTIONS)
-_ACTION_INDEX = {name: index for index, name in enumerate(_ACTIONS)}
+_ARMS: tuple[str, ...] = schema.ARM_NAMES
 _YES, _NO = schema.YES_NO
 
 # --- borrowers ---------------------------------------------------------------------------
@@ -239,14 +214,7 @@ class _Delinquency(NamedTuple):
     prior_legal: BoolArray
     outstanding: FloatArray
     collateral: FloatArray
-
-
-class _Responses(NamedTuple):
-    """Mixture parts per loan (rows) and action (columns, ``schema.ACTION_NAMES`` order)."""
-
-    p_cure: FloatArray
-    p_partial: FloatArray
-    partial_mean: FloatArray
+    remaining: IntArray  # instalments left on the schedule (overdue ones included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,11 +226,6 @@ class SimulatedPortfolio:
 
 
 # --- small numeric helpers ---------------------------------------------------------------
-def _sigmoid(x: npt.ArrayLike) -> FloatArray:
-    """Logistic function: turns additive scores into probabilities."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
 def _categorical(rng: np.random.Generator, shares: npt.ArrayLike) -> IntArray:
     """One category index per row of ``shares`` (rows of probabilities), vectorised.
 
@@ -279,12 +242,6 @@ def _categorical(rng: np.random.Generator, shares: npt.ArrayLike) -> IntArray:
 def _draw_categories(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> IntArray:
     """``n`` independent draws from one categorical distribution."""
     return rng.choice(len(shares), size=n, p=np.asarray(shares) / np.sum(shares)).astype(np.int64)
-
-
-def _beta_around(rng: np.random.Generator, mean: FloatArray, concentration: float) -> FloatArray:
-    """Beta draws with the given means: noise around an expectation, kept inside (0, 1)."""
-    clipped = np.clip(mean, 1e-3, 1.0 - 1e-3)
-    return rng.beta(clipped * concentration, (1.0 - clipped) * concentration)
 
 
 # --- 1. latent traits --------------------------------------------------------------------
@@ -449,6 +406,33 @@ def _draw_delinquency(
         prior_legal=_prior_legal_action(rng, dpd),
         outstanding=_outstanding(loans, paid, overdue, max_outstanding_multiple),
         collateral=_collateral(rng, loans, paid + overdue),
+        remaining=(loans.tenure - paid).astype(np.int64),
+    )
+
+
+def _drivers(
+    traits: _Traits,
+    capacity: FloatArray,
+    burden: FloatArray,
+    delinquency: _Delinquency,
+    loans: _Loans,
+) -> outcomes.Drivers:
+    """Collect the response drivers once, so each arm's shape is a one-line formula."""
+    return outcomes.Drivers(
+        capacity=capacity,
+        willingness=traits.willingness,
+        earning=traits.earning,
+        forgetfulness=traits.forgetfulness,
+        phone_reach=_sigmoid(0.8 + 1.5 * traits.reachability),
+        digital_reach=_sigmoid(0.4 + 1.2 * traits.reachability),
+        severity=np.sqrt(np.minimum(delinquency.dpd, 720) / 180.0),
+        current=(delinquency.dpd == 0).astype(np.float64),
+        coverage=delinquency.collateral / delinquency.outstanding,
+        strain=_sigmoid((burden - 0.45) / 0.06),
+        prior_legal=delinquency.prior_legal.astype(np.float64),
+        enforceable=(delinquency.collateral > 0) & (delinquency.dpd > _NPA_DPD),
+        rate=loans.rate,
+        remaining_months=delinquency.remaining.astype(np.float64),
     )
 
 
@@ -483,245 +467,6 @@ def _collateral(rng: np.random.Generator, loans: _Loans, age_months: IntArray) -
         0.0,
     )
     return np.where(secured, np.round(value, -2), 0.0)
-
-
-# --- 3. potential outcomes ---------------------------------------------------------------
-class _Drivers(NamedTuple):
-    """What every response shape reads: traits plus a few observable ratios."""
-
-    capacity: FloatArray
-    willingness: FloatArray
-    earning: FloatArray
-    forgetfulness: FloatArray
-    phone_reach: FloatArray  # chance a call or an offer gets through
-    digital_reach: FloatArray  # chance an SMS/email is read
-    severity: FloatArray  # sqrt(DPD / 180), capped at 2: 0 current, 1 at 180 days
-    coverage: FloatArray  # collateral / outstanding
-    strain: FloatArray  # 0..1, how far the EMI burden sits above ~45% of income
-    prior_legal: FloatArray  # 1.0 when legal action was taken before
-    enforceable: BoolArray  # secured NPA: collateral can be enforced (SARFAESI)
-
-
-def _drivers(
-    traits: _Traits, capacity: FloatArray, burden: FloatArray, delinquency: _Delinquency
-) -> _Drivers:
-    """Collect the response drivers once, so each action's shape is a one-line formula."""
-    return _Drivers(
-        capacity=capacity,
-        willingness=traits.willingness,
-        earning=traits.earning,
-        forgetfulness=traits.forgetfulness,
-        phone_reach=_sigmoid(0.8 + 1.5 * traits.reachability),
-        digital_reach=_sigmoid(0.4 + 1.2 * traits.reachability),
-        severity=np.sqrt(np.minimum(delinquency.dpd, 720) / 180.0),
-        coverage=delinquency.collateral / delinquency.outstanding,
-        strain=_sigmoid((burden - 0.45) / 0.06),
-        prior_legal=delinquency.prior_legal.astype(np.float64),
-        enforceable=(delinquency.collateral > 0) & (delinquency.dpd > _NPA_DPD),
-    )
-
-
-def _self_cure(d: _Drivers) -> FloatArray:
-    """Chance the loan cures with no action at all: able, willing, not yet deep in arrears."""
-    return _sigmoid(
-        0.1 + 1.3 * d.capacity + 1.0 * d.willingness - 0.5 * d.forgetfulness - 2.2 * d.severity
-    )
-
-
-def _lifts(d: _Drivers) -> dict[str, FloatArray]:
-    """Extra cure chance each action adds on top of self-cure (see the module docstring)."""
-    c, w, f, e, s = d.capacity, d.willingness, d.forgetfulness, d.earning, d.severity
-    return {
-        "reminder": d.digital_reach * _sigmoid(-0.6 + 1.2 * c + 0.3 * w + 1.8 * f - 3.0 * s),
-        "call": d.phone_reach * _sigmoid(-1.2 + 1.0 * c + 0.8 * w + 0.4 * f - 0.8 * s),
-        "restructure": d.phone_reach
-        * _sigmoid(-1.8 + 1.2 * w + 1.3 * e + 3.0 * d.strain - 0.6 * s),
-        "legal": 0.95
-        * _sigmoid(-2.0 + 0.8 * c + 0.8 * np.minimum(d.coverage, 2.0) - 0.8 * d.prior_legal),
-        "agency": 0.9 * _sigmoid(-0.9 + 0.9 * c + 0.4 * w - 0.6 * s),
-    }
-
-
-#: Partial outcome when a soft action does not cure: its chance and its mean fraction.
-_SOFT_PARTIAL: dict[str, tuple[float, float]] = {
-    "reminder": (0.15, 0.25),
-    "call": (0.35, 0.35),
-    "restructure": (0.30, 0.40),
-    "agency": (0.45, 0.45),
-}
-
-
-def _settlement(d: _Drivers, self_cure: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(cure, settle, settled share): willing, unable borrowers take the discount.
-
-    Acceptance rises with willingness and DPD and falls with capacity; the lender offers
-    a deeper discount the weaker the capacity. Whoever accepts pays only the share, even
-    a borrower who would have cured alone: that is what makes settlement costly.
-    """
-    accept = d.phone_reach * _sigmoid(2.0 * d.willingness - 1.0 * d.capacity + 1.0 * d.severity)
-    share = 0.50 + 0.25 * _sigmoid(d.capacity)
-    return (1.0 - accept) * self_cure, accept, share
-
-
-def _legal_partial(d: _Drivers) -> tuple[FloatArray, FloatArray]:
-    """(chance, mean fraction) of a part-recovery under legal action.
-
-    On a secured NPA the collateral is enforced with chance 0.65 (halved after a prior
-    legal action) and a distress sale fetches 75% of its value, up to 95% of what is
-    owed; otherwise a notice brings a small part-payment now and then.
-    """
-    chance = np.where(d.enforceable, 0.65 * (1.0 - 0.5 * d.prior_legal), 0.15)
-    mean = np.where(d.enforceable, np.minimum(0.75 * d.coverage, 0.95), 0.2)
-    return chance, mean
-
-
-def _responses(d: _Drivers) -> _Responses:
-    """Cure chance, partial chance and partial mean of every action, in ACTION_NAMES order."""
-    self_cure = _self_cure(d)
-    lifts = _lifts(d)
-    parts: dict[str, tuple[FloatArray, FloatArray, FloatArray]] = {}
-    for action, lift in lifts.items():
-        cure = self_cure + (1.0 - self_cure) * lift
-        if action == "legal":
-            chance, mean = _legal_partial(d)
-        else:
-            share, mean_value = _SOFT_PARTIAL[action]
-            chance, mean = np.full_like(cure, share), np.full_like(cure, mean_value)
-        parts[action] = (cure, (1.0 - cure) * chance, mean)
-    parts["settlement"] = _settlement(d, self_cure)
-    return _Responses(
-        p_cure=np.column_stack([parts[action][0] for action in _ACTIONS]),
-        p_partial=np.column_stack([parts[action][1] for action in _ACTIONS]),
-        partial_mean=np.column_stack([parts[action][2] for action in _ACTIONS]),
-    )
-
-
-#: The horizon the response shapes above are calibrated to (days).
-_CALIBRATION_HORIZON_DAYS = 180.0
-
-
-def _over_horizon(responses: _Responses, horizon_days: int) -> _Responses:
-    """Rescale cure and partial chances from the calibration horizon to ``horizon_days``.
-
-    Each event is taken to arrive at a constant hazard, so a chance p over 180 days is
-    1 - (1 - p)^(H / 180) over H days: a longer horizon recovers more, never less.
-    """
-    scale = horizon_days / _CALIBRATION_HORIZON_DAYS
-    if scale == 1.0:
-        return responses
-    not_cured = 1.0 - responses.p_cure
-    cure = 1.0 - np.power(not_cured, scale)
-    partial_given_no_cure = np.divide(
-        responses.p_partial, not_cured, out=np.zeros_like(not_cured), where=not_cured > 0
-    )
-    partial = (1.0 - cure) * (1.0 - np.power(1.0 - partial_given_no_cure, scale))
-    return _Responses(cure, partial, responses.partial_mean)
-
-
-_NOTHING_MEAN = 0.03
-_NOTHING_CONCENTRATION = 8.0
-_PARTIAL_CONCENTRATION = 20.0
-
-
-def _expected_fraction(responses: _Responses) -> FloatArray:
-    """E[fraction] = p_cure x 1 + p_partial x partial mean + p_nothing x 3%."""
-    p_nothing = 1.0 - responses.p_cure - responses.p_partial
-    return (
-        responses.p_cure + responses.p_partial * responses.partial_mean + p_nothing * _NOTHING_MEAN
-    )
-
-
-def _realised_fraction(rng: np.random.Generator, responses: _Responses) -> FloatArray:
-    """One draw per loan and action; one shared uniform per loan couples the actions."""
-    n = len(responses.p_cure)
-    uniform = rng.random(n)[:, None]
-    partial = _beta_around(rng, responses.partial_mean, _PARTIAL_CONCENTRATION)
-    nothing = _beta_around(
-        rng, np.full(responses.p_cure.shape, _NOTHING_MEAN), _NOTHING_CONCENTRATION
-    )
-    cured = uniform < responses.p_cure
-    partly = ~cured & (uniform < responses.p_cure + responses.p_partial)
-    return np.where(cured, 1.0, np.where(partly, partial, nothing))
-
-
-def _action_costs(settings: Settings) -> tuple[FloatArray, FloatArray]:
-    """Fixed cost and recovery share of every catalogue action, in ACTION_NAMES order."""
-    missing = [action for action in _ACTIONS if action not in settings.actions]
-    if missing:
-        raise ConfigError(f"the simulator needs a cost entry for actions {missing}.")
-    fixed = np.array([settings.actions[action].fixed_cost for action in _ACTIONS])
-    share = np.array([settings.actions[action].recovery_share for action in _ACTIONS])
-    return fixed, share
-
-
-# --- 4. logging policy -------------------------------------------------------------------
-_POLICY_COLUMNS: tuple[str, ...] = (
-    schema.DAYS_PAST_DUE,
-    schema.MONTHLY_EMI,
-    schema.MONTHLY_INCOME,
-    schema.COLLATERAL_VALUE,
-    schema.LEGAL_ACTION_TAKEN,
-)
-
-
-def _check_epsilon(epsilon: float) -> float:
-    """Exploration share must be a probability; say which value came."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float):
-        raise ConfigError(f"epsilon must be a number in [0, 1]; got {epsilon!r}.")
-    if not 0.0 <= float(epsilon) <= 1.0:
-        raise ConfigError(f"epsilon must be in [0, 1]; got {epsilon}.")
-    return float(epsilon)
-
-
-def rule_of_thumb_actions(
-    loans: pd.DataFrame, rule: LoggingRuleSettings | None = None
-) -> pd.Series:
-    """The lender's deterministic rule of thumb, one action name per loan.
-
-    With the default ``rule`` (``settings.simulator.logging_rule``): DPD <= 30 reminder;
-    31-60 call; 61-90 restructure when EMI-to-income exceeds 0.45, else settlement; over
-    90 legal when secured and never taken to court before, else agency. Reads observable
-    columns only, so a learner can reproduce it exactly.
-    """
-    rule = rule if rule is not None else LoggingRuleSettings()
-    missing = [column for column in _POLICY_COLUMNS if column not in loans.columns]
-    if missing:
-        raise SchemaError(
-            f"the logging policy needs columns {missing}; got {list(loans.columns)}.",
-            missing_columns=tuple(missing),
-        )
-    dpd = pd.to_numeric(loans[schema.DAYS_PAST_DUE]).to_numpy(dtype=np.float64)
-    burden = emi_to_income_ratio(loans).to_numpy(dtype=np.float64)
-    secured = pd.to_numeric(loans[schema.COLLATERAL_VALUE]).to_numpy(dtype=np.float64) > 0
-    no_prior_legal = (loans[schema.LEGAL_ACTION_TAKEN] == _NO).to_numpy(dtype=np.bool_)
-    actions = np.select(
-        [
-            dpd <= rule.reminder_max_dpd,
-            dpd <= rule.call_max_dpd,
-            (dpd <= rule.offer_max_dpd) & (burden > rule.restructure_min_emi_to_income),
-            dpd <= rule.offer_max_dpd,
-            secured & no_prior_legal,
-        ],
-        ["reminder", "call", "restructure", "settlement", "legal"],
-        "agency",
-    )
-    return pd.Series(actions, index=loans.index, name=schema.ACTION_TAKEN, dtype="str")
-
-
-def logging_policy_probabilities(
-    loans: pd.DataFrame, epsilon: float, rule: LoggingRuleSettings | None = None
-) -> pd.DataFrame:
-    """Probability the logging policy gives each action, from observable columns only.
-
-    Epsilon-greedy around :func:`rule_of_thumb_actions`: (1 - epsilon) on the rule's action
-    plus epsilon / 6 on every action. Rows are the loans (same index), columns
-    ``schema.ACTION_NAMES``; each row sums to 1. Off-policy estimators divide by these.
-    """
-    eps = _check_epsilon(epsilon)
-    chosen = rule_of_thumb_actions(loans, rule).map(_ACTION_INDEX).to_numpy(dtype=np.int64)
-    probabilities = np.full((len(chosen), _N_ACTIONS), eps / _N_ACTIONS)
-    probabilities[np.arange(len(chosen)), chosen] += 1.0 - eps
-    return pd.DataFrame(probabilities, index=loans.index, columns=list(_ACTIONS))
 
 
 # --- 5. assembling the tables ------------------------------------------------------------
@@ -811,9 +556,8 @@ def simulate_portfolio(
     """
     _check_arguments(n_loans, random_state)
     settings = settings if settings is not None else load_settings()
-    eps = _check_epsilon(settings.simulator.epsilon if epsilon is None else epsilon)
+    eps = check_epsilon(settings.simulator.epsilon if epsilon is None else epsilon)
     as_of = _as_of_date(settings)
-    fixed_cost, recovery_share = _action_costs(settings)
     n = int(n_loans)
 
     # One independent stream per stage: a change to one stage leaves the others' draws be.
@@ -827,19 +571,19 @@ def simulate_portfolio(
         streams[3], traits, capacity, loans, settings.validation.max_outstanding_to_loan_ratio
     )
 
-    responses = _over_horizon(
-        _responses(_drivers(traits, capacity, burden, delinquency)),
+    responses = outcomes.over_horizon(
+        outcomes.responses(_drivers(traits, capacity, burden, delinquency, loans), settings),
         settings.simulator.horizon_days,
     )
-    expected = _expected_fraction(responses)
+    expected = outcomes.expected_fraction(responses)
     outstanding = delinquency.outstanding
-    expected_net = expected * outstanding[:, None] * (1.0 - recovery_share) - fixed_cost
-    realised = np.round(_realised_fraction(streams[4], responses) * outstanding[:, None], 2)
+    expected_net = outcomes.expected_net(expected, outstanding, settings)
+    realised = np.round(outcomes.realised_fraction(streams[4], responses) * outstanding[:, None], 2)
     realised = np.minimum(realised, outstanding[:, None])
 
     table = _observable_table(n, borrowers, loans, delinquency)
     probabilities = logging_policy_probabilities(
-        table, eps, settings.simulator.logging_rule
+        table, eps, settings.simulator.logging_rule, settings.actions
     ).to_numpy()
     taken = _categorical(streams[5], probabilities)
     propensity = probabilities[np.arange(n), taken]
@@ -850,14 +594,14 @@ def simulate_portfolio(
         settings.simulator.fully_recovered_fraction,
         settings.simulator.written_off_fraction,
     )
-    methods = tuple(settings.actions[action].collection_method for action in _ACTIONS)
+    methods = (schema.HOLD, *(settings.actions[a].collection_method for a in _ARMS[1:]))
     logged = pd.DataFrame(
         {
             schema.COLLECTION_METHOD: _pick(methods, taken),
             schema.RECOVERY_STATUS: _pick(schema.RECOVERY_STATUSES, status),
             schema.AMOUNT_RECOVERED: recovered,
             schema.ACTION_PROPENSITY: propensity,
-            schema.ACTION_TAKEN: _pick(_ACTIONS, taken),
+            schema.ACTION_TAKEN: _pick(_ARMS, taken),
             schema.AS_OF_DATE: _pick((as_of,), np.zeros(n, dtype=np.int64)),
             **_contact_details(streams[6], borrowers.gender),
         }
@@ -866,10 +610,38 @@ def simulate_portfolio(
     loans_frame = pd.concat([table, logged], axis=1)[
         [*schema.CANONICAL_COLUMNS, *schema.OPTIONAL_COLUMNS]
     ]
+    allowed = _regulatory_allowed(loans_frame, expected, settings)
     truth = _truth_table(
-        table[schema.LOAN_ID], traits, capacity, expected, expected_net, realised, taken
+        table[schema.LOAN_ID], traits, capacity, expected, expected_net, realised, taken, allowed
     )
     return SimulatedPortfolio(loans=loans_frame, truth=truth)
+
+
+def _regulatory_allowed(
+    loans: pd.DataFrame, expected: FloatArray, settings: Settings
+) -> npt.NDArray[np.bool_]:
+    """n x arms: what the catalogue and the guardrails allow, hold always.
+
+    The guardrails run as the plan runs them, on the true fractions, with the legal
+    rule's risk condition taken as met (risk needs a model; the truth has none).
+    """
+    # Imported here: the strategy imports the simulator's rule for its baselines.
+    from loan_recovery.strategy.actions import ActionCatalogue
+    from loan_recovery.strategy.rules import apply_guardrails
+
+    catalogue = ActionCatalogue.from_settings(settings)
+    fractions = pd.DataFrame(
+        {arm: expected[:, column] for column, arm in enumerate(_ARMS) if arm in catalogue.names},
+        index=loans.index,
+    )
+    outcome = apply_guardrails(loans, np.ones(len(loans)), fractions, catalogue, settings.strategy)
+    allowed = np.ones((len(loans), len(_ARMS)), dtype=np.bool_)
+    for column, arm in enumerate(_ARMS[1:], start=1):
+        if arm in catalogue.names:
+            allowed[:, column] = outcome.allowed[arm].to_numpy(dtype=np.bool_)
+        else:
+            allowed[:, column] = False
+    return allowed
 
 
 def _observable_table(
@@ -909,8 +681,9 @@ def _truth_table(
     expected_net: FloatArray,
     realised: FloatArray,
     taken: IntArray,
+    allowed: npt.NDArray[np.bool_],
 ) -> pd.DataFrame:
-    """Ground truth keyed by Loan_ID: traits, per-action outcomes, oracle and logged action."""
+    """Ground truth keyed by Loan_ID: traits, per-arm outcomes, oracles and logged arm."""
     columns: dict[str, object] = {
         schema.LOAN_ID: loan_id,
         schema.CAPACITY: _sigmoid(capacity),
@@ -918,14 +691,16 @@ def _truth_table(
         schema.REACHABILITY: _sigmoid(traits.reachability),
         schema.FORGETFULNESS: _sigmoid(traits.forgetfulness),
     }
-    for column, action in enumerate(_ACTIONS):
-        columns[schema.expected_fraction_column(action)] = expected[:, column]
-    for column, action in enumerate(_ACTIONS):
-        columns[schema.expected_net_column(action)] = expected_net[:, column]
-    for column, action in enumerate(_ACTIONS):
-        columns[schema.realised_amount_column(action)] = realised[:, column]
-    columns[schema.ORACLE_ACTION] = _pick(_ACTIONS, np.argmax(expected_net, axis=1))
-    columns[schema.LOGGED_ACTION] = _pick(_ACTIONS, taken)
+    for column, arm in enumerate(_ARMS):
+        columns[schema.expected_fraction_column(arm)] = expected[:, column]
+    for column, arm in enumerate(_ARMS):
+        columns[schema.expected_net_column(arm)] = expected_net[:, column]
+    for column, arm in enumerate(_ARMS):
+        columns[schema.realised_amount_column(arm)] = realised[:, column]
+    feasible = np.where(allowed, expected_net, -np.inf)
+    columns[schema.ORACLE_ACTION] = _pick(_ARMS, np.argmax(feasible, axis=1))
+    columns[schema.ORACLE_ACTION_UNCONSTRAINED] = _pick(_ARMS, np.argmax(expected_net, axis=1))
+    columns[schema.LOGGED_ACTION] = _pick(_ARMS, taken)
     return pd.DataFrame(columns)
 
 

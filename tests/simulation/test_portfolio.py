@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import (
+from loan_recovery.simulation.portfolio import (
     SimulatedPortfolio,
     logging_policy_probabilities,
     rule_of_thumb_actions,

@@ -1,7 +1,7 @@
 """Monthly instalment histories: the simulated borrowers, one instalment at a time.
 
 A loan table is a snapshot; early warning needs the path that led to it. This module
-simulates, for every loan of a :class:`~loan_recovery.data.simulator.SimulatedPortfolio`,
+simulates, for every loan of a :class:`~loan_recovery.simulation.portfolio.SimulatedPortfolio`,
 one row per monthly instalment (``schema.PAYMENT_COLUMNS``: Loan_ID, Due_Date,
 Amount_Due, Amount_Paid, Paid_Date) from the same latent traits, and agrees with the
 snapshot it comes from:
@@ -48,8 +48,8 @@ import pandas as pd
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.data.simulator import SimulatedPortfolio
 from loan_recovery.exceptions import ConfigError, SchemaError
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

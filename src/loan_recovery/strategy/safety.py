@@ -1,0 +1,209 @@
+"""What a trained version knows about the lender's rule and where it may safely depart.
+
+:class:`PolicySafety` is fitted at training time, on the logged history, and saved with
+the model version (JSON, no pickle). It holds:
+
+* the BAU rule: ``None`` when the configured rule is used (``strategy.bau_source =
+  "rule"``: the lender's documented rule, ``simulator.logging_rule``), or a shallow tree
+  reconstructed from the history (``"history"``), printed as readable rules;
+* the safe deviations (:mod:`loan_recovery.strategy.safe`): the (support cell, arm)
+  pairs where the history logged the arm often enough and the lower confidence bound of
+  its doubly robust gain over BAU's choice is positive.
+
+The plan then lets the learned policy choose, per loan, only BAU's action or arms
+approved in the loan's cell (:meth:`PolicySafety.restrict`), so the same restriction
+holds for the greedy choice and the capacity LP.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from loan_recovery.config import Settings
+from loan_recovery.data import schema
+from loan_recovery.exceptions import IncompatibleModelError
+from loan_recovery.strategy.bau import BauRule, fit_bau_rule
+from loan_recovery.strategy.safe import N_CELLS, SafeDeviations, fit_safe_deviations, support_cells
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+ARMS: tuple[str, ...] = schema.ARM_NAMES
+SAFETY_FILE = "policy_safety.json"
+_FORMAT = "loan_recovery.policy_safety/1"
+
+
+@dataclass(frozen=True)
+class PolicySafety:
+    """The BAU rule (None: the configured one) and the approved departures from it."""
+
+    deviations: SafeDeviations
+    bau_rule: BauRule | None = None
+
+    def bau_actions(self, table: pd.DataFrame) -> npt.NDArray[np.str_] | None:
+        """The reconstructed rule's arm per loan; None means "use the configured rule"."""
+        if self.bau_rule is None:
+            return None
+        return np.asarray(self.bau_rule.predict(table), dtype=np.str_)
+
+    def restrict(
+        self,
+        table: pd.DataFrame,
+        candidates: pd.DataFrame,
+        uplift: pd.DataFrame,
+        bau: pd.Series,
+    ) -> pd.DataFrame:
+        """Candidates the learned policy may use: approved arms in the loan's cell, or BAU's.
+
+        BAU's own action stays a candidate unless leaving the loan alone is approved in
+        the cell (then it must still clear the uplift minimum like any other arm).
+        """
+        del uplift  # the restriction is on supported arms, not on the model's values
+        cells = support_cells(table)
+        approved = self.deviations.allowed()[cells]
+        columns = [str(column) for column in candidates.columns]
+        arm_columns = [ARMS.index(column) for column in columns]
+        mask = candidates.to_numpy(dtype=np.bool_)
+        is_bau = bau.to_numpy(dtype=object)[:, np.newaxis] == np.asarray(columns, dtype=object)
+        hold_approved = approved[:, ARMS.index(schema.HOLD)][:, np.newaxis]
+        restricted = (mask & approved[:, arm_columns]) | (is_bau & (mask | ~hold_approved))
+        return pd.DataFrame(restricted, index=candidates.index, columns=candidates.columns)
+
+    def rules_text(self) -> str:
+        """The BAU rule as readable if/else lines (the configured rule says so)."""
+        if self.bau_rule is None:
+            return "the configured lender rule (simulator.logging_rule)"
+        return self.bau_rule.rules_text()
+
+    # --- persistence ------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "arms": list(ARMS),
+            "deviations": self.deviations.to_json(),
+            "bau_rule": None if self.bau_rule is None else self.bau_rule.to_json(),
+        }
+
+    def save(self, directory: Path) -> Path:
+        path = Path(directory) / SAFETY_FILE
+        path.write_text(json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n", "utf-8")
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> PolicySafety | None:
+        """The saved safety of a version; None when the version has none (older models)."""
+        path = Path(directory) / SAFETY_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            if data.get("format") != _FORMAT or tuple(data.get("arms", ())) != ARMS:
+                raise IncompatibleModelError(
+                    f"{path.name} has format {data.get('format')!r} over arms "
+                    f"{data.get('arms')}; expected {_FORMAT!r} over {list(ARMS)}."
+                )
+            rule = data.get("bau_rule")
+            return cls(
+                deviations=SafeDeviations.from_json(data["deviations"]),
+                bau_rule=None if rule is None else BauRule.from_json(rule),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise IncompatibleModelError(f"{path} is not a readable policy safety: {error}.")
+
+
+def realised_net(table: pd.DataFrame, logged: npt.ArrayLike, settings: Settings) -> FloatArray:
+    """What each logged arm actually brought in, on the plan's discounted basis."""
+    from loan_recovery.finance import discount_factor
+
+    arms = np.asarray(logged, dtype=object)
+    economics = settings.economics
+    lookup = {
+        schema.HOLD: (0.0, 0.0, economics.hold_days_to_money),
+        **{
+            name: (config.fixed_cost, config.recovery_share, config.days_to_money)
+            for name, config in settings.actions.items()
+        },
+    }
+    codes, names = pd.factorize(pd.Series(arms))
+    table_of = np.array([lookup[str(name)] for name in names], dtype=np.float64).reshape(-1, 3)
+    fixed, share, days = table_of[codes].T
+    amount = table[schema.AMOUNT_RECOVERED].to_numpy(dtype=np.float64)
+    discount = discount_factor(days, economics.cost_of_funds)
+    result: FloatArray = amount * (1.0 - share) * discount - fixed
+    return result
+
+
+def fit_policy_safety(
+    table: pd.DataFrame,
+    *,
+    logged: npt.ArrayLike,
+    propensity: npt.ArrayLike,
+    uplift: pd.DataFrame,
+    hold_value: pd.Series,
+    candidates: pd.DataFrame,
+    allowed: pd.DataFrame,
+    settings: Settings,
+    random_state: int = 0,
+) -> PolicySafety:
+    """Fit the BAU rule (when reconstructed) and the safe deviations on the history.
+
+    ``uplift``/``hold_value``/``candidates``/``allowed`` are the plan's own inputs on the
+    history rows, so the learned proposal tested here is the one the plan would make.
+    Rows without ``Amount_Recovered`` cannot be scored and are left out of the test.
+    """
+    from loan_recovery.strategy.policy import BAU, obey_guardrails, policy_actions
+
+    logged_arms = np.asarray(logged, dtype=object)
+    bau_rule: BauRule | None = None
+    if settings.strategy.bau_source == "history":
+        bau_rule = fit_bau_rule(
+            table,
+            logged_arms,
+            max_depth=settings.strategy.bau_tree_depth,
+            random_state=random_state,
+        )
+        bau_names = obey_guardrails(bau_rule.predict(table), allowed)
+    else:
+        bau_names = policy_actions(
+            BAU,
+            table=table,
+            risk_score=np.zeros(len(table)),
+            values=uplift,
+            allowed=allowed,
+            settings=settings,
+        ).to_numpy(dtype=np.str_)
+    values = np.column_stack(
+        [hold_value.to_numpy(dtype=np.float64), (uplift.add(hold_value, axis=0)).to_numpy()]
+    )
+    columns = [schema.HOLD, *(str(c) for c in uplift.columns)]
+    order = [columns.index(arm) for arm in ARMS if arm in columns]
+    predicted = values[:, order]
+    masked = np.where(candidates.to_numpy(dtype=np.bool_), uplift.to_numpy(), -np.inf)
+    best = np.argmax(masked, axis=1)
+    has_any = np.isfinite(masked[np.arange(len(best)), best])
+    proposed_names = np.where(has_any, np.asarray(uplift.columns, dtype=object)[best], schema.HOLD)
+    arm_index = pd.Index(ARMS)
+    rewards = realised_net(table, logged_arms, settings)
+    usable = np.isfinite(rewards)
+    safe = settings.strategy.safe
+    deviations = fit_safe_deviations(
+        cells=support_cells(table)[usable],
+        proposed=arm_index.get_indexer(pd.Index(proposed_names))[usable].astype(np.int64),
+        bau=arm_index.get_indexer(pd.Index(bau_names))[usable].astype(np.int64),
+        logged=arm_index.get_indexer(pd.Index(logged_arms))[usable].astype(np.int64),
+        propensity=np.asarray(propensity, dtype=np.float64)[usable],
+        rewards=rewards[usable],
+        predicted=predicted[usable],
+        min_support=safe.min_support,
+        confidence=safe.confidence,
+        n_cells=N_CELLS,
+        max_weight=safe.max_weight,
+    )
+    return PolicySafety(deviations=deviations, bau_rule=bau_rule)
