@@ -111,7 +111,7 @@ def test_prediction_from_the_arrays_equals_sklearn(
 
 def test_json_round_trip_predicts_identically(rule: BauRule) -> None:
     """Gives the rule saved to JSON text and loaded back; expects an equal rule, same actions."""
-    loaded = BauRule.from_json(json.loads(json.dumps(rule.to_json())))
+    loaded = BauRule.from_json(json.loads(json.dumps(rule.to_json(), allow_nan=False)))
     assert loaded == rule
     fresh = _table(2_000, seed=7)
     assert np.array_equal(loaded.predict(fresh), rule.predict(fresh))
@@ -127,7 +127,7 @@ def test_thresholds_on_float32_edges_route_like_sklearn() -> None:
     rule = fit_bau_rule(table, logged, max_depth=2, min_samples_leaf=1)
     assert rule.agreement == 1.0
     assert "emi_to_income <= 0.4" in rule.rules_text()
-    loaded = BauRule.from_json(json.loads(json.dumps(rule.to_json())))
+    loaded = BauRule.from_json(json.loads(json.dumps(rule.to_json(), allow_nan=False)))
     tree = DecisionTreeClassifier(max_depth=2, min_samples_leaf=1, random_state=0)
     tree.fit(bau_features(table).to_numpy(), logged.astype(str))
     edge = table.copy()

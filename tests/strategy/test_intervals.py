@@ -174,12 +174,16 @@ def test_bootstrap_over_several_chunks_keeps_each_total_inside_its_interval() ->
 
 
 def test_bootstrap_of_a_large_book_is_fast() -> None:
-    """Gives 50,000 rows x 12 policies x 500 replicates; expects well under 3 s."""
+    """Gives 50,000 rows x 12 policies x 500 replicates; expects under 3 s of CPU.
+
+    CPU rather than wall time, so other jobs on a busy machine do not fail the test; it
+    takes about 0.3 s wall (0.65 s CPU over two BLAS threads) on an idle two-core machine.
+    """
     rng = np.random.default_rng(9)
     scores = {f"p{j}": rng.normal(j, 10, 50_000) for j in range(12)}
-    start = time.perf_counter()
+    start = time.process_time()
     bootstrap_totals(scores, baseline="p0", n_boot=500, random_state=0)
-    assert time.perf_counter() - start < 3.0
+    assert time.process_time() - start < 3.0
 
 
 @pytest.mark.parametrize(

@@ -282,7 +282,9 @@ def _choices(
     for name in policy_names():
         report.stage(f"Policy {name}")
         if name == LEARNED and capacity is not None:
-            chosen[name] = _lp_codes(inputs.uplift, inputs.candidates, inputs.costs, capacity)
+            chosen[name] = _lp_codes(
+                inputs.decision_uplift, inputs.candidates, inputs.costs, capacity
+            )
         else:
             codes = _codes(policy_choice(name, table, inputs, settings, seed))
             chosen[name] = codes if capacity is None else _cap_rule(codes, risk, capacity)

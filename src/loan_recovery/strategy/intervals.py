@@ -193,8 +193,8 @@ def bootstrap_totals(
     paired. ``p_beats_baseline`` is taken from the bootstrap of the per-row *difference*
     to the baseline, so two identical policies tie exactly and score 0.5.
 
-    Cost is one ``(replicates x rows) @ (rows x 2 policies)`` product, done in chunks of
-    replicates to bound memory.
+    Cost is one ``(replicates x rows) @ (rows x 2p)`` product (p totals, p differences to
+    the baseline), done in chunks of replicates to bound memory.
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 1:
         raise IntervalError(f"n_boot must be a positive integer; got {n_boot!r}.")

@@ -145,6 +145,10 @@ def _text_column(
     return texts
 
 
+#: Decision value of a BAU action the safe policy keeps despite a predicted uplift <= 0.
+_KEPT_VALUE = 1.0
+
+
 @dataclass(frozen=True)
 class ActionValues:
     """Everything a policy chooses from: risk, per-arm expectations and what is allowed.
@@ -168,6 +172,7 @@ class ActionValues:
     catalogue: ActionCatalogue
     candidates: pd.DataFrame
     bau: pd.Series
+    decision_uplift: pd.DataFrame
 
 
 def action_values(
@@ -232,8 +237,14 @@ def value_actions(
         bau=bau_rule,
     )
     candidates = guard.allowed & (uplift > settings.strategy.min_uplift)
+    decision_uplift = uplift
     if safety is not None and settings.strategy.safe.enabled:
         candidates = safety.restrict(table, candidates, uplift, bau)
+        # BAU's action kept because the history never showed that leaving the loan alone
+        # is better must not lose its slot for a predicted uplift at or below zero: it
+        # competes at the smallest positive value (one currency unit).
+        kept = candidates.to_numpy(dtype=np.bool_) & (uplift.to_numpy() <= _KEPT_VALUE)
+        decision_uplift = uplift.mask(kept, _KEPT_VALUE)
     return ActionValues(
         scores=scores,
         risk=risk,
@@ -247,6 +258,7 @@ def value_actions(
         catalogue=catalogue,
         candidates=candidates,
         bau=bau,
+        decision_uplift=decision_uplift,
     )
 
 
@@ -255,7 +267,7 @@ def policy_choice(
 ) -> pd.Series:
     """The arm each loan gets under the named policy (learned: best safe candidate)."""
     if name == LEARNED:
-        return best_allowed(inputs.uplift, inputs.candidates).rename(LEARNED)
+        return best_allowed(inputs.decision_uplift, inputs.candidates).rename(LEARNED)
     if name == BAU:
         return inputs.bau
     return policy_actions(
@@ -305,13 +317,18 @@ def plan_loans(
 
     baseline_name = settings.strategy.baseline_policy
     baseline = policy_choice(baseline_name, table, inputs, settings, random_state)
-    decisions = decide(uplift, inputs.candidates, baseline)
+    decisions = decide(inputs.decision_uplift, inputs.candidates, baseline)
     capacity = dict(capacity if capacity is not None else settings.strategy.capacity)
     budget = budget if budget is not None else settings.strategy.budget
     capacity_plan: CapacityPlan | None = None
     if policy == LEARNED and (capacity or budget is not None):
         capacity_plan = optimise_with_capacity(
-            uplift, inputs.candidates, costs, capacity, budget, random_state=random_state
+            inputs.decision_uplift,
+            inputs.candidates,
+            costs,
+            capacity,
+            budget,
+            random_state=random_state,
         )
         chosen = capacity_plan.actions
     elif policy == LEARNED:

@@ -155,7 +155,9 @@ class SafeDeviations:
     def apply(self, cells: npt.ArrayLike, proposed: npt.ArrayLike, bau: npt.ArrayLike) -> IntArray:
         """The safe action per loan: the proposal where approved (or equal to BAU), else BAU."""
         cell = np.asarray(cells)
-        n_rows = cell.shape[0] if cell.ndim == 1 else -1
+        if cell.ndim != 1:
+            raise SafePolicyError(f"cells must be 1-D integer codes; got shape {cell.shape}.")
+        n_rows = cell.shape[0]
         cell_codes = _codes(cell, "cells", n_rows, self.n_cells)
         proposal = _codes(proposed, "proposed", n_rows, self.n_actions)
         usual = _codes(bau, "bau", n_rows, self.n_actions)

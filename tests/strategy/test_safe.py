@@ -1,0 +1,281 @@
+"""Safe policy improvement over BAU on toy worlds whose true values are known."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from loan_recovery.data import schema
+from loan_recovery.exceptions import SchemaError
+from loan_recovery.strategy.intervals import dr_scores
+from loan_recovery.strategy.safe import (
+    N_CELLS,
+    SafeDeviations,
+    SafePolicyError,
+    cell_labels,
+    fit_safe_deviations,
+    support_cells,
+)
+
+N_ACTIONS = 3  # 0 hold, 1 call, 2 legal
+EPSILON = 0.3  # share of rows where the logging policy explores uniformly
+
+
+@dataclass(frozen=True)
+class World:
+    """A logged history with the true value of every action on every row."""
+
+    cells: np.ndarray
+    true_values: np.ndarray
+    bau: np.ndarray
+    logged: np.ndarray
+    propensity: np.ndarray
+    rewards: np.ndarray
+    predicted: np.ndarray
+
+    @property
+    def proposed(self) -> np.ndarray:
+        """The learned policy: the best action by the (noisy, biased) model."""
+        return np.argmax(self.predicted, axis=1)
+
+    def true_total(self, actions: np.ndarray) -> float:
+        return float(self.true_values[np.arange(len(actions)), actions].sum())
+
+    def fit(self, **settings: float) -> SafeDeviations:
+        arguments: dict[str, float] = {"min_support": 30, "confidence": 0.95} | settings
+        return fit_safe_deviations(
+            cells=self.cells,
+            proposed=self.proposed,
+            bau=self.bau,
+            logged=self.logged,
+            propensity=self.propensity,
+            rewards=self.rewards,
+            predicted=self.predicted,
+            **arguments,  # type: ignore[arg-type]
+        )
+
+
+def _world(seed: int, base: np.ndarray, bias: np.ndarray, bau_by_cell: np.ndarray) -> World:
+    """Rows spread over the cells; true value = cell mean + row noise; epsilon-greedy BAU
+    logging with known propensities; the model adds a per-cell bias and row noise."""
+    rng = np.random.default_rng(seed)
+    n_cells = base.shape[0]
+    n = 1_500 * n_cells
+    cells = rng.integers(0, n_cells, n)
+    true_values = base[cells] + rng.normal(0, 1, (n, N_ACTIONS))
+    bau = bau_by_cell[cells]
+    explore = rng.random(n) < EPSILON
+    logged = np.where(explore, rng.integers(0, N_ACTIONS, n), bau)
+    propensity = np.where(logged == bau, 1 - EPSILON + EPSILON / N_ACTIONS, EPSILON / N_ACTIONS)
+    rewards = true_values[np.arange(n), logged] + rng.normal(0, 3, n)
+    predicted = true_values + bias[cells] + rng.normal(0, 2, (n, N_ACTIONS))
+    return World(cells, true_values, bau, logged, propensity, rewards, predicted)
+
+
+def _misleading_world(seed: int) -> World:
+    """A model that overrates a worse action in every cell, so its proposals lose to BAU."""
+    base = np.array([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 0.0, 0.5]])
+    bias = np.array([[0.0, 4.0, 0.0], [0.0, 0.0, 3.0], [0.0, 2.5, 2.5]])
+    return _world(seed, base, bias, bau_by_cell=np.array([0, 1, 0]))
+
+
+def _world_with_a_good_cell(seed: int) -> World:
+    """As the misleading world plus a cell where calling beats BAU's hold by 5."""
+    base = np.array([[0.0, 5.0, 2.0], [3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 0.0, 0.5]])
+    bias = np.array([[0.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 3.0], [0.0, 2.5, 2.5]])
+    return _world(seed, base, bias, bau_by_cell=np.array([0, 0, 1, 0]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_safe_policy_never_loses_to_bau_when_the_model_misleads(seed: int) -> None:
+    """Gives proposals worse than BAU in every cell; expects the naive policy to lose to BAU
+    and the safe one not to (its true total >= BAU's)."""
+    world = _misleading_world(seed)
+    deviations = world.fit()
+    safe = deviations.apply(world.cells, world.proposed, world.bau)
+    bau_total = world.true_total(world.bau)
+    assert world.true_total(world.proposed) < bau_total - 1_000
+    assert world.true_total(safe) >= bau_total
+    assert not deviations.report["approved"].any()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_safe_policy_keeps_the_genuine_gain_and_drops_the_losses(seed: int) -> None:
+    """Gives one cell where calling beats hold by 5; expects that deviation approved, the
+    harmful ones refused, and the safe policy beating both BAU and the naive policy."""
+    world = _world_with_a_good_cell(seed)
+    deviations = world.fit()
+    safe = deviations.apply(world.cells, world.proposed, world.bau)
+    assert (0, 1) in deviations.approved
+    assert {cell for cell, _ in deviations.approved} == {0}
+    bau_total = world.true_total(world.bau)
+    assert world.true_total(safe) > bau_total + 1_000
+    assert world.true_total(safe) > world.true_total(world.proposed)
+    for cell in (1, 2, 3):
+        rows = world.cells == cell
+        assert np.array_equal(safe[rows], world.bau[rows])
+
+
+def test_min_support_above_every_count_gives_bau_exactly() -> None:
+    """Gives a min_support no action reaches in any cell; expects the safe policy == BAU."""
+    world = _world_with_a_good_cell(0)
+    deviations = world.fit(min_support=len(world.cells) + 1)
+    assert deviations.approved == ()
+    safe = deviations.apply(world.cells, world.proposed, world.bau)
+    assert np.array_equal(safe, world.bau)
+
+
+def test_report_holds_the_dr_gain_and_its_lower_bound() -> None:
+    """Gives the good-cell world; expects the report's mean gain and bound for (0, call) to
+    equal the DR gain computed directly, and logged support to count logged rows."""
+    world = _world_with_a_good_cell(1)
+    deviations = world.fit(confidence=0.9)
+    report = deviations.report.set_index(["cell", "action"])
+    rows = (world.cells == 0) & (world.proposed == 1) & (world.bau != 1)
+
+    def score(target: np.ndarray) -> np.ndarray:
+        return dr_scores(
+            world.rewards, world.logged, world.propensity, target, world.predicted, max_weight=50
+        )
+
+    gain = (score(world.proposed) - score(world.bau))[rows]
+    entry = report.loc[(0, 1)]
+    assert entry["rows"] == rows.sum()
+    assert entry["logged_support"] == ((world.cells == 0) & (world.logged == 1)).sum()
+    assert entry["mean_gain"] == pytest.approx(gain.mean())
+    bound = gain.mean() - norm.ppf(0.9) * gain.std(ddof=1) / np.sqrt(rows.sum())
+    assert entry["lower_bound"] == pytest.approx(bound)
+    assert entry["mean_gain"] == pytest.approx(5.0, abs=0.6)
+    assert list(deviations.report.columns) == [
+        "cell",
+        "action",
+        "rows",
+        "logged_support",
+        "mean_gain",
+        "lower_bound",
+        "approved",
+    ]
+
+
+def test_a_single_row_group_is_never_approved() -> None:
+    """Gives one deviating row with a huge gain; expects no bound (NaN) and no approval."""
+    deviations = fit_safe_deviations(
+        cells=np.array([0, 0]),
+        proposed=np.array([1, 0]),
+        bau=np.array([0, 0]),
+        logged=np.array([1, 0]),
+        propensity=np.array([0.5, 0.5]),
+        rewards=np.array([100.0, 0.0]),
+        predicted=np.zeros((2, 2)),
+        min_support=0,
+        confidence=0.9,
+    )
+    assert deviations.approved == ()
+    assert np.isnan(deviations.report["lower_bound"].iloc[0])
+    assert deviations.report["mean_gain"].iloc[0] == pytest.approx(200.0)
+    text = json.dumps(deviations.to_json(), allow_nan=False)  # strict JSON: NaN saved as null
+    pd.testing.assert_frame_equal(
+        SafeDeviations.from_json(json.loads(text)).report, deviations.report
+    )
+
+
+def test_apply_follows_the_approved_pairs_only() -> None:
+    """Gives one approved pair; expects it kept, other deviations reverted, agreement kept."""
+    report = pd.DataFrame(columns=["cell", "action"])
+    deviations = SafeDeviations(n_cells=2, n_actions=3, approved=((1, 2),), report=report)
+    safe = deviations.apply(
+        cells=np.array([1, 1, 0, 0]),
+        proposed=np.array([2, 1, 2, 0]),
+        bau=np.array([0, 0, 1, 0]),
+    )
+    np.testing.assert_array_equal(safe, [2, 0, 1, 0])
+
+
+def test_json_round_trip_keeps_pairs_report_and_decisions() -> None:
+    """Gives fitted deviations through JSON text; expects equal pairs, report and actions."""
+    world = _world_with_a_good_cell(2)
+    deviations = world.fit()
+    loaded = SafeDeviations.from_json(json.loads(json.dumps(deviations.to_json(), allow_nan=False)))
+    assert loaded == deviations
+    pd.testing.assert_frame_equal(loaded.report, deviations.report)
+    np.testing.assert_array_equal(
+        loaded.apply(world.cells, world.proposed, world.bau),
+        deviations.apply(world.cells, world.proposed, world.bau),
+    )
+
+
+def _loans(days: list[int], collateral: list[float], emi: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            schema.DAYS_PAST_DUE: days,
+            schema.COLLATERAL_VALUE: collateral,
+            schema.MONTHLY_EMI: emi,
+            schema.MONTHLY_INCOME: [1_000.0] * len(days),
+        }
+    )
+
+
+def test_support_cells_have_known_codes() -> None:
+    """Gives loans at bucket edges; expects bucket x 4 + secured x 2 + high burden."""
+    table = _loans(
+        days=[0, 30, 31, 45, 90, 180, 181, 5000],
+        collateral=[0.0, 10.0, 0.0, 10.0, 0.0, 0.0, 10.0, 0.0],
+        emi=[100.0, 450.0, 451.0, 500.0, 0.0, 900.0, 460.0, 1.0],
+    )
+    np.testing.assert_array_equal(support_cells(table), [0, 6, 9, 11, 12, 17, 23, 20])
+    labels = cell_labels()
+    assert len(labels) == N_CELLS == 24
+    assert labels[11] == "31-60 DPD, secured, high burden"
+    assert labels[0] == "0 DPD, unsecured, low burden"
+
+
+def test_support_cells_name_a_missing_column() -> None:
+    """Gives a table without income; expects a SchemaError naming it."""
+    table = _loans([0], [0.0], [1.0]).drop(columns=[schema.MONTHLY_INCOME])
+    with pytest.raises(SchemaError, match=schema.MONTHLY_INCOME):
+        support_cells(table)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"confidence": 1.0}, "confidence must lie in"),
+        ({"min_support": -1}, "min_support must be >= 0"),
+        ({"proposed": np.array([0, 3])}, r"proposed must lie in \[0, 2\)"),
+        ({"bau": np.array([0])}, "bau must be 1-D integer codes of length 2"),
+        ({"cells": np.array([0.0, 1.0])}, "cells must be 1-D integer codes"),
+        ({"propensity": np.array([0.0, 1.0])}, "propensity must lie in"),
+        ({"predicted": np.zeros(2)}, "n x k value matrix"),
+    ],
+)
+def test_inputs_that_do_not_line_up_are_refused(change: dict[str, object], message: str) -> None:
+    """Gives one bad argument each; expects a ValueError from this package saying which."""
+    arguments: dict[str, object] = {
+        "cells": np.array([0, 1]),
+        "proposed": np.array([1, 0]),
+        "bau": np.array([0, 0]),
+        "logged": np.array([1, 0]),
+        "propensity": np.array([0.5, 0.5]),
+        "rewards": np.array([1.0, 0.0]),
+        "predicted": np.zeros((2, 2)),
+        "min_support": 1,
+        "confidence": 0.9,
+    } | change
+    with pytest.raises(ValueError, match=message):
+        fit_safe_deviations(**arguments)  # type: ignore[arg-type]
+
+
+def test_apply_refuses_unknown_cells_and_bad_json() -> None:
+    """Gives a cell code beyond the fitted cells and a wrongly tagged dict; expects errors."""
+    deviations = SafeDeviations(n_cells=2, n_actions=2, approved=(), report=pd.DataFrame())
+    with pytest.raises(SafePolicyError, match=r"cells must lie in \[0, 2\)"):
+        deviations.apply(np.array([2]), np.array([0]), np.array([0]))
+    with pytest.raises(SafePolicyError, match="expected safe deviations with format"):
+        SafeDeviations.from_json({"format": "x"})
+    with pytest.raises(SafePolicyError, match="outside 2 cells"):
+        SafeDeviations(n_cells=2, n_actions=2, approved=((2, 0),), report=pd.DataFrame())
