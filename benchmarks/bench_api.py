@@ -55,12 +55,12 @@ from loan_recovery.api.scoring import (
 )
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.assess import raw_frame
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import score_loans
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.apikeys import create_api_key
 from loan_recovery.store.db import create_store_engine, open_store, upgrade
 from loan_recovery.strategy.plan import action_values, plan_loans, value_actions

@@ -21,14 +21,14 @@ import time
 import bench_support
 from loan_recovery.config import load_settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import simulate_payment_history
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.jobs.alerts import alerts_from_scores, score_early_warning
 from loan_recovery.models.early_warning import (
     early_warning_labels,
     top_fraction_metrics,
     train_early_warning,
 )
+from loan_recovery.simulation.payments import simulate_payment_history
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:

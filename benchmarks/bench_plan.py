@@ -52,13 +52,13 @@ import bench_support
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.outcomes import SHARED_KEY
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.plan import PlanResult, action_values, plan_loans
 from loan_recovery.strategy.policy import CapacityPlan, optimise_with_capacity
 
@@ -286,9 +286,10 @@ def _capped(table: pd.DataFrame, bundle: ModelBundle, settings: Settings) -> Cap
             lambda: plan_loans(table, bundle, settings, capacity=limits, budget=budget)
         )
         inputs, timings["action_values"] = _timed(lambda: action_values(table, bundle, settings))
+        # The plan optimises the uplift over hold among the safe candidates.
         direct, timings["optimise_with_capacity alone"] = _timed(
             lambda: optimise_with_capacity(
-                inputs.values, inputs.guard.allowed, inputs.costs, limits, budget
+                inputs.decision_uplift, inputs.candidates, inputs.costs, limits, budget
             )
         )
         holder.update(limits=limits, budget=budget, uncapped=uncapped, capped=capped, direct=direct)

@@ -48,7 +48,6 @@ from loan_recovery import features
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.bundle import ModelBundle, load_bundle
@@ -56,6 +55,7 @@ from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.explain import ReasonCodes, reason_codes
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.scoring import model_contributions, score_loans
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 T = TypeVar("T")
 

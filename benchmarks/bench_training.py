@@ -32,11 +32,11 @@ from typing import TypeVar
 
 import bench_support
 from loan_recovery.config import load_settings
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.models.design import risk_design_matrix, risk_label
 from loan_recovery.models.risk import FAMILIES, CalibratedRiskModel
 from loan_recovery.models.segments import Segmenter
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 T = TypeVar("T")
 

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from loan_recovery.cli import app
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
+from loan_recovery.jobs.evaluate import EvaluationReport, PolicyReport, PolicyValue
 from loan_recovery.render import masked_value
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 
 runner = CliRunner()
 
@@ -191,3 +192,88 @@ def test_personal_data_is_masked_in_output() -> None:
     assert masked_value(schema.PHONE, "+919800000000") == "***"
     assert masked_value(schema.EMAIL, "a@b.in") == "***"
     assert masked_value(schema.AGE, "forty") == "forty"
+
+
+def _report(name: str, net: float, *, vs_bau: float, capture: float) -> PolicyReport:
+    return PolicyReport(
+        value=PolicyValue(net_recovery=net, recovered=net + 10.0, cost=10.0, loans=4, exposure=1e3),
+        incremental_net=net - 100.0,
+        vs_bau=vs_bau,
+        capture=capture,
+        dr=net * 0.9,
+        dr_ci95=(net * 0.8, net * 1.1),
+        p_beats_bau=None if name == "bau" else 0.75,
+        actions={arm: (1.0 if arm == schema.HOLD else 0.0) for arm in schema.ARM_NAMES},
+    )
+
+
+@pytest.fixture
+def canned_evaluation(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """evaluate-policy with a canned report (no simulation or training); records the call."""
+    calls: dict[str, object] = {}
+    report = EvaluationReport(
+        loans=4,
+        seed=9,
+        same_capacity=True,
+        capacity={"call": 1, "legal": 0},
+        policies={
+            "oracle": _report("oracle", 900.0, vs_bau=0.5, capture=1.0),
+            "all-hold": _report("all-hold", 100.0, vs_bau=-0.5, capture=float("nan")),
+            "bau": _report("bau", 600.0, vs_bau=0.0, capture=0.0),
+            "learned": _report("learned", 700.0, vs_bau=float("nan"), capture=1 / 3),
+        },
+        bau_rules="if days_past_due <= 90.5: call\nelse: legal",
+    )
+
+    def fake(**kwargs: object) -> EvaluationReport:
+        calls.update(kwargs)
+        return report
+
+    monkeypatch.setattr("loan_recovery.cli.run_evaluate_policy", fake)
+    return calls
+
+
+def test_evaluate_policy_passes_capacity_and_fresh_loans_and_lists_learned_and_bau_first(
+    canned_evaluation: dict[str, object],
+) -> None:
+    """Gives --same-capacity --fresh-loans 300; expects them passed on, learned then bau
+    listed first, the rest by net recovery, n/a for undefined ratios, and the BAU rules."""
+    result = runner.invoke(
+        app, ["evaluate-policy", "--loans", "500", "--same-capacity", "--fresh-loans", "300"]
+    )
+    assert result.exit_code == 0, result.output
+    assert canned_evaluation["n_loans"] == 500
+    assert canned_evaluation["fresh_loans"] == 300
+    assert canned_evaluation["same_capacity"] is True
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == ["learned", "bau", "oracle", "all-hold"]
+    learned, bau = rows[0].split("│"), rows[1].split("│")
+    assert [cell.strip() for cell in learned[2:8]] == [
+        "700",
+        "600",
+        "n/a",
+        "33.3%",
+        "630 [560, 770]",
+        "75%",
+    ]
+    assert [cell.strip() for cell in bau[4:5] + bau[7:8]] == ["+0.0%", ""]
+    assert "if days_past_due <= 90.5: call" in result.stdout
+    assert "Capacity every policy was held to (bau's own use): call 1, legal 0" in result.stdout
+
+
+def test_evaluate_policy_json_is_to_json_dict_with_non_numbers_as_null(
+    canned_evaluation: dict[str, object],
+) -> None:
+    """Gives a report whose learned vs_bau is NaN; expects strict JSON: to_json_dict() with
+    that ratio null and every other value as reported."""
+    result = runner.invoke(app, ["evaluate-policy", "--loans", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    assert canned_evaluation["fresh_loans"] is None
+    assert canned_evaluation["same_capacity"] is False
+    payload = json.loads(result.stdout)
+    learned = payload["policies"]["learned"]
+    assert learned["vs_bau"] is None
+    assert learned["dr_ci95"] == pytest.approx([560.0, 770.0])
+    assert payload["policies"]["bau"]["vs_bau"] == 0.0
+    assert payload["policies"]["all-hold"]["oracle_capture_vs_bau"] is None
+    assert payload["bau_rules"].startswith("if days_past_due")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loan_recovery import __version__
+from loan_recovery.actions import CAPACITY_LIMITED
 from loan_recovery.api.logs import LogLevel
 from loan_recovery.api.server import check_serveable, run_server
 from loan_recovery.config import Settings, load_settings
@@ -377,7 +379,10 @@ def plan(
     models: ModelsOption = None,
     version: Annotated[str | None, typer.Option(help="Version to use (default: champion).")] = None,
     policy: Annotated[
-        str, typer.Option(help="learned, threshold-rules, dpd-rule, all-<action> or random.")
+        str,
+        typer.Option(
+            help="learned, bau, threshold-rules, random or all-<arm> (all-hold included)."
+        ),
     ] = "learned",
     capacity: Annotated[
         str | None, typer.Option(help="Slots per action per cycle, e.g. legal=40,call=500.")
@@ -396,7 +401,8 @@ def plan(
         ),
     ] = False,
 ) -> None:
-    """The recovery plan: best action per loan within the rules, sorted by priority."""
+    """The recovery plan: per loan, the action that adds most over leaving it alone (hold)
+    within the rules, sorted by priority; totals against holding everything and bau."""
     settings = _settings()
     slots = parse_capacity(capacity)
     case_store = open_store(settings) if store else None  # fail before planning, not after
@@ -458,20 +464,55 @@ def _store_plan(
 @app.command("evaluate-policy")
 @_user_errors
 def evaluate_policy(
-    loans: Annotated[
-        int, typer.Option(min=200, help="Loans of history (and fresh loans).")
-    ] = 20_000,
+    loans: Annotated[int, typer.Option(min=200, help="Loans of simulated history.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed of simulation and training.")] = 0,
+    same_capacity: Annotated[
+        bool,
+        typer.Option(
+            "--same-capacity",
+            help="Hold every policy to BAU's own use of the capacity-limited actions "
+            f"({', '.join(CAPACITY_LIMITED)}).",
+        ),
+    ] = False,
+    fresh_loans: Annotated[
+        int | None,
+        typer.Option(min=200, help="Fresh loans the policies are scored on (default: --loans)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Score every policy against the simulator's ground truth, with off-policy estimates."""
+    """Score every policy against the simulator's ground truth and against BAU.
+
+    Trains on a simulated history, then compares the learned policy, the lender's current
+    rule (bau), the simple rules and every single arm on fresh loans: true net recovery,
+    gain over holding everything and over BAU, and the doubly robust estimate a lender
+    could make from its own logs, with its 95% interval and the chance it beats BAU.
+    """
     settings = _settings()
     with RichProgress(_stderr()) as progress:
-        result = run_evaluate_policy(settings=settings, n_loans=loans, seed=seed, progress=progress)
+        result = run_evaluate_policy(
+            settings=settings,
+            n_loans=loans,
+            seed=seed,
+            progress=progress,
+            same_capacity=same_capacity,
+            fresh_loans=fresh_loans,
+        )
     if as_json:
-        typer.echo(json.dumps(result.to_json_dict()))
+        typer.echo(json.dumps(_json_ready(result.to_json_dict()), allow_nan=False))
         return
     _stdout().print(evaluation_table(result))
+
+
+def _json_ready(value: object) -> object:
+    """``value`` with every non-finite float as null: JSON has no NaN, and a ratio to a zero
+    BAU value (or an empty interval) is not a number a client could parse."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
 
 
 @app.command()

@@ -412,6 +412,13 @@ class SafePolicySettings(BaseModel):
     min_support: int = Field(default=30, ge=1, description="Logged rows of the action per cell")
     confidence: float = Field(default=0.9, gt=0.5, lt=1, description="One-sided level")
     max_weight: float = Field(default=50.0, gt=1, description="Inverse propensities clip here")
+    cross_fit_folds: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Folds of out-of-fold predictions the test scores the history with "
+        "(0 or 1: the final model's in-sample predictions, which flatter departures)",
+    )
 
 
 class OutcomeSettings(BaseModel):

@@ -7,6 +7,7 @@ terminal or a log.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -21,15 +22,19 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult
-from loan_recovery.jobs.evaluate import EvaluationReport
+from loan_recovery.jobs.evaluate import EvaluationReport, PolicyReport
 from loan_recovery.models.registry import VersionInfo
 from loan_recovery.portfolio import PortfolioSummary
 from loan_recovery.strategy.plan import PlanResult
+from loan_recovery.strategy.policy import BAU, LEARNED
 
 EXAMPLES_SHOWN = 10
+#: Policies the evaluation table lists first, in this order.
+LEADING_POLICIES: tuple[str, ...] = (LEARNED, BAU)
 _MASK = "***"
 
 
@@ -109,10 +114,24 @@ def versions_table(versions: list[VersionInfo]) -> Table:
 
 
 def plan_summary_table(plan: PlanResult) -> Group:
-    """Action mix with expected recovered, cost and net, and the comparison to the baseline."""
+    """Action mix with expected recovered, cost, net and uplift, then the plan's value.
+
+    The plan decides on uplift over leaving a loan alone, so the totals say what it is
+    worth three ways: its net recovery, what it adds over holding every loan (the money
+    the work itself brings in) and its gain over the baseline (the lender's current rule),
+    the comparison a manager has to justify a change with.
+    """
     summary = plan.summary()
     table = Table(title=f"Recovery plan ({plan.policy})")
-    for header in ("action", "loans", "expected recovered", "expected cost", "expected net"):
+    headers = (
+        "action",
+        "loans",
+        "expected recovered",
+        "expected cost",
+        "expected net",
+        "uplift over hold",
+    )
+    for header in headers:
         table.add_column(header, justify="right" if header != "action" else "left")
     for action, row in summary.iterrows():
         table.add_row(
@@ -121,52 +140,103 @@ def plan_summary_table(plan: PlanResult) -> Group:
             _money(float(row[schema.EXPECTED_RECOVERED])),
             _money(float(row[schema.EXPECTED_COST])),
             _money(float(row[schema.EXPECTED_NET_RECOVERY])),
+            _money(float(row[schema.EXPECTED_UPLIFT])),
         )
     totals = plan.totals()
     baseline = totals["baseline_expected_net"]
-    gain = totals["expected_net"] - baseline
-    share = f" ({gain / abs(baseline):+.1%})" if baseline else ""
-    comparison = Table(title=f"Versus the {plan.baseline_policy} baseline")
-    for header in ("policy", "expected net"):
-        comparison.add_column(header, justify="right" if header != "policy" else "left")
-    comparison.add_row(plan.baseline_policy, _money(baseline))
-    comparison.add_row(plan.policy, f"{_money(totals['expected_net'])}{share}")
-    parts: list[Table] = [table, comparison]
+    gain = totals["gain_over_baseline"]
+    left_alone = totals["value_if_all_left_alone"]
+    incremental = totals["incremental_net"]
+    value = Table(title=f"Value of the plan ({plan.policy})")
+    value.add_column("measure")
+    value.add_column("expected", justify="right")
+    value.add_row("net recovery", _money(totals["expected_net"]))
+    value.add_row("net recovery if every loan is left alone (hold)", _money(left_alone))
+    value.add_row(
+        "incremental net over holding everything",
+        f"{_money(incremental)}{_share(incremental, left_alone)}",
+    )
+    value.add_row(f"net recovery of the {plan.baseline_policy} baseline", _money(baseline))
+    value.add_row(
+        f"gain over the {plan.baseline_policy} baseline", f"{_money(gain)}{_share(gain, baseline)}"
+    )
+    parts: list[Table] = [table, value]
     capacity = plan.capacity_plan
     if capacity is not None and capacity.shadow_prices:
         prices = Table(title="Shadow prices (value of one more unit)")
         prices.add_column("constraint")
         prices.add_column("value", justify="right")
-        for name, value in capacity.shadow_prices.items():
-            prices.add_row(name, f"{value:,.2f}")
+        for name, price in capacity.shadow_prices.items():
+            prices.add_row(name, f"{price:,.2f}")
         parts.append(prices)
     return Group(*parts)
 
 
-def evaluation_table(result: EvaluationReport) -> Table:
-    """Policies by true net recovery, with oracle capture and off-policy estimates."""
+def _share(change: float, base: float) -> str:
+    """`` (+4.2%)``: ``change`` relative to ``base``; blank when the base is 0."""
+    return f" ({change / abs(base):+.1%})" if base else ""
+
+
+def _signed_percent(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
+
+
+def _ranked_policies(result: EvaluationReport) -> list[tuple[str, PolicyReport]]:
+    """Learned and BAU first (the comparison that matters), then the rest by net recovery."""
+    first = [(name, result.policies[name]) for name in LEADING_POLICIES if name in result.policies]
+    rest = sorted(
+        (item for item in result.policies.items() if item[0] not in LEADING_POLICIES),
+        key=lambda item: item[1].value.net_recovery,
+        reverse=True,
+    )
+    return [*first, *rest]
+
+
+def evaluation_table(result: EvaluationReport) -> Group:
+    """Every policy's true value against BAU and its off-policy (DR) estimate with its interval.
+
+    Per policy: true net recovery, what it adds over holding every loan, its change over
+    BAU, the share of the oracle's gain over BAU it captures, the doubly robust estimate
+    a lender could compute from its own logs with its 95% bootstrap interval, and the
+    chance it beats BAU. Below: the capacity every policy was held to (``same_capacity``)
+    and the BAU rule (reconstructed from the history, or the configured one), so a reader
+    knows what "bau" stands for.
+    """
+    capacity = " under BAU's capacity" if result.same_capacity else ""
     table = Table(
-        title=f"Policies on {result.loans:,} fresh simulated loans (seed {result.seed}), "
-        "true values and off-policy estimates per loan"
+        title=f"Policies on {result.loans:,} fresh simulated loans (seed {result.seed})"
+        f"{capacity}: true values, and DR estimates from the logged history"
     )
-    headers = ("policy", "net recovery", "per loan", "recovery rate", "cost", "oracle capture")
-    for header in (*headers, "IPS", "SNIPS", "DR"):
+    headers = (
+        "policy",
+        "net recovery",
+        "incremental net over hold",
+        f"vs {BAU}",
+        f"oracle capture vs {BAU}",
+        "DR [95% interval]",
+        f"P(beats {BAU})",
+    )
+    for header in headers:
         table.add_column(header, justify="left" if header == "policy" else "right")
-    ranked = sorted(
-        result.policies.items(), key=lambda item: item[1].value.net_recovery, reverse=True
-    )
-    for name, report in ranked:
-        ope = report.ope.as_dict() if report.ope is not None else {}
+    for name, report in _ranked_policies(result):
+        low, high = report.dr_ci95
         table.add_row(
             name,
             _money(report.value.net_recovery),
-            _money(report.value.mean_net_recovery),
-            _percent(report.value.recovery_rate),
-            _money(report.value.cost),
-            f"{report.capture:.1%}",
-            *(_money(ope[key]) if key in ope else "" for key in ("ips", "snips", "dr")),
+            _money(report.incremental_net),
+            _signed_percent(report.vs_bau),
+            "n/a" if not math.isfinite(report.capture) else f"{report.capture:.1%}",
+            f"{_money(report.dr)} [{_money(low)}, {_money(high)}]",
+            "" if report.p_beats_bau is None else f"{report.p_beats_bau:.0%}",
         )
-    return table
+    parts: list[Table | Text] = [table]
+    if result.same_capacity and result.capacity:
+        limits = ", ".join(f"{action} {slots:,}" for action, slots in result.capacity.items())
+        parts.append(Text(f"Capacity every policy was held to ({BAU}'s own use): {limits}"))
+    if result.bau_rules:
+        parts.append(Text(f"{BAU} rules:", style="bold"))
+        parts.append(Text(result.bau_rules))
+    return Group(*parts)
 
 
 def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:

@@ -26,8 +26,6 @@ from loan_recovery.api.app import create_app
 from loan_recovery.api.scoring import load_serving_models
 from loan_recovery.config import load_settings
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.payments import SimulatedPayments, simulate_payment_history
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.early_warning import (
     EarlyWarningBundle,
@@ -36,6 +34,8 @@ from loan_recovery.models.early_warning import (
     save_early_warning,
     train_early_warning,
 )
+from loan_recovery.simulation.payments import SimulatedPayments, simulate_payment_history
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.db import Store, open_store
 
 

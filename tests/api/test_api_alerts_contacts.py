@@ -22,14 +22,14 @@ from api_support import ApiClient, ApiWorld
 
 from loan_recovery.api.early_warning import EarlyWarningServing
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import SimulatedPayments
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.alerts import run_alerts_store
 from loan_recovery.jobs.remind import run_remind
 from loan_recovery.models.early_warning import EarlyWarningBundle
 from loan_recovery.notify.reminders import reminder_targets
 from loan_recovery.notify.senders import OutgoingMessage
+from loan_recovery.simulation.payments import SimulatedPayments
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.loans import import_loans
 from loan_recovery.store.models import AuditEntry, Role
 from loan_recovery.store.outbox import outbox_messages

@@ -25,8 +25,8 @@ from schemathesis.generation.modes import GenerationMode
 from loan_recovery.api.app import create_app
 from loan_recovery.api.early_warning import EarlyWarningServing
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import SimulatedPayments
 from loan_recovery.models.early_warning import EarlyWarningBundle
+from loan_recovery.simulation.payments import SimulatedPayments
 from loan_recovery.store.db import open_store
 from loan_recovery.store.payments import import_payments
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -9,8 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 from api_support import ApiClient
+from fastapi.testclient import TestClient
 
+from loan_recovery.api.app import create_app
+from loan_recovery.api.schemas import UPLIFT_BY_ACTION, VALUE_BY_ACTION
+from loan_recovery.api.scoring import load_serving_models
 from loan_recovery.data import schema
+from loan_recovery.exceptions import ModelError
 from loan_recovery.jobs.assess import assess_loans, raw_frame
 from loan_recovery.store.audit import SCORING_CALL
 from loan_recovery.store.models import Role
@@ -25,7 +32,8 @@ def _score(api: ApiClient, loans: list[dict[str, Any]], role: Role = Role.VIEWER
 def test_score_gives_exactly_the_numbers_of_assess_loans(
     api: ApiClient, fresh_loans: list[dict[str, Any]], api_world: Any
 ) -> None:
-    """Gives 40 loans; expects each loan's risk, action and values equal to assess_loans'."""
+    """Gives 40 loans; expects each loan's risk, action, value of holding, uplift and every
+    action's value and uplift equal to assess_loans' worklist, and consistent with each other."""
     loans = fresh_loans[:40]
     answer = _score(api, loans)
     assert answer.status_code == 200, answer.text
@@ -39,12 +47,32 @@ def test_score_gives_exactly_the_numbers_of_assess_loans(
         want = expected.loc[row[schema.LOAN_ID]]
         assert row[schema.RISK_SCORE] == want[schema.RISK_SCORE]
         assert row[schema.RECOMMENDED_ACTION] == want[schema.RECOMMENDED_ACTION]
-        assert row[schema.EXPECTED_NET_RECOVERY] == want[schema.EXPECTED_NET_RECOVERY]
+        for field in (
+            schema.EXPECTED_NET_RECOVERY,
+            schema.EXPECTED_UPLIFT,
+            schema.VALUE_IF_LEFT_ALONE,
+            schema.PRIORITY,
+            schema.UPLIFT_VS_BASELINE,
+        ):
+            assert row[field] == want[field], field
         assert row[schema.RISK_BAND] == want[schema.RISK_BAND]
         assert row[schema.SEGMENT_NAME] == want[schema.SEGMENT_NAME]
-        assert row["reasons"] == [want[schema.reason_column(k)] for k in (1, 2, 3)]
-        for action, value in row["expected_net"].items():
-            assert value == want[schema.expected_net_output_column(action)]
+        texts = [want[schema.reason_column(k)] for k in (1, 2, 3)]
+        assert row["reasons"] == [text for text in texts if isinstance(text, str) and text]
+        assert set(row[VALUE_BY_ACTION]) == set(row[UPLIFT_BY_ACTION]) == set(schema.ACTION_NAMES)
+        for action, value in row[VALUE_BY_ACTION].items():
+            assert value == want[schema.value_column(action)]
+            uplift = row[UPLIFT_BY_ACTION][action]
+            assert uplift == want[schema.uplift_column(action)]
+            assert uplift == pytest.approx(value - row[schema.VALUE_IF_LEFT_ALONE])
+        assert row[schema.EXPECTED_NET_RECOVERY] == pytest.approx(
+            row[schema.VALUE_IF_LEFT_ALONE] + row[schema.EXPECTED_UPLIFT]
+        )
+        chosen = row[schema.RECOMMENDED_ACTION]
+        if chosen == schema.HOLD:
+            assert (row[schema.EXPECTED_UPLIFT], row[schema.PRIORITY]) == (0.0, 0.0)
+        else:
+            assert row[schema.EXPECTED_UPLIFT] == row[UPLIFT_BY_ACTION][chosen]
         scores = assessment.scores_of(row[schema.LOAN_ID])
         assert row[schema.SCORED_ASSET_CLASS] == scores[schema.SCORED_ASSET_CLASS]
         allowed = assessment.allowed_of(row[schema.LOAN_ID])
@@ -77,7 +105,10 @@ def test_large_batches_use_approximate_reasons_and_the_same_choices(
     for one, other in zip(exact["loans"], approximate["loans"], strict=True):
         assert one[schema.RISK_SCORE] == other[schema.RISK_SCORE]
         assert one[schema.RECOMMENDED_ACTION] == other[schema.RECOMMENDED_ACTION]
-        assert len(other["reasons"]) == limited.settings.explain.top_k
+        assert len(other["reasons"]) <= limited.settings.explain.top_k
+    # A loan lists only features that raise its risk, so a safe one may have fewer.
+    top_k = limited.settings.explain.top_k
+    assert any(len(row["reasons"]) == top_k for row in approximate["loans"])
     assert _score(small, loans[:10]).json()["reason_method"] == "exact"
 
 
@@ -258,7 +289,8 @@ def test_a_rejected_request_writes_no_audit_row(
 def test_plan_stores_loans_scores_and_actions_then_keeps_them_on_a_rerun(
     api: ApiClient, fresh_loans: list[dict[str, Any]]
 ) -> None:
-    """Plans 20 loans twice as an agent; expects them stored, then unchanged and actions kept."""
+    """Plans 20 loans twice as an agent; expects them stored, then unchanged and actions kept,
+    and a stored score that reads back the value of holding and the uplift planned on."""
     loans = fresh_loans[100:120]
     headers = api.as_role(Role.AGENT)
     first = api.client.post("/v1/plan", json={"loans": loans}, headers=headers)
@@ -282,6 +314,15 @@ def test_plan_stores_loans_scores_and_actions_then_keeps_them_on_a_rerun(
     for item in worklist["items"]:
         assert item["recommended_action"] == by_id[item["loan_id"]][schema.RECOMMENDED_ACTION]
         assert item["risk_score"] == by_id[item["loan_id"]][schema.RISK_SCORE]
+    planned = first.json()["loans"][0]
+    detail = api.client.get(f"/v1/loans/{planned[schema.LOAN_ID]}", headers=headers).json()
+    latest = detail["scores"][0]
+    assert latest["expected_net"] == {
+        schema.HOLD: planned[schema.VALUE_IF_LEFT_ALONE],
+        **planned[VALUE_BY_ACTION],
+    }
+    assert latest["value_if_left_alone"] == planned[schema.VALUE_IF_LEFT_ALONE]
+    assert latest["expected_uplift"] == pytest.approx(planned[schema.EXPECTED_UPLIFT], abs=1e-6)
 
 
 def test_without_models_scoring_answers_503_and_reads_still_work(
@@ -307,6 +348,31 @@ def test_without_models_scoring_answers_503_and_reads_still_work(
         )
         assert scored.status_code == 503
         assert client.get("/v1/segments", headers=api.as_role(Role.VIEWER)).status_code == 200
+
+
+def test_a_version_trained_without_a_hold_model_is_not_served(
+    make_api: Callable[..., ApiClient],
+    sqlite_url: str,
+    api_world: Any,
+    fresh_loans: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Gives a champion whose outcome model lacks the hold arm (trained before uplift);
+    expects loading to say retrain, /ready and /v1/score 503, never a 500."""
+    current = api_world.models.bundle
+    outcome = copy.copy(current.outcome_model)
+    outcome.actions_ = tuple(arm for arm in outcome.actions_ if arm != schema.HOLD)
+    old = dataclasses.replace(current, outcome_model=outcome)
+    monkeypatch.setattr("loan_recovery.api.scoring.load_bundle", lambda *_args, **_kw: old)
+    with pytest.raises(ModelError, match=r"no model of leaving a loan alone.*retrain"):
+        load_serving_models(api_world.settings)
+    api = make_api(sqlite_url)
+    with TestClient(create_app(api.settings)) as client:
+        assert client.get("/ready").status_code == 503
+        scored = client.post(
+            "/v1/score", json={"loans": fresh_loans[:1]}, headers=api.as_role(Role.VIEWER)
+        )
+        assert scored.status_code == 503
 
 
 def test_response_floats_are_plain_json_numbers(

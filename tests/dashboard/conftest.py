@@ -16,9 +16,9 @@ import streamlit as st
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.jobs.demo import DemoOutcome, run_demo
 from loan_recovery.jobs.train import run_train
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 APP = Path(__file__).resolve().parents[2] / "src" / "loan_recovery" / "dashboard" / "app.py"
 PAGES = APP.parent / "pages"

@@ -13,7 +13,6 @@ from loan_recovery.data.validation import COLUMN, LINE, REASON, RejectReason, va
 from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import (
     Assessment,
-    action_net_values,
     assess_loans,
     engineered_features,
     guardrail_sentences,
@@ -23,7 +22,8 @@ from loan_recovery.jobs.assess import (
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.design import describe_feature, risk_design_matrix
 from loan_recovery.models.registry import ModelRegistry
-from loan_recovery.strategy.plan import PlanResult, plan_loans
+from loan_recovery.strategy.actions import HOLD
+from loan_recovery.strategy.plan import PlanResult, action_values, plan_loans
 from loan_recovery.strategy.rules import RULE_SEPARATOR
 
 ROWS = [0, 3, 17, 250, 999]
@@ -127,21 +127,53 @@ def test_scores_asset_class_features_and_segment_come_from_the_pipeline(
         assert scores[schema.SEGMENT_NAME] == bundle.segmenter.names_[segment]
 
 
-def test_recommended_action_is_the_best_allowed_action(
+def test_recommended_action_is_the_candidate_of_largest_uplift_over_hold(
     dashboard_world,
+    raw: pd.DataFrame,
+    bundle: ModelBundle,
     assessed: Assessment,
 ) -> None:
-    """Without limits the learned policy takes the allowed action of highest expected net."""
+    """Without limits the learned policy takes the candidate action adding most over hold
+    (BAU's own action may be one), and holds a loan without candidates; value_<a> = value
+    left alone + uplift_<a>."""
+    settings = dashboard_world.settings
+    table = validate_frame(raw.iloc[ROWS], settings=settings).table
+    inputs = action_values(table, bundle, settings)
+    loan_ids = table[schema.LOAN_ID].astype(str).tolist()
+    uplift = inputs.uplift.set_axis(loan_ids)
+    candidates = inputs.candidates.set_axis(loan_ids)
+    bau = inputs.bau.set_axis(loan_ids)
+    actions = list(uplift.columns)
+    held = 0
     for _, row in assessed.worklist.iterrows():
-        values = action_net_values(row)
-        allowed = assessed.allowed_of(row[schema.LOAN_ID])
-        assert list(values.index) == list(allowed.index)
-        assert row[schema.RECOMMENDED_ACTION] == values[allowed.to_numpy()].idxmax()
-        reasons = reason_sentences(row, dashboard_world.settings.explain.top_k)
-        assert len(reasons) <= dashboard_world.settings.explain.top_k
+        loan_id = str(row[schema.LOAN_ID])
+        shown = np.array([row[schema.uplift_column(action)] for action in actions])
+        np.testing.assert_allclose(shown, uplift.loc[loan_id].to_numpy(), rtol=1e-12)
+        values = np.array([row[schema.value_column(action)] for action in actions])
+        np.testing.assert_allclose(values - row[schema.VALUE_IF_LEFT_ALONE], shown, atol=1e-6)
+        offered = uplift.loc[loan_id].where(candidates.loc[loan_id])
+        if offered.notna().any():
+            best = str(offered.idxmax())
+            assert row[schema.RECOMMENDED_ACTION] == best
+            assert row[schema.EXPECTED_UPLIFT] == pytest.approx(offered[best], rel=1e-12)
+            # An action adding no more than min_uplift is only kept when it is BAU's own
+            # (the safe-improvement guard does not make the lender stop what it does).
+            if row[schema.EXPECTED_UPLIFT] <= settings.strategy.min_uplift:
+                assert best == bau.loc[loan_id]
+            assert bool(assessed.allowed_of(loan_id)[best])
+        else:
+            held += 1
+            assert row[schema.RECOMMENDED_ACTION] == HOLD
+            assert row[schema.EXPECTED_UPLIFT] == 0.0
+        assert row[schema.EXPECTED_NET_RECOVERY] == pytest.approx(
+            row[schema.VALUE_IF_LEFT_ALONE] + row[schema.EXPECTED_UPLIFT], rel=1e-12
+        )
+        reasons = reason_sentences(row, settings.explain.top_k)
+        assert len(reasons) <= settings.explain.top_k
         assert all("raises risk" in reason for reason in reasons)
         guardrails = guardrail_sentences(row)
         assert RULE_SEPARATOR.join(guardrails) == row[schema.GUARDRAILS]
+    assert held < len(ROWS)  # the check above covered a worked loan, not only held ones
 
 
 def test_bad_row_is_reported_with_line_field_and_reason(

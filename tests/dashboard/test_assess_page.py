@@ -14,12 +14,12 @@ from loan_recovery.dashboard.launch import APP_PATH
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
 from loan_recovery.data.schema import ColumnKind
-from loan_recovery.simulation.portfolio import typical_loan_terms
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import Assessment
 from loan_recovery.models.bundle import load_bundle
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.simulation.portfolio import typical_loan_terms
 from loan_recovery.strategy.plan import plan_loans
 
 PAGE = APP_PATH.parent / "pages" / "assess.py"
@@ -83,6 +83,20 @@ def gauge_value(at: AppTest) -> float:
     raise AssertionError("no gauge on the page")
 
 
+def rupees(value: float) -> str:
+    """Money as the page prints it: whole rupees, sign first."""
+    whole = round(float(value))
+    return f"{'-' if whole < 0 else ''}₹{abs(whole):,}"
+
+
+def uplift_bars(at: AppTest) -> dict[str, Any]:
+    """The bar trace of the "uplift over leaving the loan alone" chart."""
+    spec = json.loads(at.get_by_key("action_uplift_chart").proto.spec)
+    (bars,) = spec["data"]
+    assert spec["layout"]["title"]["text"].startswith("Uplift over leaving the loan alone")
+    return dict(bars)
+
+
 def test_page_renders_every_input_with_live_emi(dashboard_env) -> None:
     """Every required column has an input; the EMI shown is the reducing-balance EMI."""
     at = started()
@@ -143,8 +157,25 @@ def test_submitting_a_portfolio_row_gives_the_plan_of_that_row(dashboard_env, ro
     )
     texts = [item.value for item in at.markdown]
     assert f"**Segment:** {expected[schema.SEGMENT_NAME]}" in texts
-    net = round(float(expected[schema.EXPECTED_NET_RECOVERY]))
-    assert metrics["Expected net recovery"] == f"{'-' if net < 0 else ''}₹{abs(net):,}"
+    assert metrics["Expected net recovery"] == rupees(expected[schema.EXPECTED_NET_RECOVERY])
+    assert metrics["Expected uplift over leaving it alone"] == rupees(
+        expected[schema.EXPECTED_UPLIFT]
+    )
+    assert metrics["Value if left alone"] == rupees(expected[schema.VALUE_IF_LEFT_ALONE])
+    baseline = f"Gain over {expected[schema.BASELINE_ACTION]} (bau baseline)"
+    assert metrics[baseline] == rupees(expected[schema.UPLIFT_VS_BASELINE])
+    # The chart: hold at 0, then every action's uplift as plan_loans gives it for this loan.
+    bars = uplift_bars(at)
+    actions = list(schema.ACTION_NAMES)
+    assert bars["y"] == [schema.HOLD, *actions]
+    assert bars["x"] == pytest.approx(
+        [0.0, *(float(expected[schema.uplift_column(action)]) for action in actions)],
+        rel=1e-9,
+    )
+    assert bars["customdata"] == [
+        rupees(expected[schema.VALUE_IF_LEFT_ALONE]),
+        *(rupees(expected[schema.value_column(action)]) for action in actions),
+    ]
 
 
 def test_invalid_input_names_the_field_and_shows_no_result(dashboard_env) -> None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from loan_recovery import actions
 from loan_recovery.config import load_settings
-from loan_recovery.dashboard import charts
+from loan_recovery.dashboard import charts, insights
+from loan_recovery.dashboard.borrower_charts import (
+    BLOCKED_ACTION,
+    OTHER_ACTION,
+    RECOMMENDED_ACTION,
+    action_uplift_chart,
+)
 from loan_recovery.data import schema
 
 BAND_COLOURS = load_settings().dashboard.band_colours
@@ -37,8 +44,8 @@ def test_action_mix_stacks_one_trace_per_action_in_the_action_colours() -> None:
     figure = charts.action_mix(mix)
     assert [trace.name for trace in figure.data] == ["call", "legal"]
     assert [trace.marker.color for trace in figure.data] == [
-        charts.ACTION_COLOURS["call"],
-        charts.ACTION_COLOURS["legal"],
+        actions.spec("call").colour,
+        actions.spec("legal").colour,
     ]
     assert list(figure.data[1].y) == [1, 4]
     assert list(figure.data[0].x) == ["Current", "Stressed"]
@@ -137,3 +144,43 @@ def test_policy_bars_group_net_recovered_and_cost_per_policy(symbol: str) -> Non
     assert list(figure.data[2].y) == [100.0, 70.0]
     assert figure.layout.barmode == "group"
     assert figure.layout.yaxis.tickprefix == symbol
+
+
+def test_action_colours_are_the_catalogues_for_every_arm() -> None:
+    """Expects one colour per arm, hold included, taken from the action catalogue."""
+    assert dict(charts.ACTION_COLOURS) == {
+        arm: actions.spec(arm).colour for arm in actions.ARM_NAMES
+    }
+
+
+def test_policy_intervals_draw_truth_and_dr_with_asymmetric_error_bars() -> None:
+    """Gives DR 390 in [340, 445] beside a true 400; expects error bars of +55 / -50."""
+    table = pd.DataFrame(
+        {
+            schema.NET_RECOVERY: [400.0, 360.0],
+            insights.DR_ESTIMATE: [390.0, 350.0],
+            insights.DR_LOW: [340.0, 300.0],
+            insights.DR_HIGH: [445.0, 400.0],
+        },
+        index=["learned", "bau"],
+    )
+    truth, estimate = charts.policy_intervals(table, "₹").data
+    assert list(truth.x) == ["learned", "bau"]
+    assert list(truth.y) == [400.0, 360.0]
+    assert list(estimate.y) == [390.0, 350.0]
+    assert list(estimate.error_y.array) == [55.0, 50.0]
+    assert list(estimate.error_y.arrayminus) == [50.0, 50.0]
+
+
+def test_action_uplift_chart_draws_hold_at_zero_and_greys_forbidden_actions() -> None:
+    """Gives call +500 (recommended) and legal -100 (not allowed) over a 1,000 hold; expects
+    hold first at 0, the uplifts as bars, colours by status and values in the hover."""
+    uplift = pd.Series({"call": 500.0, "legal": -100.0})
+    values = pd.Series({"call": 1_500.0, "legal": 900.0})
+    allowed = pd.Series({"call": True, "legal": False})
+    (bars,) = action_uplift_chart(uplift, values, 1_000.0, "call", "₹", allowed).data
+    assert list(bars.y) == ["hold", "call", "legal"]
+    assert list(bars.x) == [0.0, 500.0, -100.0]
+    assert list(bars.marker.color) == [OTHER_ACTION, RECOMMENDED_ACTION, BLOCKED_ACTION]
+    assert list(bars.text) == ["₹0", "+₹500", "-₹100 (not allowed)"]
+    assert list(bars.customdata) == ["₹1,000", "₹1,500", "₹900"]

@@ -12,8 +12,7 @@ from loan_recovery.config import Settings, load_settings
 from loan_recovery.dashboard import insights
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, SchemaError
-from loan_recovery.jobs.evaluate import EvaluationReport, PolicyReport
-from loan_recovery.strategy.evaluate import PolicyValue
+from loan_recovery.jobs.evaluate import EvaluationReport, PolicyReport, PolicyValue
 from loan_recovery.strategy.plan import PlanResult
 
 BANDS = ("Low", "Medium", "High", "Very High")
@@ -36,8 +35,9 @@ def loan_table(
     )
 
 
-def worklist(rows: list[tuple[str, float, str, str, str, float, float]]) -> pd.DataFrame:
-    """A plan worklist: (loan, risk, band, segment, action, recovered, cost) per row."""
+def worklist(rows: list[tuple[str, float, str, str, str, float, float, float]]) -> pd.DataFrame:
+    """A plan worklist: (loan, risk, band, segment, action, recovered, cost, value left
+    alone) per row; net = recovered - cost, uplift = net - value left alone."""
     frame = pd.DataFrame(
         rows,
         columns=[
@@ -48,10 +48,14 @@ def worklist(rows: list[tuple[str, float, str, str, str, float, float]]) -> pd.D
             schema.RECOMMENDED_ACTION,
             schema.EXPECTED_RECOVERED,
             schema.EXPECTED_COST,
+            schema.VALUE_IF_LEFT_ALONE,
         ],
     )
     frame[schema.EXPECTED_NET_RECOVERY] = (
         frame[schema.EXPECTED_RECOVERED] - frame[schema.EXPECTED_COST]
+    )
+    frame[schema.EXPECTED_UPLIFT] = (
+        frame[schema.EXPECTED_NET_RECOVERY] - frame[schema.VALUE_IF_LEFT_ALONE]
     )
     frame[schema.UPLIFT_VS_BASELINE] = 10.0
     return frame
@@ -67,9 +71,9 @@ def plan_rows() -> pd.DataFrame:
     # Sorted by priority, not by the table's order.
     return worklist(
         [
-            ("L3", 0.9, "Very High", "Stressed", "legal", 2_500.0, 1_000.0),
-            ("L1", 0.1, "Low", "Current", "reminder", 900.0, 50.0),
-            ("L2", 0.6, "High", "Stressed", "call", 1_200.0, 600.0),
+            ("L3", 0.9, "Very High", "Stressed", "legal", 2_500.0, 1_000.0, 300.0),
+            ("L1", 0.1, "Low", "Current", "reminder", 900.0, 50.0, 800.0),
+            ("L2", 0.6, "High", "Stressed", "call", 1_200.0, 600.0, 250.0),
         ]
     )
 
@@ -98,21 +102,50 @@ def test_plan_view_refuses_a_plan_of_other_loans(
 def test_kpis_are_the_plan_totals_over_the_table_exposure(
     table: pd.DataFrame, plan_rows: pd.DataFrame
 ) -> None:
-    """Gives 3 loans of 7,000 exposure; expects plan sums and recovered / exposure."""
-    plan = PlanResult(plan_rows, "learned", "threshold-rules", None)
+    """Gives 3 loans of 7,000 exposure worth 1,350 left alone; expects plan sums, recovered /
+    exposure and 2,950 - 1,350 added by the plan."""
+    plan = PlanResult(plan_rows, "learned", "bau", None)
     kpis = insights.portfolio_kpis(table, plan)
     assert kpis.loans == 3
     assert kpis.exposure == 7_000.0
     assert kpis.expected_recovered == 4_600.0
     assert kpis.expected_cost == 1_650.0
     assert kpis.expected_net == 2_950.0
+    assert kpis.value_if_left_alone == 1_350.0
+    assert kpis.incremental_net == 1_600.0
     assert kpis.recovery_rate == pytest.approx(4_600.0 / 7_000.0)
 
 
 def test_kpi_recovery_rate_is_zero_without_exposure() -> None:
     """Gives no exposure; expects a 0 recovery rate, not a division error."""
-    kpis = insights.PortfolioKpis(1, 0.0, 0.0, 0.0, 0.0)
+    kpis = insights.PortfolioKpis(1, 0.0, 0.0, 0.0, 0.0, 0.0)
     assert kpis.recovery_rate == 0.0
+
+
+def test_loan_action_values_reads_the_plan_rows_value_and_uplift_columns() -> None:
+    """Gives a row worth 1,000 left alone with call 1,500 and legal 900; expects those values,
+    uplifts of 500 and -100 in catalogue order, and hold's value."""
+    row = pd.Series(
+        {
+            schema.LOAN_ID: "L1",
+            schema.VALUE_IF_LEFT_ALONE: 1_000.0,
+            schema.value_column("legal"): 900.0,
+            schema.uplift_column("legal"): -100.0,
+            schema.value_column("call"): 1_500.0,
+            schema.uplift_column("call"): 500.0,
+        }
+    )
+    arms = insights.loan_action_values(row)
+    assert arms.hold_value == 1_000.0
+    assert arms.values.to_dict() == {"call": 1_500.0, "legal": 900.0}
+    assert arms.uplift.to_dict() == {"call": 500.0, "legal": -100.0}
+
+
+def test_loan_action_values_refuses_a_row_without_per_action_values() -> None:
+    """Gives a row of the old layout (expected_net_<action> only); expects a SchemaError."""
+    row = pd.Series({schema.LOAN_ID: "L1", "expected_net_call": 1_500.0})
+    with pytest.raises(SchemaError, match="value_<action>"):
+        insights.loan_action_values(row)
 
 
 def test_segment_table_profiles_segments_in_model_order(
@@ -286,27 +319,96 @@ def test_top_importance_orders_by_value_then_name() -> None:
     assert top.tolist() == [0.5, 0.5, 0.3]
 
 
-def test_policy_table_has_one_row_per_policy_with_true_money() -> None:
-    """Gives two policies; expects their net, recovered, cost, rate and capture in order."""
+def policy(
+    net: float,
+    recovered: float,
+    cost: float,
+    *,
+    capture: float,
+    dr: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    p_beats_bau: float | None = None,
+    actions: dict[str, float] | None = None,
+) -> PolicyReport:
+    """A policy's report on 10 loans of 1,000 exposure, 300 worth held and BAU netting 360."""
+    value = PolicyValue(net, recovered, cost, loans=10, exposure=1_000.0)
+    return PolicyReport(
+        value=value,
+        incremental_net=net - 300.0,
+        vs_bau=net / 360.0 - 1.0,
+        capture=capture,
+        dr=dr[0],
+        dr_ci95=(dr[1], dr[2]),
+        p_beats_bau=p_beats_bau,
+        actions=actions or {},
+    )
 
-    def policy(net: float, recovered: float, cost: float, capture: float) -> PolicyReport:
-        value = PolicyValue(net, recovered, cost, loans=10, exposure=1_000.0)
-        return PolicyReport(value=value, capture=capture, ope=None)
 
-    report = EvaluationReport(
+def lab_report() -> EvaluationReport:
+    """Oracle, random, BAU and learned, deliberately out of the lab's order."""
+    return EvaluationReport(
         loans=10,
         seed=1,
-        policies={"learned": policy(400, 500, 100, 0.8), "oracle": policy(450, 520, 70, 1.0)},
+        same_capacity=False,
+        capacity={},
+        policies={
+            "oracle": policy(450, 520, 70, capture=1.0, dr=(430, 380, 470), p_beats_bau=0.9),
+            "random": policy(200, 300, 100, capture=-1.777, dr=(210, 150, 260), p_beats_bau=0.01),
+            "bau": policy(360, 450, 90, capture=0.0, dr=(350, 300, 400), actions={"call": 1.0}),
+            "learned": policy(
+                400,
+                500,
+                100,
+                capture=4 / 9,
+                dr=(390, 340, 445),
+                p_beats_bau=0.8,
+                actions={"hold": 0.4, "call": 0.5, "legal": 0.1},
+            ),
+        },
     )
-    table = insights.policy_table(report)
-    assert table.index.tolist() == ["learned", "oracle"]
-    assert table.loc["learned"].to_dict() == {
-        schema.NET_RECOVERY: 400.0,
-        schema.RECOVERED: 500.0,
-        schema.COST: 100.0,
-        schema.RECOVERY_RATE: 0.5,
-        schema.ORACLE_CAPTURE: 0.8,
+
+
+def test_policy_table_puts_learned_then_bau_first_and_oracle_last() -> None:
+    """Gives oracle, random, bau, learned; expects learned, bau, random, oracle."""
+    table = insights.policy_table(lab_report())
+    assert table.index.tolist() == ["learned", "bau", "random", "oracle"]
+    assert table.index.name == schema.POLICY
+
+
+def test_policy_table_has_truth_gains_and_dr_interval_of_each_policy() -> None:
+    """Gives learned netting 400 (BAU 360, held 300, oracle 450); expects its money, +40 over
+    BAU as +11.1%, 100 over holding, capture 4/9, and its DR 390 in [340, 445] at p 0.8."""
+    table = insights.policy_table(lab_report())
+    assert table.loc["learned"].to_dict() == pytest.approx(
+        {
+            schema.NET_RECOVERY: 400.0,
+            insights.INCREMENTAL_NET: 100.0,
+            insights.VS_BAU: 40.0 / 360.0,
+            schema.ORACLE_CAPTURE: 4 / 9,
+            insights.DR_ESTIMATE: 390.0,
+            insights.DR_LOW: 340.0,
+            insights.DR_HIGH: 445.0,
+            insights.P_BEATS_BAU: 0.8,
+            schema.RECOVERED: 500.0,
+            schema.COST: 100.0,
+            schema.RECOVERY_RATE: 0.5,
+        }
+    )
+    assert table.loc["bau", insights.VS_BAU] == 0.0
+    assert math.isnan(table.loc["bau", insights.P_BEATS_BAU])  # BAU is not compared to itself
+    assert (table[insights.DR_LOW] <= table[insights.DR_ESTIMATE]).all()
+    assert (table[insights.DR_ESTIMATE] <= table[insights.DR_HIGH]).all()
+
+
+def test_policy_action_shares_are_one_column_per_arm_hold_first() -> None:
+    """Gives learned 40% hold, 50% call, 10% legal; expects every arm, zeros where absent."""
+    shares = insights.policy_action_shares(lab_report())
+    assert shares.index.tolist() == ["learned", "bau", "random", "oracle"]
+    assert shares.columns.tolist() == list(schema.ARM_NAMES)
+    assert shares.loc["learned"].to_dict() == {
+        arm: {"hold": 0.4, "call": 0.5, "legal": 0.1}.get(arm, 0.0) for arm in schema.ARM_NAMES
     }
+    assert shares.loc["bau", "call"] == 1.0
+    assert shares.loc["oracle"].sum() == 0.0
 
 
 @pytest.fixture

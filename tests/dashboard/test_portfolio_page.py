@@ -77,6 +77,8 @@ def test_default_portfolio_kpis_equal_the_plan_totals(dashboard_env: Any) -> Non
     assert shown["Expected recovery"] == money(totals["expected_recovered"], symbol)
     assert shown["Expected cost"] == money(totals["expected_cost"], symbol)
     assert shown["Expected net"] == money(totals["expected_net"], symbol)
+    assert shown["Value if left alone"] == money(totals["value_if_all_left_alone"], symbol)
+    assert shown["Added by the plan"] == money(totals["incremental_net"], symbol)
     assert shown["Recovery rate"] == percent(totals["expected_recovered"] / exposure)
     assert len(at.get("plotly_chart")) == 4
     assert table_of(at, "segment_table")[schema.LOANS].sum() == 1_500

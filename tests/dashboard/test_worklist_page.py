@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from loan_recovery.dashboard.formatting import money
 from loan_recovery.dashboard.launch import APP_PATH
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
@@ -76,6 +78,23 @@ def test_page_shows_the_plan_by_priority(dashboard_env, expected_plan: PlanResul
         str(action): int(n) for action, n in counts.items()
     }
     assert len(at.get("download_button")) == 2
+    # Every loan shows its value left alone and each action's uplift over it, as planned.
+    planned = expected_plan.worklist.set_index(schema.LOAN_ID).loc[list(shown[schema.LOAN_ID])]
+    columns = [
+        schema.EXPECTED_UPLIFT,
+        schema.VALUE_IF_LEFT_ALONE,
+        *(schema.uplift_column(action) for action in schema.ACTION_NAMES),
+        *(schema.value_column(action) for action in schema.ACTION_NAMES),
+    ]
+    np.testing.assert_allclose(  # shown in whole rupees
+        shown[columns].to_numpy(dtype=float), planned[columns].to_numpy(dtype=float), atol=0.5
+    )
+    totals = expected_plan.totals()
+    caption = next(item.value for item in at.caption if item.value.startswith("Expected net"))
+    added = money(totals["incremental_net"], "₹")
+    assert f"{added} more than leaving every loan alone" in caption
+    gain = money(totals["gain_over_baseline"], "₹")
+    assert f"{gain} more than the lender's current rule (bau)" in caption
     if total > rows:
         assert any(f"of {total:,} loans" in item.value for item in at.caption)
 
@@ -116,7 +135,8 @@ def test_capacity_caps_an_action_and_prices_the_slot(
 ) -> None:
     """Capping the most common action: at most that many loans get it, the slot is priced."""
     at = started()
-    counts = expected_plan.worklist[schema.RECOMMENDED_ACTION].value_counts()
+    actions = expected_plan.worklist[schema.RECOMMENDED_ACTION]
+    counts = actions[actions != schema.HOLD].value_counts()  # hold takes no slot
     action, uncapped = str(counts.index[0]), int(counts.iloc[0])
     cap = max(1, uncapped // 10)
     at.number_input(key=f"worklist_capacity_{action}").set_value(cap)

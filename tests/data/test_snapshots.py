@@ -7,8 +7,8 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import current_snapshot, validate_frame
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 
 @pytest.fixture(scope="module")

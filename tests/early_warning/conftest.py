@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from loan_recovery.config import Settings
+from loan_recovery.models.early_warning import EarlyWarningTraining, train_early_warning
 from loan_recovery.simulation.payments import SimulatedPayments, simulate_payment_history
 from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
-from loan_recovery.models.early_warning import EarlyWarningTraining, train_early_warning
 
 EW_LOANS = 3_000
 EW_SEED = 11

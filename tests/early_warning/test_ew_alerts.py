@@ -7,11 +7,11 @@ import pytest
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import SimulatedPayments
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.exceptions import ConfigError
 from loan_recovery.jobs.alerts import alert_columns, run_alerts, score_early_warning
 from loan_recovery.models.early_warning import EarlyWarningTraining, early_warning_labels
+from loan_recovery.simulation.payments import SimulatedPayments
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 
 
 @pytest.fixture(scope="module")

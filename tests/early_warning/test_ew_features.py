@@ -8,14 +8,14 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import SimulatedPayments, days_past_due_at
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.models.early_warning import (
     EARLY_WARNING_FEATURES,
     behaviour_features,
     early_warning_labels,
     labelled_rows,
 )
+from loan_recovery.simulation.payments import SimulatedPayments, days_past_due_at
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 
 CUTOFF = pd.Timestamp("2025-12-31")
 

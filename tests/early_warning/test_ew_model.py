@@ -10,7 +10,6 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import SimulatedPayments, history_end
 from loan_recovery.exceptions import IncompatibleModelError, TamperedModelError, TrainingDataError
 from loan_recovery.models.early_warning import (
     EARLY_WARNING_FEATURES,
@@ -25,6 +24,7 @@ from loan_recovery.models.early_warning import (
     top_fraction_metrics,
 )
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.simulation.payments import SimulatedPayments, history_end
 
 
 def test_time_split_trains_only_on_data_before_the_test_cut_off(

@@ -10,6 +10,7 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
+from loan_recovery.exceptions import ConfigError
 from loan_recovery.simulation.payments import (
     SimulatedPayments,
     days_past_due_at,
@@ -18,7 +19,6 @@ from loan_recovery.simulation.payments import (
     simulate_payment_history,
 )
 from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
-from loan_recovery.exceptions import ConfigError
 
 AS_OF = pd.Timestamp("2026-06-30")
 

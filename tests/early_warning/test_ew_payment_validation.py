@@ -11,8 +11,8 @@ from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table, write_table
 from loan_recovery.data.payment_validation import validate_payments, validate_payments_file
-from loan_recovery.simulation.payments import SimulatedPayments
 from loan_recovery.exceptions import DataFileError, SchemaError
+from loan_recovery.simulation.payments import SimulatedPayments
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ import pytest
 from db_support import PostgresDatabases, migrate_sqlite
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import SimulatedPayments
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.alerts import (
     NoStoredHistoryError,
@@ -23,6 +21,8 @@ from loan_recovery.jobs.alerts import (
     score_early_warning,
 )
 from loan_recovery.models.early_warning import EarlyWarningBundle, EarlyWarningTraining
+from loan_recovery.simulation.payments import SimulatedPayments
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.store.db import (
     Store,
     open_store,

@@ -11,7 +11,6 @@ from sklearn.ensemble import RandomForestClassifier
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import IncompatibleModelError, ModelError
 from loan_recovery.models.design import describe_feature, risk_design_matrix, risk_label
@@ -22,6 +21,7 @@ from loan_recovery.models.explain import (
     reason_codes,
     tree_contributions,
 )
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from sklearn.preprocessing import FunctionTransformer
 
 from loan_recovery.config import RiskSettings, Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import (
     IncompatibleModelError,
@@ -42,6 +41,7 @@ from loan_recovery.models.risk import (
     cross_validate_risk,
     tune_xgboost,
 )
+from loan_recovery.simulation.portfolio import simulate_portfolio
 
 TRAIN_LOANS, TRAIN_SEED = 10_000, 101
 #: Held out as a separate portfolio: large enough that ECE's sampling noise (~0.01 with

@@ -14,7 +14,6 @@ from sklearn.base import clone
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.exceptions import (
     IncompatibleModelError,
@@ -29,6 +28,7 @@ from loan_recovery.models.segments import (
     segment_names,
     segment_profile,
 )
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ from notify_servers import (
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.store.db import Store, open_store
 from loan_recovery.store.loans import import_loans
 

@@ -21,8 +21,6 @@ from typer.testing import CliRunner
 from loan_recovery.cli import app
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.payments import simulate_payment_history
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.alerts import run_alerts
 from loan_recovery.jobs.remind import run_remind
@@ -33,6 +31,8 @@ from loan_recovery.models.early_warning import (
 )
 from loan_recovery.notify.optout import opt_out
 from loan_recovery.notify.reminders import CAMPAIGN
+from loan_recovery.simulation.payments import simulate_payment_history
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.db import Store, create_store_engine, open_store, upgrade
 from loan_recovery.store.loans import import_loans
 from loan_recovery.store.outbox import outbox_counts, outbox_messages

@@ -20,8 +20,8 @@ import pytest
 
 from db_support import BACKENDS, PostgresDatabases
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_frame
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.store.db import (
     Store,
     open_store,
@@ -101,19 +101,24 @@ def fake_worklist(table: pd.DataFrame, actions: list[str], *, seed: int = 0) -> 
     """A worklist shaped like plan_loans' output, with the given recommended actions.
 
     Store tests need plans, not a trained model: the values are random but consistent
-    (priority = max(net, 0), one expected-net column per catalogue action, 3 reasons).
+    (net = value if left alone + uplift, priority = max(uplift, 0), one value and one
+    uplift column per catalogue action, 3 reasons).
     """
     rng = np.random.default_rng(seed)
     n = len(table)
-    net = rng.normal(5_000, 3_000, n)
+    left_alone = rng.normal(2_000, 1_000, n)
+    uplift = rng.normal(3_000, 3_000, n)
+    net = left_alone + uplift
     frame = pd.DataFrame(
         {
             schema.LOAN_ID: table[schema.LOAN_ID].to_numpy(),
             schema.RECOMMENDED_ACTION: (actions * n)[:n],
+            schema.PRIORITY: np.clip(uplift, 0, None),
+            schema.EXPECTED_UPLIFT: uplift,
+            schema.VALUE_IF_LEFT_ALONE: left_alone,
             schema.EXPECTED_NET_RECOVERY: net,
             schema.EXPECTED_RECOVERED: net + 1_000,
             schema.EXPECTED_COST: np.full(n, 1_000.0),
-            schema.PRIORITY: np.clip(net, 0, None),
             schema.RISK_SCORE: rng.uniform(0, 1, n),
             schema.RISK_BAND: rng.choice(["Low", "High"], n),
             schema.SEGMENT_NAME: rng.choice(["Stretched earners", "Secured owners"], n),
@@ -121,7 +126,9 @@ def fake_worklist(table: pd.DataFrame, actions: list[str], *, seed: int = 0) -> 
         }
     )
     for action in schema.ACTION_NAMES:
-        frame[schema.expected_net_output_column(action)] = rng.normal(1_000, 500, n)
+        frame[schema.value_column(action)] = rng.normal(1_000, 500, n)
+    for action in schema.ACTION_NAMES:
+        frame[schema.uplift_column(action)] = frame[schema.value_column(action)] - left_alone
     for rank in (1, 2, 3):
         frame[schema.reason_column(rank)] = f"reason {rank}"
     return frame.sort_values(schema.PRIORITY, ascending=False).reset_index(drop=True)

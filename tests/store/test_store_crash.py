@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from loan_recovery.cli import app
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.data.validation import validate_file
+from loan_recovery.simulation.portfolio import SimulatedPortfolio
 from loan_recovery.store.db import Store, create_store_engine, open_store
 from loan_recovery.store.loans import IMPORT_BATCH, content_hashes, import_loans, typed_frame
 from loan_recovery.store.models import (

@@ -14,14 +14,15 @@ from loan_recovery.cli import app
 from loan_recovery.config import load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.jobs.train import run_train
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.cases import create_action, update_action
 from loan_recovery.store.db import Store
 from loan_recovery.store.errors import InvalidRequestError, NotFoundError
 from loan_recovery.store.loans import import_loans
 from loan_recovery.store.models import Action, AuditEntry, ModelVersion, Score
 from loan_recovery.store.plans import PLAN_STORE, store_plan
+from loan_recovery.store.queries import ScoreRecord
 
 runner = CliRunner()
 Worklist = Callable[..., pd.DataFrame]
@@ -80,7 +81,14 @@ def test_stored_plan_writes_scores_actions_version_and_audit(
         assert {score.run_id for score in scores} == {stored.run_id}
         first = next(score for score in scores if score.loan_id == plan.loc[0, schema.LOAN_ID])
         assert first.reasons == ["reason 1", "reason 2", "reason 3"]
-        assert set(first.expected_net) == set(schema.ACTION_NAMES)
+        row = plan.loc[0]
+        assert set(first.expected_net) == set(schema.ARM_NAMES)
+        assert first.expected_net[schema.HOLD] == row[schema.VALUE_IF_LEFT_ALONE]
+        for action in schema.ACTION_NAMES:
+            assert first.expected_net[action] == row[schema.value_column(action)]
+        record = ScoreRecord.of(first)
+        assert record.value_if_left_alone == row[schema.VALUE_IF_LEFT_ALONE]
+        assert record.expected_uplift == pytest.approx(row[schema.EXPECTED_UPLIFT])
         assert first.priority == pytest.approx(plan.loc[0, schema.PRIORITY])
         (audit,) = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == PLAN_STORE))
         assert audit.entity_id == stored.run_id

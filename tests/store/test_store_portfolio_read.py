@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.store.db import Store
 from loan_recovery.store.loans import import_loans
 from loan_recovery.store.portfolio_read import read_loan_table

@@ -36,8 +36,27 @@ def test_catalogue_follows_schema_order_and_settings(catalogue: ActionCatalogue)
         catalogue.fixed_cost[0] = 0.0
 
 
+#: Actions from the quickest money to the slowest (15, 30, 45, 60, 90, 540 days).
+_BY_DAYS = ("reminder", "call", "settlement", "restructure", "agency", "legal")
+
+
+def test_discount_factors_follow_days_to_money(catalogue: ActionCatalogue) -> None:
+    """Gives default settings (9% cost of funds); expects DF = 1.09 ** (-days / 365) per
+    action (reminder 15 days, legal 540) and 30 days for hold."""
+    assert catalogue.discount[catalogue.index_of("reminder")] == pytest.approx(
+        1.09 ** (-15 / 365), rel=1e-12
+    )
+    assert catalogue.discount[catalogue.index_of("legal")] == pytest.approx(0.8802971, rel=1e-6)
+    assert catalogue.hold_discount == pytest.approx(1.09 ** (-30 / 365), rel=1e-12)
+    assert catalogue.hold_discount == pytest.approx(0.9929419, rel=1e-6)
+    assert (np.diff(catalogue.discount[[catalogue.index_of(a) for a in _BY_DAYS]]) < 0).all()
+    with pytest.raises(ValueError, match="read-only"):
+        catalogue.discount[0] = 1.0
+
+
 def test_cost_arithmetic_known_answers(catalogue: ActionCatalogue) -> None:
-    """Gives one loan of 100,000 outstanding; expects recovered, cost and net worked by hand."""
+    """Gives one loan of 100,000 outstanding; expects recovered, cost and discounted net
+    worked by hand (DF(t) = 1.09 ** (-t / 365))."""
     fractions = _fractions(
         [
             {
@@ -57,16 +76,37 @@ def test_cost_arithmetic_known_answers(catalogue: ActionCatalogue) -> None:
     assert recovered["legal"] == pytest.approx(60_000)
     # legal: 25,000 fixed + 5% of 60,000 recovered
     assert cost["legal"] == pytest.approx(28_000)
-    assert net["legal"] == pytest.approx(32_000)
+    # legal: 57,000 kept after the lawyer's 5%, paid in 540 days (DF 0.88030), less 25,000
+    assert net["legal"] == pytest.approx(57_000 * 1.09 ** (-540 / 365) - 25_000)
+    assert net["legal"] == pytest.approx(25_176.937, abs=1e-3)
     # agency: 3,000 fixed + 15% of 50,000
     assert cost["agency"] == pytest.approx(10_500)
-    assert net["agency"] == pytest.approx(39_500)
-    assert net["reminder"] == pytest.approx(10_000 - 50)
-    assert net["restructure"] == pytest.approx(50_000 - 4_000)
+    assert net["agency"] == pytest.approx(42_500 * 1.09 ** (-90 / 365) - 3_000)
+    assert net["agency"] == pytest.approx(38_606.432, abs=1e-3)
+    assert net["reminder"] == pytest.approx(9_914.647, abs=1e-3)
+    assert net["restructure"] == pytest.approx(45_296.684, abs=1e-3)
 
 
-def test_net_is_recovered_minus_cost(catalogue: ActionCatalogue) -> None:
-    """Gives random fractions and balances; expects net == recovered - cost everywhere."""
+def test_hold_value_known_answer(catalogue: ActionCatalogue) -> None:
+    """Gives a hold fraction of 0.3 on 100,000; expects 30,000 x DF(30 days) = 29,788.26,
+    no cost, and a SchemaError naming the hold column when the fractions lack it."""
+    fractions = _fractions([dict.fromkeys(schema.ACTION_NAMES, 0.5)]).assign(**{HOLD: 0.3})
+    value = catalogue.hold_value(fractions, pd.Series([100_000.0]))
+    assert value.name == HOLD
+    assert value.iloc[0] == pytest.approx(29_788.258, abs=1e-3)
+    with pytest.raises(SchemaError, match="hold") as error:
+        catalogue.hold_value(fractions.drop(columns=[HOLD]), [100_000.0])
+    assert error.value.missing_columns == (HOLD,)
+    with pytest.raises(SchemaError, match=r"within \[0, 1\]"):
+        catalogue.hold_value(fractions.assign(**{HOLD: 1.5}), [100_000.0])
+
+
+def test_net_is_recovered_minus_cost_without_a_cost_of_funds() -> None:
+    """Gives random fractions and balances at a 0% cost of funds; expects net == recovered
+    - cost everywhere (no discounting)."""
+    catalogue = ActionCatalogue.from_settings(load_settings(economics={"cost_of_funds": 0.0}))
+    assert (catalogue.discount == 1.0).all()
+    assert catalogue.hold_discount == 1.0
     rng = np.random.default_rng(0)
     fractions = pd.DataFrame(rng.random((50, 6)), columns=list(schema.ACTION_NAMES))
     outstanding = rng.uniform(0, 1e6, 50)
@@ -76,6 +116,23 @@ def test_net_is_recovered_minus_cost(catalogue: ActionCatalogue) -> None:
     )
     np.testing.assert_allclose(net.to_numpy(), gap.to_numpy(), rtol=1e-12, atol=1e-6)
     assert list(net.columns) == list(schema.ACTION_NAMES)
+
+
+def test_discounting_only_delays_the_recovered_money(catalogue: ActionCatalogue) -> None:
+    """Gives random fractions and balances at 9%; expects net == recovered x (1 - share) x DF
+    - fixed cost: below the undiscounted net by exactly the waiting cost, never above it."""
+    rng = np.random.default_rng(0)
+    fractions = pd.DataFrame(rng.random((50, 6)), columns=list(schema.ACTION_NAMES))
+    outstanding = rng.uniform(0, 1e6, 50)
+    net = catalogue.expected_net(fractions, outstanding).to_numpy()
+    recovered = catalogue.expected_recovered(fractions, outstanding).to_numpy()
+    kept = recovered * (1 - catalogue.recovery_share)
+    undiscounted = (recovered - catalogue.cost(fractions, outstanding)).to_numpy()
+    np.testing.assert_allclose(net, kept * catalogue.discount - catalogue.fixed_cost, rtol=1e-12)
+    np.testing.assert_allclose(
+        undiscounted - net, kept * (1 - catalogue.discount), rtol=1e-9, atol=1e-6
+    )
+    assert (net <= undiscounted + 1e-9).all()
 
 
 def test_fractions_are_checked(catalogue: ActionCatalogue) -> None:

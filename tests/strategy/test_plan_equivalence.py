@@ -18,12 +18,12 @@ from loan_recovery import features
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
-from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import score_loans
+from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.plan import _worklist_order, action_values, plan_loans
 
 
@@ -121,9 +121,10 @@ def test_action_values_equal_their_parts(
 def test_worklist_rows_match_their_inputs_in_pandas_order(
     fresh: pd.DataFrame, fast_settings: Settings, bundle: ModelBundle, budget: float | None
 ) -> None:
-    """Gives the learned plan, unbounded and on a tight budget (many held loans tied at
-    priority 0); expects the frame sorted as sort_values would sort it, and each row to
-    carry its own loan's values, reasons and guardrail text."""
+    """Gives the learned plan, unbounded and on a tight budget (held loans tie at priority
+    0, more of them on the budget); expects the frame sorted as sort_values would sort it,
+    and each row to carry its own loan's values, uplifts, hold value, reasons and
+    guardrail text."""
     plan = plan_loans(fresh, bundle, fast_settings, budget=budget)
     worklist = plan.worklist
     resorted = worklist.sort_values(
@@ -136,9 +137,14 @@ def test_worklist_rows_match_their_inputs_in_pandas_order(
     by_loan = worklist.set_index(schema.LOAN_ID).loc[fresh[schema.LOAN_ID].to_numpy()]
     for action in inputs.catalogue.names:
         np.testing.assert_array_equal(
-            by_loan[schema.expected_net_output_column(action)].to_numpy(),
-            inputs.values[action].to_numpy(),
+            by_loan[schema.value_column(action)].to_numpy(), inputs.values[action].to_numpy()
         )
+        np.testing.assert_array_equal(
+            by_loan[schema.uplift_column(action)].to_numpy(), inputs.uplift[action].to_numpy()
+        )
+    np.testing.assert_array_equal(
+        by_loan[schema.VALUE_IF_LEFT_ALONE].to_numpy(), inputs.hold_value.to_numpy()
+    )
     np.testing.assert_array_equal(
         by_loan[schema.GUARDRAILS].to_numpy(), inputs.guard.explanations.to_numpy()
     )
@@ -152,8 +158,13 @@ def test_worklist_rows_match_their_inputs_in_pandas_order(
     text = [schema.LOAN_ID, schema.RECOMMENDED_ACTION, schema.BASELINE_ACTION, schema.RISK_BAND]
     for column in [*text, schema.SEGMENT_NAME, *reasons, schema.GUARDRAILS]:
         assert worklist[column].dtype == "str", column
-    tied = worklist[schema.PRIORITY].duplicated(keep=False)
-    assert tied.any() == (budget is not None)
+    held = worklist[schema.RECOMMENDED_ACTION] == schema.HOLD
+    assert (worklist.loc[held, schema.PRIORITY] == 0.0).all()
+    assert held.sum() >= 2  # current loans are left alone: ties at priority 0
+    assert worklist[schema.PRIORITY].duplicated(keep=False).any()
+    if budget is not None:
+        unbounded = plan_loans(fresh, bundle, fast_settings).worklist
+        assert held.sum() > (unbounded[schema.RECOMMENDED_ACTION] == schema.HOLD).sum()
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loan_recovery.actions import FALLBACKS
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.logging_policy import rule_of_thumb_actions
 from loan_recovery.exceptions import ConfigError, SchemaError
+from loan_recovery.simulation.logging_policy import rule_of_thumb_actions
 from loan_recovery.strategy import policy
 from loan_recovery.strategy.actions import HOLD
 from loan_recovery.strategy.policy import (
@@ -23,6 +24,7 @@ from loan_recovery.strategy.policy import (
     best_allowed,
     decide,
     greedy_with_capacity,
+    obey_guardrails,
     optimise_with_capacity,
     policy_actions,
 )
@@ -278,9 +280,9 @@ def test_solver_failure_falls_back_to_greedy(monkeypatch: pytest.MonkeyPatch) ->
 
 # --- named policies ---------------------------------------------------------------------
 def _policy_table() -> tuple[pd.DataFrame, pd.Series]:
-    """Loans chosen so each threshold-rules and dpd-rule branch fires once."""
+    """Loans chosen so each threshold-rules and BAU branch fires, with the band edges."""
     rows: list[dict[str, Any]] = [
-        # risk, DPD, EMI, collateral, legal before
+        # risk, DPD, EMI (income 50,000), collateral, legal before
         {"risk": 0.80, "dpd": 120, "emi": 10_000, "collateral": 1e5, "legal": "No"},
         {"risk": 0.80, "dpd": 45, "emi": 10_000, "collateral": 0.0, "legal": "No"},
         {"risk": 0.70, "dpd": 75, "emi": 30_000, "collateral": 0.0, "legal": "No"},
@@ -288,6 +290,9 @@ def _policy_table() -> tuple[pd.DataFrame, pd.Series]:
         {"risk": 0.50, "dpd": 10, "emi": 10_000, "collateral": 0.0, "legal": "No"},
         {"risk": 0.20, "dpd": 120, "emi": 10_000, "collateral": 0.0, "legal": "Yes"},
         {"risk": 0.72, "dpd": 120, "emi": 30_000, "collateral": 1e5, "legal": "Yes"},
+        {"risk": 0.80, "dpd": 90, "emi": 10_000, "collateral": 1e5, "legal": "No"},
+        {"risk": 0.65, "dpd": 0, "emi": 10_000, "collateral": 0.0, "legal": "No"},
+        {"risk": 0.32, "dpd": 91, "emi": 10_000, "collateral": 1e5, "legal": "No"},
     ]
     table = pd.DataFrame(
         {
@@ -299,6 +304,9 @@ def _policy_table() -> tuple[pd.DataFrame, pd.Series]:
         }
     )
     return table, pd.Series([row["risk"] for row in rows])
+
+
+N_POLICY_LOANS = len(_policy_table()[0])
 
 
 def _run(name: str, settings: Settings, **kwargs: Any) -> list[str]:
@@ -318,78 +326,185 @@ def _run(name: str, settings: Settings, **kwargs: Any) -> list[str]:
     return actions.tolist()
 
 
+#: The original system's tiers on :func:`_policy_table`, by hand.
+THRESHOLD_RULES_ANSWERS = [
+    "legal",  # critical (0.80 > 0.72), secured, no prior legal, DPD 120 >= 91
+    "agency",  # critical but DPD 45 and unsecured: no legal, agency
+    "restructure",  # high (0.70 > 0.65): pre-litigation call with a restructure offer
+    "restructure",  # high, whatever the burden
+    "call",  # medium (0.50 > 0.32)
+    "reminder",  # low (0.20)
+    "restructure",  # risk 0.72 is not > 0.72: high, not critical
+    "agency",  # critical and secured, but DPD 90 < 91: not yet an NPA
+    "call",  # risk 0.65 is not > 0.65: medium
+    "reminder",  # risk 0.32 is not > 0.32: low
+]
+#: The lender's DPD rule (business as usual) on :func:`_policy_table`, by hand.
+BAU_ANSWERS = [
+    "legal",  # DPD > 90, secured, never taken to court
+    "call",  # DPD 31-60
+    "restructure",  # DPD 61-90, EMI/income 0.6 > 0.45
+    "settlement",  # DPD 61-90, EMI/income 0.2
+    "reminder",  # DPD 1-30
+    "agency",  # DPD > 90, unsecured
+    "agency",  # DPD > 90, secured but taken to court before
+    "settlement",  # DPD 90 is still the offer band
+    HOLD,  # current: left alone
+    "legal",  # DPD 91, secured, never taken to court
+]
+
+
 def test_threshold_rules_policy(settings: Settings) -> None:
-    """Gives one loan per branch (EMI/income 0.6 or 0.2); expects the original rules,
-    including risk exactly 0.72 falling through to the offer band."""
-    assert _run("threshold-rules", settings) == [
-        "legal",  # risk 0.80 > 0.72 and DPD 120 >= 90
-        "settlement",  # risk 0.80 but DPD 45: pre-litigation settlement
-        "restructure",  # risk 0.70 > 0.65, burden 0.6 > 0.45
-        "settlement",  # risk 0.70, burden 0.2
-        "call",  # risk 0.50 > 0.32
-        "reminder",  # risk 0.20
-        "restructure",  # risk 0.72 is not > 0.72; burden 0.6
-    ]
+    """Gives one loan per tier and each tier edge; expects the original system's tiers."""
+    assert _run("threshold-rules", settings) == THRESHOLD_RULES_ANSWERS
 
 
-def test_dpd_rule_policy_is_the_simulators_rule_of_thumb(settings: Settings) -> None:
+def test_bau_policy_is_the_simulators_rule_of_thumb(settings: Settings) -> None:
     """Gives the same loans; expects the logging rule's DPD bands, by hand and by reuse."""
     table, _ = _policy_table()
-    expected = ["legal", "call", "restructure", "settlement", "reminder", "agency", "agency"]
-    assert _run("dpd-rule", settings) == expected
-    assert rule_of_thumb_actions(table, settings.simulator.logging_rule).tolist() == expected
+    assert _run("bau", settings) == BAU_ANSWERS
+    assert rule_of_thumb_actions(table, settings.simulator.logging_rule).tolist() == BAU_ANSWERS
 
 
-@pytest.mark.parametrize("action", ACTIONS)
-def test_all_action_policies(settings: Settings, action: str) -> None:
-    """Gives any loans; expects the one action for all of them, guardrails or not."""
-    assert _run(f"all-{action}", settings) == [action] * 7
+def test_bau_policy_takes_a_reconstructed_rule(settings: Settings) -> None:
+    """Gives BAU actions reconstructed from history; expects them, forbidden ones falling
+    back along the catalogue (legal -> agency)."""
+    given = ["call"] * (N_POLICY_LOANS - 1) + ["legal"]
+    values = pd.DataFrame(0.0, index=range(N_POLICY_LOANS), columns=ACTIONS)
+    allowed = _all_allowed(values)
+    assert _run("bau", settings, bau=given) == given
+    allowed.loc[N_POLICY_LOANS - 1, "legal"] = False
+    assert _run("bau", settings, bau=given, allowed=allowed)[-1] == "agency"
 
 
-def test_random_policy_is_seeded_and_uniform(settings: Settings) -> None:
-    """Gives two seeds; expects reproducible draws from the catalogue, roughly uniform."""
+@pytest.mark.parametrize("arm", schema.ARM_NAMES)
+def test_all_arm_policies(settings: Settings, arm: str) -> None:
+    """Gives loans where every action is allowed; expects the one arm for all of them."""
+    assert _run(f"all-{arm}", settings) == [arm] * N_POLICY_LOANS
+
+
+def test_baselines_obey_the_guardrails(settings: Settings) -> None:
+    """Forbids legal everywhere and agency on the first loan; expects all-legal and
+    threshold-rules to fall back (legal -> agency -> call) and BAU to do the same."""
+    values = pd.DataFrame(0.0, index=range(N_POLICY_LOANS), columns=ACTIONS)
+    allowed = _all_allowed(values)
+    allowed["legal"] = False
+    allowed.loc[0, "agency"] = False
+    assert _run("all-legal", settings, allowed=allowed) == ["call"] + ["agency"] * (
+        N_POLICY_LOANS - 1
+    )
+    rules = _run("threshold-rules", settings, allowed=allowed)
+    assert rules == ["call", *THRESHOLD_RULES_ANSWERS[1:]]
+    bau = _run("bau", settings, allowed=allowed)
+    assert bau == ["call", *BAU_ANSWERS[1:-1], "agency"]
+
+
+def test_obey_guardrails_follows_the_fallback_chain() -> None:
+    """Gives one forbidden action per link of the catalogue's chain (legal -> agency ->
+    call -> reminder -> hold; restructure and settlement -> call); expects the first
+    allowed one down the chain, hold when none is, and allowed actions untouched."""
+    assert FALLBACKS == {
+        "reminder": HOLD,
+        "call": "reminder",
+        "restructure": "call",
+        "settlement": "call",
+        "legal": "agency",
+        "agency": "call",
+    }
+    cases = [
+        ("legal", set(ACTIONS), "legal"),
+        ("legal", set(ACTIONS) - {"legal"}, "agency"),
+        ("legal", {"reminder", "restructure"}, "reminder"),
+        ("restructure", {"call", "settlement"}, "call"),
+        ("settlement", {"restructure", "legal"}, HOLD),
+        ("reminder", set(ACTIONS) - {"reminder"}, HOLD),
+        ("call", {"reminder"}, "reminder"),
+        (HOLD, set(), HOLD),
+        ("agency", {"agency"}, "agency"),
+    ]
+    allowed = pd.DataFrame(
+        [{action: action in ok for action in ACTIONS} for _, ok, _ in cases], columns=ACTIONS
+    )
+    got = obey_guardrails([proposed for proposed, _, _ in cases], allowed)
+    assert got.tolist() == [expected for _, _, expected in cases]
+    no_link = {"agency": "call"}  # legal has no fallback here
+    custom = obey_guardrails(["legal"], allowed.iloc[[0]].reset_index(drop=True), no_link)
+    assert custom.tolist() == ["legal"]  # allowed: untouched whatever the chain
+    blocked = allowed.iloc[[2]].reset_index(drop=True)
+    assert obey_guardrails(["legal"], blocked, {"legal": "restructure"}).tolist() == ["restructure"]
+    assert obey_guardrails(["legal"], blocked, no_link).tolist() == [HOLD]
+
+
+def test_random_policy_is_seeded_and_uniform_over_the_allowed_arms(settings: Settings) -> None:
+    """Gives two seeds; expects reproducible draws, about 1/7 on each arm (hold included)
+    where all six actions are allowed, 1/6 where legal is not, and never a forbidden one."""
     first = _run("random", settings, random_state=1)
     assert first == _run("random", settings, random_state=1)
-    assert set(first) <= set(ACTIONS)
-    n = 6_000
+    assert set(first) <= set(schema.ARM_NAMES)
+    n = 12_000
     table = pd.DataFrame(index=range(n))
     values = pd.DataFrame(0.0, index=table.index, columns=ACTIONS)
+    allowed = _all_allowed(values)
+    half = table.index >= n // 2
+    allowed.loc[half, "legal"] = False
     draws = policy_actions(
         "random",
         table=table,
         risk_score=np.zeros(n),
         values=values,
-        allowed=_all_allowed(values),
+        allowed=allowed,
         settings=settings,
         random_state=3,
     )
-    shares = draws.value_counts(normalize=True)
-    assert set(shares.index) == set(ACTIONS)
-    assert ((shares - 1 / 6).abs() < 0.03).all()
+    open_shares = draws[~half].value_counts(normalize=True)
+    assert set(open_shares.index) == set(schema.ARM_NAMES)
+    assert ((open_shares - 1 / 7).abs() < 0.03).all()
+    closed_shares = draws[half].value_counts(normalize=True)
+    assert set(closed_shares.index) == set(schema.ARM_NAMES) - {"legal"}
+    assert ((closed_shares - 1 / 6).abs() < 0.03).all()
 
 
-def test_learned_policy_respects_guardrails(settings: Settings) -> None:
-    """Gives values favouring legal where legal is removed; expects the best allowed action,
-    hold where nothing is allowed, and agreement with best_allowed()."""
+def test_learned_policy_respects_guardrails_and_holds_without_gain(settings: Settings) -> None:
+    """Gives uplifts favouring legal where legal is removed; expects the best allowed action
+    of positive uplift, hold where nothing is allowed or nothing adds value, and agreement
+    with best_allowed() over the positive allowed actions."""
     table, _ = _policy_table()
     rng = np.random.default_rng(0)
     values = pd.DataFrame(rng.normal(0, 100, (len(table), 6)), columns=ACTIONS)
     values["legal"] = 1e6
+    values.iloc[1] = -np.arange(1.0, 7.0)  # every action loses against leaving it alone
     allowed = _all_allowed(values)
     allowed["legal"] = False
     allowed.iloc[0] = False
     chosen = _run("learned", settings, values=values, allowed=allowed)
     assert chosen[0] == HOLD
+    assert chosen[1] == HOLD
     assert "legal" not in chosen
-    expected = [str(action) for action in values.drop(columns="legal").idxmax(axis=1)]
-    assert chosen[1:] == expected[1:]
-    assert chosen == best_allowed(values, allowed).tolist()
+    rest = values.drop(columns="legal")
+    expected = [
+        str(best) if top > 0 else HOLD
+        for best, top in zip(rest.idxmax(axis=1), rest.max(axis=1), strict=True)
+    ]
+    assert chosen[2:] == expected[2:]
+    assert chosen == best_allowed(values, allowed & (values > 0)).tolist()
+
+
+def test_learned_policy_takes_the_plans_choice(settings: Settings) -> None:
+    """Gives the plan's (safe) choice; expects it back unchanged, named learned."""
+    given = pd.Series([HOLD, "call"] * (N_POLICY_LOANS // 2))
+    assert _run("learned", settings, learned=given) == given.tolist()
 
 
 def test_policy_names_and_unknown_policy(settings: Settings) -> None:
-    """Gives the registry and a typo; expects every all-<action> listed and a ConfigError
-    that lists the valid names."""
-    assert {f"all-{action}" for action in ACTIONS} <= set(POLICY_NAMES)
-    assert {"learned", "threshold-rules", "dpd-rule", "random"} <= set(POLICY_NAMES)
+    """Gives the registry and a typo; expects every all-<arm> listed (hold included) and a
+    ConfigError that lists the valid names."""
+    assert (
+        "learned",
+        "bau",
+        "threshold-rules",
+        "random",
+        *(f"all-{arm}" for arm in schema.ARM_NAMES),
+    ) == POLICY_NAMES
+    assert "dpd-rule" not in POLICY_NAMES
     with pytest.raises(ConfigError, match=r"unknown policy 'treshold-rules'.*'threshold-rules'"):
         _run("treshold-rules", settings)

@@ -130,11 +130,26 @@ def test_min_support_above_every_count_gives_bau_exactly() -> None:
     assert np.array_equal(safe, world.bau)
 
 
+def test_the_confidence_covers_the_family_of_tested_departures() -> None:
+    """Gives the good-cell world; expects the family-wise bound (Bonferroni over the pairs
+    tested) to be lower than the per-pair bound, and never to approve more."""
+    world = _world_with_a_good_cell(1)
+    per_pair = world.fit(confidence=0.9, family=False)
+    family = world.fit(confidence=0.9)
+    report = per_pair.report
+    tested = int(((report["rows"] >= 30) & (report["logged_support"] >= 30)).sum())
+    assert tested >= 2
+    joined = per_pair.report.merge(family.report, on=["cell", "action"], suffixes=("", "_f"))
+    finite = joined["lower_bound"].notna()
+    assert (joined.loc[finite, "lower_bound_f"] <= joined.loc[finite, "lower_bound"]).all()
+    assert set(family.approved) <= set(per_pair.approved)
+
+
 def test_report_holds_the_dr_gain_and_its_lower_bound() -> None:
     """Gives the good-cell world; expects the report's mean gain and bound for (0, call) to
     equal the DR gain computed directly, and logged support to count logged rows."""
     world = _world_with_a_good_cell(1)
-    deviations = world.fit(confidence=0.9)
+    deviations = world.fit(confidence=0.9, family=False)
     report = deviations.report.set_index(["cell", "action"])
     rows = (world.cells == 0) & (world.proposed == 1) & (world.bau != 1)
 

@@ -35,9 +35,10 @@ from loan_recovery.store.db import open_store, shown_url
 logger = logging.getLogger("loan_recovery.api")
 
 DESCRIPTION = """\
-Risk, segment, reason codes, the expected net recovery of every action and the best one,
-for loans in the canonical layout; the case store's worklist, loans, actions, outcomes
-and summaries.
+Risk, segment, reason codes, the value of leaving each loan alone (hold), the expected net
+recovery and uplift over holding of every action, and the action that adds the most, for
+loans in the canonical layout; the case store's worklist, loans, actions, outcomes and
+summaries.
 
 Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>` (create one with
 `loan-recovery apikey create`). Roles: **viewer** reads and scores, **agent** also plans

@@ -64,6 +64,10 @@ MAX_INTEGER = 2**53
 NOTES_LENGTH = 4_000
 #: Everything a plan may recommend: the catalogue's actions, or nothing this cycle.
 PLAN_ACTIONS: tuple[str, ...] = (*schema.ACTION_NAMES, HOLD)
+#: Scored-loan fields holding one number per action (the plan's ``value_<action>`` and
+#: ``uplift_<action>`` columns), keyed by action name.
+VALUE_BY_ACTION = "value_by_action"
+UPLIFT_BY_ACTION = "uplift_by_action"
 
 
 def one_of(values: Iterable[str]) -> Any:
@@ -212,7 +216,13 @@ def borrower_model() -> type[BaseModel]:
 
 
 def scored_loan_model() -> type[BaseModel]:
-    """One planned loan: risk, segment, reasons, value of every action, the choice, rules."""
+    """One planned loan: risk, segment, reasons, every action's value and uplift, the choice.
+
+    The plan decides on *uplift*: what an action adds over leaving the loan alone (hold),
+    whose own value is the borrower's self-cure payments. A response therefore carries the
+    value of holding, the recommended action's uplift and value, and each action's value
+    and uplift, so a client can see both what a loan is worth and what working it adds.
+    """
     fields: dict[str, Any] = {
         schema.LOAN_ID: (str, ...),
         schema.RISK_SCORE: (float, Field(ge=0, le=1, description="Calibrated P(not recovered)")),
@@ -222,16 +232,43 @@ def scored_loan_model() -> type[BaseModel]:
         schema.SEGMENT_NAME: (str, ...),
         "reasons": (list[str], Field(description="Reason codes, strongest first")),
         schema.RECOMMENDED_ACTION: (PlanAction, ...),
-        schema.EXPECTED_NET_RECOVERY: (float, Field(description="Of the recommended action")),
+        schema.PRIORITY: (float, Field(description="Worklist order: higher first; 0 for hold")),
+        schema.EXPECTED_UPLIFT: (
+            float,
+            Field(
+                description="Expected net recovery the recommended action adds over leaving "
+                "the loan alone (0 for hold)"
+            ),
+        ),
+        schema.VALUE_IF_LEFT_ALONE: (
+            float,
+            Field(
+                description="Discounted expected net recovery if no action is taken (hold): "
+                "the borrower's own payments"
+            ),
+        ),
+        schema.EXPECTED_NET_RECOVERY: (
+            float,
+            Field(
+                description="Discounted expected net recovery of the recommended action: "
+                f"{schema.VALUE_IF_LEFT_ALONE} + {schema.EXPECTED_UPLIFT}"
+            ),
+        ),
         schema.EXPECTED_RECOVERED: (float, ...),
         schema.EXPECTED_COST: (float, ...),
-        schema.PRIORITY: (float, Field(description="Worklist order: higher first")),
         schema.BASELINE_ACTION: (PlanAction, ...),
         schema.UPLIFT_VS_BASELINE: (float, ...),
         schema.UPLIFT_VS_NEXT_BEST: (float | None, ...),
-        "expected_net": (
+        VALUE_BY_ACTION: (
             dict[ActionName, float],
-            Field(description="Expected net recovery (recovered minus cost) of every action"),
+            Field(
+                description="Discounted expected net recovery (recovered minus cost) of every "
+                "action"
+            ),
+        ),
+        UPLIFT_BY_ACTION: (
+            dict[ActionName, float],
+            Field(description=f"Each action's value minus {schema.VALUE_IF_LEFT_ALONE}"),
         ),
         "allowed_actions": (
             list[PlanAction],

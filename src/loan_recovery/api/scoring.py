@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -35,7 +35,8 @@ import numpy.typing as npt
 import pandas as pd
 import pydantic_core
 
-from loan_recovery.api.schemas import ChampionInfo
+from loan_recovery.actions import HOLD
+from loan_recovery.api.schemas import UPLIFT_BY_ACTION, VALUE_BY_ACTION, ChampionInfo
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.data.validation import COLUMN, LINE, MESSAGE, REASON, validate_frame
@@ -94,13 +95,21 @@ def load_serving_models(settings: Settings) -> ServingModels:
     """Load and verify the registry's champion once, with its model card and details.
 
     Raises :class:`~loan_recovery.exceptions.ModelError` (no champion, tampered files, no
-    outcome models) with the registry's own message.
+    outcome models, or a version trained before the plan valued leaving a loan alone) with
+    the registry's own message.
     """
     registry = ModelRegistry(settings.registry_dir)
     bundle = load_bundle(registry)
     if bundle.outcome_model is None:
         raise ModelError(
             f"model version {bundle.version} has no outcome models; retrain it to serve plans."
+        )
+    if HOLD not in bundle.outcome_model.actions_:
+        # Checked here as well as in the plan so /ready says so at start-up, not every
+        # scoring request with a 503.
+        raise ModelError(
+            f"model version {bundle.version} has no model of leaving a loan alone ({HOLD!r}), "
+            "so it cannot value uplift; retrain it (loan-recovery train) to serve plans."
         )
     if settings.api.model_threads is not None:
         _pin_threads(bundle, settings.api.model_threads)
@@ -247,9 +256,11 @@ def _rows(
         return values
 
     actions = list(inputs.catalogue.names)
-    net = worklist[[schema.expected_net_output_column(name) for name in actions]].to_numpy(
-        dtype=np.float64
-    )[at]
+
+    def per_action(column_of: Callable[[str], str]) -> list[dict[str, float]]:
+        matrix = worklist[[column_of(name) for name in actions]].to_numpy(dtype=np.float64)[at]
+        return [dict(zip(actions, row, strict=True)) for row in matrix.tolist()]
+
     allowed = inputs.guard.allowed[actions].to_numpy(dtype=bool)
     reasons = np.column_stack(
         [column(schema.reason_column(rank)) for rank in range(1, settings.explain.top_k + 1)]
@@ -265,16 +276,19 @@ def _rows(
             [text for text in row if isinstance(text, str) and text] for row in reasons.tolist()
         ],
         schema.RECOMMENDED_ACTION: _texts(column(schema.RECOMMENDED_ACTION)),
+        schema.PRIORITY: floats(schema.PRIORITY),
+        schema.EXPECTED_UPLIFT: floats(schema.EXPECTED_UPLIFT),
+        schema.VALUE_IF_LEFT_ALONE: floats(schema.VALUE_IF_LEFT_ALONE),
         schema.EXPECTED_NET_RECOVERY: floats(schema.EXPECTED_NET_RECOVERY),
         schema.EXPECTED_RECOVERED: floats(schema.EXPECTED_RECOVERED),
         schema.EXPECTED_COST: floats(schema.EXPECTED_COST),
-        schema.PRIORITY: floats(schema.PRIORITY),
         schema.BASELINE_ACTION: _texts(column(schema.BASELINE_ACTION)),
         schema.UPLIFT_VS_BASELINE: floats(schema.UPLIFT_VS_BASELINE),
         schema.UPLIFT_VS_NEXT_BEST: [
             value if math.isfinite(value) else None for value in floats(schema.UPLIFT_VS_NEXT_BEST)
         ],
-        "expected_net": [dict(zip(actions, row, strict=True)) for row in net.tolist()],
+        VALUE_BY_ACTION: per_action(schema.value_column),
+        UPLIFT_BY_ACTION: per_action(schema.uplift_column),
         "allowed_actions": [
             [name for name, ok in zip(actions, row, strict=True) if ok] for row in allowed.tolist()
         ],

@@ -1,7 +1,7 @@
 """Plotly figures of the "Assess a borrower" page: pure functions, data in, figure out.
 
 No Streamlit and no model here: each builder takes numbers the pipeline already produced
-(a calibrated score, a worklist row's action values, SHAP contributions) and the
+(a calibrated score, a worklist row's uplift per action, SHAP contributions) and the
 settings that style them (band edges, names and colours, the currency symbol).
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 
+from loan_recovery.actions import HOLD
 from loan_recovery.dashboard.formatting import money
 
 #: Colours of bars that raise / lower risk, and of actions not recommended or not allowed.
@@ -82,42 +83,52 @@ def _faded(colour: str, alpha: float = 0.25) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def action_values_chart(
+def action_uplift_chart(
+    uplift: pd.Series,
     values: pd.Series,
+    hold_value: float,
     recommended: str,
     symbol: str,
     allowed: pd.Series | None = None,
 ) -> go.Figure:
-    """Expected net recovery of every action (bars), the recommended one highlighted.
+    """What each action adds over leaving the loan alone (bars), the recommended one highlighted.
 
-    ``values``: action -> expected net (a worklist row's ``expected_net_<action>``).
-    ``allowed``: action -> bool; actions the catalogue or guardrails ruled out are greyed
-    and labelled so, since their value is not on offer.
+    ``uplift`` / ``values``: action -> a worklist row's ``uplift_<action>`` /
+    ``value_<action>`` (discounted expected net); hold is drawn first at 0, worth
+    ``hold_value``, so a loan best left alone shows why. The plan chooses by uplift, not
+    by value: an action that recovers a lot from a borrower who would have paid anyway adds
+    little. ``allowed``: action -> bool; actions the catalogue or guardrails ruled out are
+    greyed and labelled so, since their uplift is not on offer.
     """
-    actions = [str(action) for action in values.index]
-    permitted = [True if allowed is None else bool(allowed.get(action, True)) for action in actions]
+    actions = [HOLD, *(str(action) for action in uplift.index)]
+    gains = np.concatenate([[0.0], uplift.to_numpy(dtype=np.float64)])
+    worth = np.concatenate([[hold_value], values.reindex(uplift.index).to_numpy(dtype=np.float64)])
+    permitted = [
+        action == HOLD or allowed is None or bool(allowed.get(action, True)) for action in actions
+    ]
     colours = [
         RECOMMENDED_ACTION if action == recommended else OTHER_ACTION if ok else BLOCKED_ACTION
         for action, ok in zip(actions, permitted, strict=True)
     ]
     labels = [
-        money(float(value), symbol) + ("" if ok else " (not allowed)")
-        for value, ok in zip(values.to_numpy(dtype=np.float64), permitted, strict=True)
+        ("+" if gain > 0 else "") + money(float(gain), symbol) + ("" if ok else " (not allowed)")
+        for gain, ok in zip(gains, permitted, strict=True)
     ]
     figure = go.Figure(
         go.Bar(
-            x=values.to_numpy(dtype=np.float64),
+            x=gains.tolist(),
             y=actions,
             orientation="h",
             marker_color=colours,
             text=labels,
             textposition="auto",
-            hovertemplate="%{y}: %{text}<extra></extra>",
+            customdata=[money(float(value), symbol) for value in worth],
+            hovertemplate="%{y}: uplift %{text}<br>value %{customdata}<extra></extra>",
         )
     )
     figure.update_layout(
-        title="Expected net recovery by action",
-        xaxis_title=f"Expected recovered minus cost ({symbol})",
+        title=f"Uplift over leaving the loan alone (worth {money(hold_value, symbol)} left alone)",
+        xaxis_title=f"Discounted net recovery added over hold ({symbol})",
         yaxis={"autorange": "reversed"},
         height=_HEIGHT,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},

@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 
+from loan_recovery.actions import COLOURS
+from loan_recovery.dashboard.insights import DR_ESTIMATE, DR_HIGH, DR_LOW
 from loan_recovery.data import schema
 
 #: Colour of lines and bars that are not a risk band (a neutral blue).
@@ -22,16 +24,9 @@ NEUTRAL = "#1f77b4"
 REFERENCE = "#9e9e9e"
 #: Sequential colour scale of heatmaps (light = few, dark = many).
 HEATMAP_SCALE = "Blues"
-#: One colour per recovery action (and hold), the same on every chart.
-ACTION_COLOURS: dict[str, str] = {
-    "reminder": "#4e79a7",
-    "call": "#76b7b2",
-    "restructure": "#59a14f",
-    "settlement": "#edc948",
-    "legal": "#e15759",
-    "agency": "#b07aa1",
-    "hold": "#bab0ac",
-}
+#: One colour per arm (every action and hold), the same on every chart: the catalogue's,
+#: so a new action brings its colour with it.
+ACTION_COLOURS: Mapping[str, str] = COLOURS
 _HEIGHT = 380
 
 
@@ -351,6 +346,43 @@ def policy_bars(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
         )
     figure.update_layout(barmode="group", yaxis=_money_axis(currency_symbol))
     return _layout(figure, "Policies on the simulated portfolio (true expected money)")
+
+
+def policy_intervals(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
+    """Per policy: its true net recovery beside its doubly robust estimate and 95% interval.
+
+    On the simulator the truth is known, so the chart shows how far the off-policy
+    estimate (what a lender without a simulator would rely on) lands from it, and how wide
+    its interval is.
+    """
+    policies = [str(name) for name in table.index]
+    estimate = table[DR_ESTIMATE].to_numpy(dtype=float)
+    figure = go.Figure()
+    figure.add_scatter(
+        x=policies,
+        y=table[schema.NET_RECOVERY].to_numpy(dtype=float).tolist(),
+        mode="markers",
+        name="True net recovery",
+        marker={"color": "#2e7d32", "symbol": "diamond", "size": 11},
+        hovertemplate=f"%{{x}}<br>true {currency_symbol}%{{y:,.0f}}<extra></extra>",
+    )
+    figure.add_scatter(
+        x=policies,
+        y=estimate.tolist(),
+        mode="markers",
+        name="DR estimate, 95% interval",
+        marker={"color": NEUTRAL, "size": 9},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": (table[DR_HIGH].to_numpy(dtype=float) - estimate).tolist(),
+            "arrayminus": (estimate - table[DR_LOW].to_numpy(dtype=float)).tolist(),
+            "color": NEUTRAL,
+        },
+        hovertemplate=f"%{{x}}<br>DR {currency_symbol}%{{y:,.0f}}<extra></extra>",
+    )
+    figure.update_layout(yaxis=_money_axis(currency_symbol))
+    return _layout(figure, "Off-policy (doubly robust) estimate against the truth")
 
 
 # --- alerts --------------------------------------------------------------------------------

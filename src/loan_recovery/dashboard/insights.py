@@ -1,4 +1,4 @@
-"""What the dashboard's portfolio, performance and strategy-lab pages show, as plain data.
+"""What the dashboard's portfolio, assess, performance and strategy-lab pages show, as data.
 
 Pure functions (no Streamlit, no plotting) over what the pipeline already returns: the
 validated table, a :class:`~loan_recovery.strategy.plan.PlanResult`, a model card, an
@@ -22,13 +22,14 @@ from loan_recovery import features
 from loan_recovery.config import ActionConfig, Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, SchemaError
-from loan_recovery.jobs.evaluate import EvaluationReport
+from loan_recovery.jobs.evaluate import BASELINE, ORACLE, EvaluationReport
 from loan_recovery.models import metrics
 from loan_recovery.models.report import LOWER_IS_BETTER, MEAN_SUFFIX, METRIC_LABELS, STD_SUFFIX
 from loan_recovery.models.segments import segment_profile
 from loan_recovery.portfolio import summarise_portfolio
 from loan_recovery.strategy.actions import HOLD
 from loan_recovery.strategy.plan import PlanResult
+from loan_recovery.strategy.policy import LEARNED
 
 #: Actions in catalogue order, then "hold" (no action), for every action-keyed chart.
 ACTION_ORDER: tuple[str, ...] = (*schema.ACTION_NAMES, HOLD)
@@ -38,6 +39,16 @@ RISK_HISTOGRAM_BINS = 20
 TOP_IMPORTANCE = 15
 
 HeatmapValue = Literal["loans", "exposure"]
+
+#: Strategy-lab columns beside the schema's (net recovery, recovered, cost, recovery rate,
+#: oracle capture): gain over holding every loan, relative gain over BAU, and the doubly
+#: robust estimate with its 95% bootstrap interval and chance of beating BAU.
+INCREMENTAL_NET = "Incremental_Net"
+VS_BAU = "Vs_BAU"
+DR_ESTIMATE = "DR_Estimate"
+DR_LOW = "DR_Low_95"
+DR_HIGH = "DR_High_95"
+P_BEATS_BAU = "P_Beats_BAU"
 
 
 # --- portfolio -----------------------------------------------------------------------------
@@ -50,15 +61,22 @@ class PortfolioKpis:
     expected_recovered: float
     expected_cost: float
     expected_net: float
+    value_if_left_alone: float
 
     @property
     def recovery_rate(self) -> float:
         """Expected recovered (before costs) as a share of the exposure; 0 for no exposure."""
         return self.expected_recovered / self.exposure if self.exposure > 0 else 0.0
 
+    @property
+    def incremental_net(self) -> float:
+        """What the plan adds over leaving every loan alone: the money the work earns."""
+        return self.expected_net - self.value_if_left_alone
+
 
 def portfolio_kpis(table: pd.DataFrame, plan: PlanResult) -> PortfolioKpis:
-    """Loans and exposure of ``table`` (portfolio summary) and the plan's expected totals."""
+    """Loans and exposure of ``table`` (portfolio summary) and the plan's expected totals,
+    beside what the same loans are worth left alone."""
     totals = plan.totals()
     return PortfolioKpis(
         loans=int(totals["loans"]),
@@ -66,6 +84,7 @@ def portfolio_kpis(table: pd.DataFrame, plan: PlanResult) -> PortfolioKpis:
         expected_recovered=totals["expected_recovered"],
         expected_cost=totals["expected_cost"],
         expected_net=totals["expected_net"],
+        value_if_left_alone=totals["value_if_all_left_alone"],
     )
 
 
@@ -246,6 +265,48 @@ def row_shares(matrix: pd.DataFrame) -> pd.DataFrame:
     return matrix.div(totals.where(totals > 0), axis=0).fillna(0.0)
 
 
+# --- assess a borrower ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoanActionValues:
+    """One planned loan: its value left alone (hold) and every action's value and uplift.
+
+    ``values`` and ``uplift`` are indexed by action (catalogue order); both are the plan's
+    own ``value_<action>`` and ``uplift_<action>`` columns, so the page shows what
+    ``loan-recovery plan`` wrote for the loan.
+    """
+
+    hold_value: float
+    values: pd.Series
+    uplift: pd.Series
+
+
+def loan_action_values(plan_row: pd.Series) -> LoanActionValues:
+    """The value-left-alone and per-action value and uplift of one worklist row.
+
+    Raises :class:`SchemaError` for a row without per-action values (a plan written before
+    plans valued uplift over hold), rather than drawing an empty chart.
+    """
+    actions = [
+        action
+        for action in schema.ACTION_NAMES
+        if schema.value_column(action) in plan_row.index
+        and schema.uplift_column(action) in plan_row.index
+    ]
+    if not actions or schema.VALUE_IF_LEFT_ALONE not in plan_row.index:
+        raise SchemaError(
+            "the plan row has no value_<action> / uplift_<action> / value_if_left_alone "
+            "columns; re-plan it with this version."
+        )
+    index = pd.Index(actions, name=schema.ACTION)
+    values = [float(plan_row[schema.value_column(action)]) for action in actions]
+    uplift = [float(plan_row[schema.uplift_column(action)]) for action in actions]
+    return LoanActionValues(
+        hold_value=float(plan_row[schema.VALUE_IF_LEFT_ALONE]),
+        values=pd.Series(values, index=index, dtype=np.float64),
+        uplift=pd.Series(uplift, index=index, dtype=np.float64),
+    )
+
+
 # --- model performance ---------------------------------------------------------------------
 def metrics_table(metrics_frame: pd.DataFrame, champion: str) -> pd.DataFrame:
     """Candidates (rows, champion marked ★) x metrics as ``mean ± std`` over folds.
@@ -335,21 +396,51 @@ def top_importance(importance: pd.Series, top: int = TOP_IMPORTANCE) -> pd.Serie
 
 
 # --- strategy lab --------------------------------------------------------------------------
+def policy_order(report: EvaluationReport) -> list[str]:
+    """Learned, then the lender's rule (bau) it must beat, the others as reported, oracle last."""
+    first = [name for name in (LEARNED, BASELINE) if name in report.policies]
+    middle = [name for name in report.policies if name not in (*first, ORACLE)]
+    return [*first, *middle, *([ORACLE] if ORACLE in report.policies else [])]
+
+
 def policy_table(report: EvaluationReport) -> pd.DataFrame:
-    """One row per policy (the report's order, oracle last): its true money and capture."""
-    rows = {
-        name: {
+    """One row per policy (:func:`policy_order`): its true money, its gain over holding every
+    loan and over BAU, oracle capture vs BAU, and the DR estimate with its 95% interval and
+    chance of beating BAU (NaN for BAU itself)."""
+    rows = {}
+    for name in policy_order(report):
+        policy = report.policies[name]
+        low, high = policy.dr_ci95
+        rows[name] = {
             schema.NET_RECOVERY: policy.value.net_recovery,
+            INCREMENTAL_NET: policy.incremental_net,
+            VS_BAU: policy.vs_bau,
+            schema.ORACLE_CAPTURE: policy.capture,
+            DR_ESTIMATE: policy.dr,
+            DR_LOW: low,
+            DR_HIGH: high,
+            P_BEATS_BAU: np.nan if policy.p_beats_bau is None else policy.p_beats_bau,
             schema.RECOVERED: policy.value.recovered,
             schema.COST: policy.value.cost,
             schema.RECOVERY_RATE: policy.value.recovery_rate,
-            schema.ORACLE_CAPTURE: policy.capture,
         }
-        for name, policy in report.policies.items()
-    }
     table = pd.DataFrame.from_dict(rows, orient="index").astype(np.float64)
     table.index.name = schema.POLICY
     return table
+
+
+def policy_action_shares(report: EvaluationReport) -> pd.DataFrame:
+    """Share of loans each policy gives each arm (rows as :func:`policy_order`, every arm of
+    the catalogue, hold first): what a policy really does, e.g. how many loans ``all-legal``
+    sends to court once the guardrails have had their say."""
+    shares = pd.DataFrame.from_dict(
+        {name: report.policies[name].actions for name in policy_order(report)}, orient="index"
+    )
+    extra = sorted(set(shares.columns) - set(schema.ARM_NAMES))
+    table = shares.reindex(columns=[*schema.ARM_NAMES, *extra], fill_value=0.0).astype(np.float64)
+    table.index.name = schema.POLICY
+    table.columns.name = schema.ACTION
+    return table.fillna(0.0)
 
 
 def action_cost_table(settings: Settings) -> pd.DataFrame:

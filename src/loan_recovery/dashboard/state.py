@@ -276,17 +276,26 @@ def evaluation_setup(settings: Settings) -> tuple[str, EvaluationSetup]:
 
 @st.cache_resource(show_spinner="Valuing the policies…", max_entries=32)
 def _policy_evaluation(
-    setup_key: str, digest: str, _setup: EvaluationSetup, _settings: Settings
+    setup_key: str,
+    digest: str,
+    same_capacity: bool,
+    _setup: EvaluationSetup,
+    _settings: Settings,
 ) -> EvaluationReport:
     del setup_key, digest  # cache key
-    return evaluate_policies(_setup, _settings)
+    return evaluate_policies(_setup, _settings, same_capacity=same_capacity)
 
 
 def policy_evaluation(
-    setup_key: str, setup: EvaluationSetup, settings: Settings
+    setup_key: str, setup: EvaluationSetup, settings: Settings, *, same_capacity: bool = False
 ) -> EvaluationReport:
-    """Every policy valued under ``settings``' action costs, once per distinct settings."""
-    return _policy_evaluation(setup_key, _settings_digest(settings), setup, settings)
+    """Every policy valued under ``settings``' action costs, once per distinct settings.
+
+    ``same_capacity`` holds every policy to BAU's use of the capacity-limited actions, so
+    a policy cannot look better merely by working more loans than the lender has staff for.
+    """
+    digest = _settings_digest(settings)
+    return _policy_evaluation(setup_key, digest, same_capacity, setup, settings)
 
 
 # --- case store source ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ segment's description, and which actions the guardrails left.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,15 +128,28 @@ def _one_row(frame: pd.DataFrame, loan_id: str) -> pd.Series:
     return frame.iloc[position]
 
 
-def action_net_values(plan_row: pd.Series) -> pd.Series:
-    """Expected net recovery of every catalogue action for one worklist row (action -> value)."""
-    actions = [
-        action
-        for action in schema.ACTION_NAMES
-        if schema.expected_net_output_column(action) in plan_row.index
-    ]
-    values = [float(plan_row[schema.expected_net_output_column(action)]) for action in actions]
+def _per_action(plan_row: pd.Series, column_of: Callable[[str], str]) -> pd.Series:
+    actions = [action for action in schema.ACTION_NAMES if column_of(action) in plan_row.index]
+    values = [float(plan_row[column_of(action)]) for action in actions]
     return pd.Series(values, index=pd.Index(actions), dtype=np.float64)
+
+
+def action_net_values(plan_row: pd.Series) -> pd.Series:
+    """Discounted expected net recovery of every catalogue action for one worklist row.
+
+    Action -> the plan's ``value_<action>``; leaving the loan alone is worth
+    ``value_if_left_alone`` (not listed: hold is not an action a screen offers).
+    """
+    return _per_action(plan_row, schema.value_column)
+
+
+def action_uplift_values(plan_row: pd.Series) -> pd.Series:
+    """What every catalogue action adds over leaving the loan alone, for one worklist row.
+
+    Action -> the plan's ``uplift_<action>``: the number the plan decides on, so a screen
+    can show why an action that recovers a lot may still not be worth its cost.
+    """
+    return _per_action(plan_row, schema.uplift_column)
 
 
 def guardrail_sentences(plan_row: pd.Series) -> list[str]:

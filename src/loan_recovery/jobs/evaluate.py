@@ -16,7 +16,7 @@ rules by keeping the loans they rank riskiest and holding the rest.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from loan_recovery.data.io import write_table
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
 from loan_recovery.jobs.train import run_train
+from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.outcomes import logged_actions
 from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.actions import ActionCatalogue
@@ -147,6 +148,11 @@ class EvaluationSetup:
     scores: pd.DataFrame
     fractions: pd.DataFrame
     safety: PolicySafety | None = None
+    bundle: ModelBundle | None = None
+
+    def with_safety(self, safety: PolicySafety | None) -> EvaluationSetup:
+        """The same predictions under another safe-improvement test (no retraining)."""
+        return replace(self, safety=safety)
 
 
 def prepare_evaluation(
@@ -189,6 +195,7 @@ def prepare_evaluation(
         scores=inputs.scores,
         fractions=inputs.fractions,
         safety=trained.bundle.safety,
+        bundle=trained.bundle,
     )
 
 

@@ -18,7 +18,8 @@ import pandas as pd
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.validation import ValidationResult
+from loan_recovery.data.schema import ARM_NAMES
+from loan_recovery.data.validation import ValidationResult, validate_frame
 from loan_recovery.exceptions import TrainingDataError
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
 from loan_recovery.jobs.validate import ValidateOutcome, run_validate
@@ -32,6 +33,7 @@ from loan_recovery.models.design import describe_feature, risk_design_matrix, ri
 from loan_recovery.models.explain import global_importance
 from loan_recovery.models.outcomes import (
     OutcomeModel,
+    cross_fitted_fractions,
     fit_outcome_model,
     history_propensities,
     logged_actions,
@@ -238,6 +240,22 @@ def run_train(
     )
 
 
+def fit_history_safety(
+    history: pd.DataFrame, bundle: ModelBundle, settings: Settings, seed: int
+) -> PolicySafety | None:
+    """Refit only the safety test of a trained version on its history (tuning, what-ifs).
+
+    ``history`` is the raw history frame the version was trained on; the safety is fitted
+    exactly as :func:`run_train` fits it, under ``settings``' safe-improvement knobs.
+    """
+    if bundle.outcome_model is None:
+        return None
+    table = validate_frame(history, settings=settings, require_label=True).table
+    design = risk_design_matrix(table, settings.risk)
+    scores = bundle.risk_model.risk_score(design)
+    return _fit_safety(table, design, scores, bundle.outcome_model, settings, seed)
+
+
 def _fit_safety(
     table: pd.DataFrame,
     design: pd.DataFrame,
@@ -259,6 +277,14 @@ def _fit_safety(
     )
     fractions = outcome_model.predict_fractions(design).set_axis(table.index)
     inputs = value_actions(table, risk, fractions, settings)
+    scoring: npt.NDArray[np.float64] | None = None
+    folds = settings.strategy.safe.cross_fit_folds
+    if folds >= 2:
+        held_out = cross_fitted_fractions(table, design, settings, seed, folds)
+        scored = value_actions(table, risk, held_out, settings)
+        scoring = np.column_stack(
+            [scored.hold_value.to_numpy(), *(scored.values[a].to_numpy() for a in ARM_NAMES[1:])]
+        )
     logged = logged_actions(table, settings.actions)
     propensity = history_propensities(table, design, logged, settings.strategy.outcomes, seed)
     return fit_policy_safety(
@@ -271,6 +297,7 @@ def _fit_safety(
         allowed=inputs.guard.allowed,
         settings=settings,
         random_state=seed,
+        scoring_values=scoring,
     )
 
 

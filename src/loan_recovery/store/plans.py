@@ -11,6 +11,10 @@ of a loan is its current score. Actions follow the recommendation:
 * otherwise a new action is created with status ``planned`` and the expected cost;
 * ``hold`` creates no action.
 
+A score row keeps the recommended action's expected net recovery and, in its
+``expected_net`` JSON, the value of every arm: each action's and hold's (the value of
+leaving the loan alone), so the uplift the plan decided on can be read back.
+
 Everything is written in bulk inside the caller's transaction, with one audit row.
 """
 
@@ -42,8 +46,8 @@ from loan_recovery.store.models import (
     utc_now,
 )
 
-#: The plan label of "no action this cycle" (strategy.actions.HOLD): creates no action.
-HOLD = "hold"
+#: The plan label of "no action this cycle": creates no action.
+HOLD = schema.HOLD
 PLAN_STORE = "plan.store"
 _MAX_LISTED = 5
 
@@ -203,16 +207,7 @@ def _score_columns(
     worklist: pd.DataFrame, run_id: str, model_version: str, policy: str, now: datetime
 ) -> dict[str, Column]:
     """The score rows of a worklist, column by column."""
-    actions = [
-        name for name in schema.ACTION_NAMES if schema.expected_net_output_column(name) in worklist
-    ]
-    net = worklist[[schema.expected_net_output_column(name) for name in actions]].to_numpy(
-        dtype=np.float64
-    )
-    expected_net = [
-        {name: float(value) for name, value in zip(actions, row, strict=True) if np.isfinite(value)}
-        for row in net.tolist()
-    ]
+    expected_net = _arm_values(worklist)
     reason_names: list[str] = []
     while schema.reason_column(len(reason_names) + 1) in worklist:
         reason_names.append(schema.reason_column(len(reason_names) + 1))
@@ -251,6 +246,26 @@ def _score_columns(
         "guardrails": texts(schema.GUARDRAILS),
         "created_at": Same(now),
     }
+
+
+def _arm_values(worklist: pd.DataFrame) -> list[dict[str, float]]:
+    """Per loan, arm name -> discounted expected net recovery, hold included.
+
+    Stored in the score's ``expected_net`` JSON (no migration: the column already holds a
+    value per arm name). Hold's value (``value_if_left_alone``) is kept beside the actions'
+    (``value_<action>``), so every action's uplift over leaving the loan alone, the number
+    the plan decided on, is ``expected_net[action] - expected_net["hold"]``. Arms the
+    worklist has no column for, and non-finite values, are left out.
+    """
+    columns = {HOLD: schema.VALUE_IF_LEFT_ALONE} | {
+        name: schema.value_column(name) for name in schema.ACTION_NAMES
+    }
+    arms = [arm for arm, column in columns.items() if column in worklist]
+    matrix = worklist[[columns[arm] for arm in arms]].to_numpy(dtype=np.float64)
+    return [
+        {arm: float(value) for arm, value in zip(arms, row, strict=True) if np.isfinite(value)}
+        for row in matrix.tolist()
+    ]
 
 
 def _score_ids(connection: sa.Connection, run_id: str) -> dict[str, int]:

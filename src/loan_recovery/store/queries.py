@@ -59,7 +59,13 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class ScoreRecord:
-    """One loan's score and recommendation from one plan run."""
+    """One loan's score and recommendation from one plan run.
+
+    ``expected_net`` holds every arm's value, hold's included (see
+    :mod:`loan_recovery.store.plans`); ``value_if_left_alone`` and ``expected_uplift`` (the
+    recommendation's gain over holding) are read from it, and are null for runs stored
+    before the plan valued leaving a loan alone.
+    """
 
     id: int
     run_id: str
@@ -78,10 +84,14 @@ class ScoreRecord:
     reasons: list[str]
     guardrails: str | None
     created_at: datetime
+    value_if_left_alone: float | None = None
+    expected_uplift: float | None = None
 
     @classmethod
     def of(cls, row: Score) -> ScoreRecord:
         """The record of an ORM row."""
+        held = row.expected_net.get(schema.HOLD)
+        left_alone = None if held is None else float(held)
         return cls(
             id=row.id,
             run_id=row.run_id,
@@ -100,6 +110,10 @@ class ScoreRecord:
             reasons=list(row.reasons),
             guardrails=row.guardrails,
             created_at=row.created_at,
+            value_if_left_alone=left_alone,
+            expected_uplift=(
+                None if left_alone is None else row.expected_net_recovery - left_alone
+            ),
         )
 
 

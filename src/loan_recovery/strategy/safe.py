@@ -9,7 +9,8 @@ supports the change, and we add a statistical test of the gain:
 
 1. Loans are grouped into coarse :func:`support_cells` of observable facts.
 2. In a cell, the learned policy may choose an action ``a`` other than BAU's only if
-   ``a`` was logged there at least ``min_support`` times (the data has seen it work), and
+   ``a`` was logged there at least ``min_support`` times (the data has seen it work), the
+   policy proposes it on at least ``min_support`` history rows of the cell, and
 3. the one-sided lower confidence bound of the mean doubly robust gain of ``a`` over the
    BAU action, on the history rows where the policy proposes ``a`` in that cell, is above
    zero (the data says it works better).
@@ -232,6 +233,7 @@ def fit_safe_deviations(
     confidence: float,
     n_cells: int | None = None,
     max_weight: float = 50.0,
+    family: bool = True,
 ) -> SafeDeviations:
     """Decide, per (cell, proposed action), whether the history supports leaving BAU.
 
@@ -243,7 +245,9 @@ def fit_safe_deviations(
     at ``confidence``, of the mean DR gain ``dr(a) - dr(bau)`` over the rows proposing it
     is above zero. Inverse propensity weights are capped at ``max_weight``.
 
-    ``n_cells`` defaults to the largest cell code + 1.
+    ``n_cells`` defaults to the largest cell code + 1. With ``family`` (the default) the
+    confidence is for all tested pairs together (Bonferroni); the report's
+    ``lower_bound`` is the bound at that family-wise level.
     """
     value_matrix = np.asarray(predicted, dtype=np.float64)
     if value_matrix.ndim != 2 or value_matrix.shape[0] == 0 or value_matrix.shape[1] == 0:
@@ -285,8 +289,14 @@ def fit_safe_deviations(
         mean = np.bincount(key, weights=group_gain, minlength=size) / rows
         squares = np.bincount(key, weights=(group_gain - mean[key]) ** 2, minlength=size)
         stderr = np.sqrt(squares / (rows - 1) / rows)
-    lower = np.where(rows >= 2, mean - norm.ppf(confidence) * stderr, np.nan)
-    approved_mask = (rows >= 2) & (support >= min_support) & (lower > 0)
+    # The test must see the departure on enough loans too: a bound over a handful of rows
+    # says little about the hundreds of loans the deployed policy will move in that cell.
+    testable = (rows >= max(2, min_support)) & (support >= min_support)
+    # ``confidence`` holds for the whole family of departures tested (Bonferroni): with
+    # dozens of (cell, action) pairs, a per-pair level would let a few lucky ones through.
+    level = 1.0 - (1.0 - confidence) / max(1, int(testable.sum())) if family else confidence
+    lower = np.where(rows >= 2, mean - norm.ppf(level) * stderr, np.nan)
+    approved_mask = testable & (lower > 0)
 
     present = np.flatnonzero(rows)
     report = _report_frame(

@@ -151,12 +151,16 @@ def fit_policy_safety(
     allowed: pd.DataFrame,
     settings: Settings,
     random_state: int = 0,
+    scoring_values: npt.NDArray[np.float64] | None = None,
 ) -> PolicySafety:
     """Fit the BAU rule (when reconstructed) and the safe deviations on the history.
 
     ``uplift``/``hold_value``/``candidates``/``allowed`` are the plan's own inputs on the
-    history rows, so the learned proposal tested here is the one the plan would make.
-    Rows without ``Amount_Recovered`` cannot be scored and are left out of the test.
+    history rows (the final model's), so the proposal tested is the one the deployed plan
+    would make. ``scoring_values`` (n x arms in ``ARMS`` order) are the values the doubly
+    robust gains are scored with: out-of-fold predictions, so no row is scored by a model
+    that saw its outcome; default the plan's own values. Rows without
+    ``Amount_Recovered`` cannot be scored and are left out of the test.
     """
     from loan_recovery.strategy.policy import BAU, obey_guardrails, policy_actions
 
@@ -184,7 +188,7 @@ def fit_policy_safety(
     )
     columns = [schema.HOLD, *(str(c) for c in uplift.columns)]
     order = [columns.index(arm) for arm in ARMS if arm in columns]
-    predicted = values[:, order]
+    predicted = values[:, order] if scoring_values is None else scoring_values
     masked = np.where(candidates.to_numpy(dtype=np.bool_), uplift.to_numpy(), -np.inf)
     best = np.argmax(masked, axis=1)
     has_any = np.isfinite(masked[np.arange(len(best)), best])

@@ -70,7 +70,8 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
         settings: SettingsDep,
         session: SessionDep,
     ) -> Response:
-        """Risk, segment, reasons, value of every action and the best one; nothing stored.
+        """Risk, segment, reasons, every action's value and uplift over holding, and the
+        recommended action; nothing stored.
 
         Role: viewer or above. The whole batch is refused (422, every problem located as
         ``["body", "loans", <index>, <column>]``) if any loan is invalid.

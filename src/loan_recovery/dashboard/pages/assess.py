@@ -18,11 +18,12 @@ from loan_recovery import features
 from loan_recovery.config import Settings
 from loan_recovery.dashboard import state
 from loan_recovery.dashboard.borrower_charts import (
-    action_values_chart,
+    action_uplift_chart,
     contributions_chart,
     risk_gauge,
 )
 from loan_recovery.dashboard.formatting import money, percent
+from loan_recovery.dashboard.insights import loan_action_values
 from loan_recovery.data import schema
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
 from loan_recovery.exceptions import LoanRecoveryError
@@ -30,7 +31,6 @@ from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import (
     Assessment,
     RawValue,
-    action_net_values,
     assess_loans,
     engineered_features,
     guardrail_sentences,
@@ -266,21 +266,38 @@ def _result(assessment: Assessment, settings: Settings, bundle: ModelBundle) -> 
 
     action = str(row[schema.RECOMMENDED_ACTION])
     st.subheader(f"Recommended action: {action}")
-    numbers = st.columns(3)
-    numbers[0].metric(
+    st.caption(
+        "Money is discounted expected net recovery (recovered minus cost); the plan picks the "
+        "action that adds most over leaving the loan alone."
+    )
+    first, second = st.columns(3), st.columns(2)
+    first[0].metric(
+        "Expected uplift over leaving it alone", money(float(row[schema.EXPECTED_UPLIFT]), symbol)
+    )
+    first[1].metric("Value if left alone", money(float(row[schema.VALUE_IF_LEFT_ALONE]), symbol))
+    first[2].metric(
         "Expected net recovery", money(float(row[schema.EXPECTED_NET_RECOVERY]), symbol)
     )
-    numbers[1].metric(
+    second[0].metric(
         "Expected recovered / cost",
         f"{money(float(row[schema.EXPECTED_RECOVERED]), symbol)} / "
         f"{money(float(row[schema.EXPECTED_COST]), symbol)}",
     )
-    numbers[2].metric(
-        f"Gain over {row[schema.BASELINE_ACTION]} (baseline rules)",
+    second[1].metric(
+        f"Gain over {row[schema.BASELINE_ACTION]} ({settings.strategy.baseline_policy} baseline)",
         money(float(row[schema.UPLIFT_VS_BASELINE]), symbol),
     )
+    arms = loan_action_values(row)
     st.plotly_chart(
-        action_values_chart(action_net_values(row), action, symbol, assessment.allowed_of(loan_id)),
+        action_uplift_chart(
+            arms.uplift,
+            arms.values,
+            arms.hold_value,
+            action,
+            symbol,
+            assessment.allowed_of(loan_id),
+        ),
+        key="action_uplift_chart",
     )
     sentences = guardrail_sentences(row)
     st.markdown("**Guardrails**")

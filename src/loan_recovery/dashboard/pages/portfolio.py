@@ -132,7 +132,7 @@ except LoanRecoveryError as error:
 
 kpis = insights.portfolio_kpis(table, plan)
 st.subheader(f"Recovery plan ({plan.policy} policy, model {bundle.version})")
-first_row, second_row = st.columns(3), st.columns(3)
+first_row, second_row = st.columns(4), st.columns(4)
 first_row[0].metric("Loans", count(kpis.loans))
 first_row[1].metric("Exposure", money(kpis.exposure, symbol))
 first_row[2].metric(
@@ -140,9 +140,23 @@ first_row[2].metric(
     percent(kpis.recovery_rate),
     help="Expected amount recovered (before costs) as a share of the exposure.",
 )
+first_row[3].metric(
+    "Value if left alone",
+    money(kpis.value_if_left_alone, symbol),
+    help="Discounted expected net recovery if no loan were worked: the borrowers' own payments.",
+)
 second_row[0].metric("Expected recovery", money(kpis.expected_recovered, symbol))
 second_row[1].metric("Expected cost", money(kpis.expected_cost, symbol))
-second_row[2].metric("Expected net", money(kpis.expected_net, symbol))
+second_row[2].metric(
+    "Expected net",
+    money(kpis.expected_net, symbol),
+    help="Discounted expected net recovery (recovered minus cost) under the plan.",
+)
+second_row[3].metric(
+    "Added by the plan",
+    money(kpis.incremental_net, symbol),
+    help="Expected net minus the value if left alone: what working the loans earns.",
+)
 
 band_names = settings.risk.band_names
 left, right = st.columns(2)

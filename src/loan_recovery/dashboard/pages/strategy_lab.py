@@ -8,13 +8,19 @@ with :func:`~loan_recovery.jobs.evaluate.evaluate_policies`, as the CLI's
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
+from loan_recovery.actions import CAPACITY_LIMITED, HOLD
 from loan_recovery.dashboard import charts, insights, state
 from loan_recovery.dashboard.formatting import count, money, percent
 from loan_recovery.data import schema
 from loan_recovery.exceptions import LoanRecoveryError
-from loan_recovery.strategy.policy import LEARNED, THRESHOLD_RULES
+from loan_recovery.strategy.policy import BAU, LEARNED
+
+#: Session key of the "same capacity as BAU" toggle.
+SAME_CAPACITY_KEY = "strategy_lab_same_capacity"
 
 settings = state.get_settings()
 symbol = settings.dashboard.currency_symbol
@@ -22,10 +28,15 @@ lab = settings.dashboard
 st.title("Strategy lab")
 st.markdown(
     f"A simulated lender logs a history of {count(lab.strategy_lab_loans)} loans; the models "
-    f"train on it; then every policy chooses an action for {count(lab.strategy_lab_loans)} "
-    "fresh loans, and the simulator, which knows each loan's outcome under every action, "
-    "says what each choice is truly worth. The **oracle** picks each loan's truly best action: "
-    f"*oracle capture* is the share of the oracle's gain over `{THRESHOLD_RULES}` a policy gets."
+    f"train on it; then every policy chooses an arm (an action, or `{HOLD}`: leave the loan "
+    f"alone) for {count(lab.strategy_lab_loans)} fresh loans, and the simulator, which knows "
+    "each loan's outcome under every arm, says what each choice is truly worth (discounted "
+    f"net recovery). The learned policy is judged against `{BAU}`, the lender's current "
+    f"rule: **vs {BAU}** is the change in true net recovery, and *oracle capture* the share "
+    f"of the oracle's gain over `{BAU}` a policy gets (the **oracle** picks each loan's truly "
+    "best allowed arm). A lender has no simulator, so each policy is also valued off-policy "
+    "from the fresh loans' own logged history: the doubly robust (**DR**) estimate, its 95% "
+    f"bootstrap interval and the chance it beats `{BAU}`."
 )
 
 
@@ -68,6 +79,15 @@ def _edited_costs() -> dict[str, tuple[float, float]]:
 
 with st.expander("Action costs: edit to re-value every policy", expanded=True):
     costs = _edited_costs()
+same_capacity = st.toggle(
+    f"Same capacity as {BAU}",
+    key=SAME_CAPACITY_KEY,
+    help=(
+        f"Hold every policy to {BAU}'s number of loans for each capacity-limited action "
+        f"({', '.join(CAPACITY_LIMITED)}): model-based policies through the LP on their "
+        "uplift, rules by keeping the loans they rank riskiest."
+    ),
+)
 
 try:
     edited = insights.with_action_costs(settings, costs)
@@ -77,7 +97,7 @@ except LoanRecoveryError as error:
 
 try:
     setup_key, setup = state.evaluation_setup(settings)
-    report = state.policy_evaluation(setup_key, setup, edited)
+    report = state.policy_evaluation(setup_key, setup, edited, same_capacity=same_capacity)
 except LoanRecoveryError as error:
     st.error(f"Cannot run the strategy lab: {error}")
     st.stop()
@@ -87,33 +107,95 @@ changed = [name for name in settings.actions if edited.actions[name] != settings
 if changed:
     st.info(f"Valued with your costs for: {', '.join(changed)} (the settings file is unchanged).")
 
-learned = report.policies[LEARNED]
-baseline = report.policies.get(THRESHOLD_RULES)
-tiles = st.columns(3)
-tiles[0].metric("Learned policy: net recovery", money(learned.value.net_recovery, symbol))
-if baseline is not None:
-    tiles[1].metric(
-        f"vs {THRESHOLD_RULES}",
-        money(learned.value.net_recovery - baseline.value.net_recovery, symbol),
-    )
-tiles[2].metric("Oracle capture", percent(learned.capture))
 
+def _interval(name: str) -> str:
+    """``₹X (95% ₹low to ₹high)``: a policy's DR estimate as the tiles quote it."""
+    policy = report.policies[name]
+    low, high = policy.dr_ci95
+    return f"{money(policy.dr, symbol)} (95% {money(low, symbol)} to {money(high, symbol)})"
+
+
+st.subheader(f"{LEARNED} vs {BAU}")
+if LEARNED in table.index and BAU in table.index:
+    learned, bau = report.policies[LEARNED], report.policies[BAU]
+    tiles = st.columns(4)
+    tiles[0].metric(
+        f"{LEARNED}: true net recovery",
+        money(learned.value.net_recovery, symbol),
+        help=f"{BAU}: {money(bau.value.net_recovery, symbol)}",
+    )
+    tiles[1].metric(
+        f"vs {BAU}",
+        money(learned.value.net_recovery - bau.value.net_recovery, symbol),
+        delta=percent(learned.vs_bau) if math.isfinite(learned.vs_bau) else None,
+    )
+    tiles[2].metric(f"Oracle capture vs {BAU}", percent(learned.capture))
+    tiles[3].metric(
+        f"Chance it beats {BAU} (DR)",
+        percent(learned.p_beats_bau) if learned.p_beats_bau is not None else "—",
+        help="Share of paired bootstrap replicates in which its DR estimate beats BAU's.",
+    )
+    st.markdown(f"DR estimate of `{LEARNED}`: {_interval(LEARNED)}; of `{BAU}`: {_interval(BAU)}.")
+
+_MONEY = (
+    schema.NET_RECOVERY,
+    insights.INCREMENTAL_NET,
+    insights.DR_ESTIMATE,
+    insights.DR_LOW,
+    insights.DR_HIGH,
+    schema.RECOVERED,
+    schema.COST,
+)
 st.container(key="policy_table").dataframe(
-    table,
+    # Whole currency units: a net recovery in the crores reads no better with paise.
+    table.round(dict.fromkeys(_MONEY, 0)),
     column_config={
         schema.NET_RECOVERY: st.column_config.NumberColumn(
             f"Net recovery ({symbol})", format="localized"
         ),
+        insights.INCREMENTAL_NET: st.column_config.NumberColumn(
+            f"Over holding every loan ({symbol})", format="localized"
+        ),
+        insights.VS_BAU: st.column_config.NumberColumn(f"vs {BAU}", format="percent"),
+        schema.ORACLE_CAPTURE: st.column_config.NumberColumn(
+            f"Oracle capture vs {BAU}", format="percent"
+        ),
+        insights.DR_ESTIMATE: st.column_config.NumberColumn(
+            f"DR estimate ({symbol})", format="localized"
+        ),
+        insights.DR_LOW: st.column_config.NumberColumn(
+            f"DR 95% low ({symbol})", format="localized"
+        ),
+        insights.DR_HIGH: st.column_config.NumberColumn(
+            f"DR 95% high ({symbol})", format="localized"
+        ),
+        insights.P_BEATS_BAU: st.column_config.NumberColumn(f"P(beats {BAU})", format="percent"),
         schema.RECOVERED: st.column_config.NumberColumn(
             f"Recovered ({symbol})", format="localized"
         ),
         schema.COST: st.column_config.NumberColumn(f"Cost ({symbol})", format="localized"),
         schema.RECOVERY_RATE: st.column_config.NumberColumn("Recovery rate", format="percent"),
-        schema.ORACLE_CAPTURE: st.column_config.NumberColumn("Oracle capture", format="percent"),
     },
 )
-st.plotly_chart(charts.policy_bars(table, symbol), key="policy_chart")
+left, right = st.columns(2)
+left.plotly_chart(charts.policy_bars(table, symbol), key="policy_chart")
+right.plotly_chart(charts.policy_intervals(table, symbol), key="policy_intervals_chart")
+
+st.markdown("**What each policy does** (share of loans per arm)")
+st.container(key="policy_actions").dataframe(
+    insights.policy_action_shares(report),
+    column_config={
+        arm: st.column_config.NumberColumn(arm, format="percent") for arm in schema.ARM_NAMES
+    },
+)
+limits = (
+    f" Every policy held to {BAU}'s capacity: "
+    + ", ".join(f"{action} {count(slots)}" for action, slots in report.capacity.items())
+    + "."
+    if report.same_capacity
+    else ""
+)
 st.caption(
     f"Seed {report.seed}; {count(report.loans)} fresh loans. Money is the truth's expected "
-    "value of each chosen action under the costs above."
+    f"value of each chosen arm under the costs above.{limits} {BAU}: {report.bau_rules}."
 )

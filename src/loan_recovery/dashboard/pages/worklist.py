@@ -27,6 +27,7 @@ from loan_recovery.data import schema
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.strategy.actions import HOLD
 from loan_recovery.strategy.plan import PlanResult
+from loan_recovery.strategy.policy import BAU
 
 #: Session keys of the capacity form and the filters.
 BUDGET_KEY = "worklist_budget"
@@ -41,13 +42,16 @@ REPLAN_KEY = "worklist_replan"
 #: Plan columns in money, shown with thousands separators and the currency in the header.
 _MONEY_COLUMNS: tuple[str, ...] = (
     schema.PRIORITY,
+    schema.EXPECTED_UPLIFT,
+    schema.VALUE_IF_LEFT_ALONE,
     schema.EXPECTED_NET_RECOVERY,
     schema.EXPECTED_RECOVERED,
     schema.EXPECTED_COST,
     schema.UPLIFT_VS_BASELINE,
     schema.UPLIFT_VS_NEXT_BEST,
     schema.OUTSTANDING_LOAN_AMOUNT,
-    *(schema.expected_net_output_column(action) for action in schema.ACTION_NAMES),
+    *(schema.value_column(action) for action in schema.ACTION_NAMES),
+    *(schema.uplift_column(action) for action in schema.ACTION_NAMES),
 )
 
 #: Columns an agent reads first, in this order; the rest follow as the plan has them.
@@ -56,6 +60,8 @@ _FIRST_COLUMNS: tuple[str, ...] = (
     schema.BORROWER_ID,
     schema.RECOMMENDED_ACTION,
     schema.PRIORITY,
+    schema.EXPECTED_UPLIFT,
+    schema.VALUE_IF_LEFT_ALONE,
     schema.RISK_SCORE,
     schema.RISK_BAND,
     schema.SEGMENT_NAME,
@@ -129,16 +135,24 @@ def _summary(plan: PlanResult, symbol: str) -> None:
                 schema.EXPECTED_RECOVERED,
                 schema.EXPECTED_COST,
                 schema.EXPECTED_NET_RECOVERY,
+                schema.EXPECTED_UPLIFT,
             )
         },
     }
     st.dataframe(summary.round(0).astype({schema.LOANS: "int64"}), column_config=config)
     totals = plan.totals()
-    gain = totals["expected_net"] - totals["baseline_expected_net"]
     st.caption(
-        f"Expected net recovery {money(totals['expected_net'], symbol)}: "
-        f"{money(gain, symbol)} more than the {plan.baseline_policy} baseline on these loans."
+        f"Expected net recovery {money(totals['expected_net'], symbol)} (discounted): "
+        f"{money(totals['incremental_net'], symbol)} more than leaving every loan alone "
+        f"({money(totals['value_if_all_left_alone'], symbol)}), and "
+        f"{money(totals['gain_over_baseline'], symbol)} more than the "
+        f"{_baseline_name(plan.baseline_policy)} on these loans."
     )
+
+
+def _baseline_name(policy: str) -> str:
+    """How the caption names the baseline: BAU is the lender's own rule, not a made-up one."""
+    return f"lender's current rule ({BAU})" if policy == BAU else f"{policy} baseline"
 
 
 def _shadow_prices(plan: PlanResult, symbol: str) -> None:
@@ -284,11 +298,15 @@ def main() -> None:
     st.subheader("Loans to work")
     filtered = filter_worklist(view, _filters(view, symbol))
     shown_rows = settings.dashboard.worklist_rows
-    first, second = st.columns(2)
+    first, second, third = st.columns(3)
     first.metric("Loans after filters", count(len(filtered)))
     second.metric(
         "Their expected net recovery",
         money(float(filtered[schema.EXPECTED_NET_RECOVERY].sum()), symbol),
+    )
+    third.metric(
+        "Their uplift over leaving them alone",
+        money(float(filtered[schema.EXPECTED_UPLIFT].sum()), symbol),
     )
     if filtered.empty:
         st.info("No loan matches these filters; remove one to see more.")

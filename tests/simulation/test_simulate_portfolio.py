@@ -13,18 +13,23 @@ from sklearn.model_selection import train_test_split
 
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
-from loan_recovery.simulation.portfolio import (
-    SimulatedPortfolio,
+from loan_recovery.exceptions import ConfigError, LoanRecoveryError, SchemaError
+from loan_recovery.finance import discount_factor, reducing_balance_emi
+from loan_recovery.simulation.logging_policy import (
     logging_policy_probabilities,
     rule_of_thumb_actions,
-    simulate_portfolio,
 )
-from loan_recovery.exceptions import ConfigError, LoanRecoveryError, SchemaError
-from loan_recovery.finance import reducing_balance_emi
+from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
+from loan_recovery.strategy.actions import ActionCatalogue
+from loan_recovery.strategy.rules import apply_guardrails
 
 LOANS = 20_000
 SEED = 20_240_601
 ACTIONS = list(schema.ACTION_NAMES)
+#: Every arm of the truth and the logged history: hold first, then the actions.
+ARMS = list(schema.ARM_NAMES)
+#: Legal needs an NPA: the catalogue allows it from this DPD on.
+LEGAL_MIN_DPD = 91
 #: Columns a risk model may not read: what was done, what came of it, and Gender (fairness).
 NOT_RISK_INPUTS = {*schema.ACTION_AND_OUTCOME_COLUMNS, schema.GENDER}
 
@@ -94,9 +99,10 @@ def test_truth_is_separate_and_keyed_by_loan_id(loans: pd.DataFrame, truth: pd.D
         schema.REACHABILITY,
         schema.FORGETFULNESS,
         schema.ORACLE_ACTION,
+        schema.ORACLE_ACTION_UNCONSTRAINED,
         schema.LOGGED_ACTION,
     }
-    for action in ACTIONS:
+    for action in ARMS:
         expected |= {
             schema.expected_fraction_column(action),
             schema.expected_net_column(action),
@@ -139,7 +145,10 @@ def test_values_follow_the_lender_conventions(loans: pd.DataFrame, settings: Set
     assert loans[schema.BORROWER_ID].str.fullmatch(r"BRW\d{7}").all()
     assert loans[schema.PHONE].str.fullmatch(r"\+91[6-9]\d{9}").all()
     assert loans[schema.EMAIL].str.fullmatch(r"[a-z]+\.[a-z]+\d+@[a-z.]+").all()
-    assert set(loans[schema.COLLECTION_METHOD].unique()) <= set(schema.COLLECTION_METHODS)
+    assert set(loans[schema.COLLECTION_METHOD].unique()) == {
+        *schema.COLLECTION_METHODS,
+        schema.HOLD,
+    }
     assert set(loans[schema.LOAN_TYPE].unique()) == {"Personal", "Home", "Auto", "Business"}
     assert (loans[schema.AS_OF_DATE] == settings.simulator.as_of_date).all()
     assert loans[schema.TIME_ZONE].str.fullmatch(r"[A-Z][a-z]+/[A-Za-z_]+").all()
@@ -207,34 +216,94 @@ def test_prior_legal_action_is_rare_and_late(loans: pd.DataFrame) -> None:
 
 
 # --- potential outcomes and the oracle -----------------------------------------------------
-def test_expected_net_is_fraction_times_outstanding_after_costs(
+def test_expected_net_is_discounted_fraction_times_outstanding_after_costs(
     loans: pd.DataFrame, truth: pd.DataFrame, settings: Settings
 ) -> None:
-    """Gives the truth frame; expects net = fraction x outstanding x (1 - share) - fixed cost."""
+    """Gives the truth frame; expects net = fraction x outstanding x (1 - share) x DF(days)
+    - fixed cost per action, and hold = fraction x outstanding x DF(30 days), costing nothing.
+    """
     outstanding = loans[schema.OUTSTANDING_LOAN_AMOUNT]
+    rate = settings.economics.cost_of_funds
     for action in ACTIONS:
         cost = settings.actions[action]
         fraction = truth[schema.expected_fraction_column(action)]
         assert fraction.between(0, 1).all()
-        expected = fraction * outstanding * (1 - cost.recovery_share) - cost.fixed_cost
+        discount = discount_factor(cost.days_to_money, rate)
+        expected = fraction * outstanding * (1 - cost.recovery_share) * discount - cost.fixed_cost
         np.testing.assert_allclose(truth[schema.expected_net_column(action)], expected, rtol=1e-9)
-        realised = truth[schema.realised_amount_column(action)]
+    hold_fraction = truth[schema.expected_fraction_column(schema.HOLD)]
+    assert hold_fraction.between(0, 1).all()
+    hold_discount = discount_factor(settings.economics.hold_days_to_money, rate)
+    np.testing.assert_allclose(
+        truth[schema.expected_net_column(schema.HOLD)],
+        hold_fraction * outstanding * hold_discount,
+        rtol=1e-9,
+    )
+    for arm in ARMS:
+        realised = truth[schema.realised_amount_column(arm)]
         assert (realised >= 0).all()
         assert (realised <= outstanding).all()
 
 
-def test_oracle_is_the_argmax_of_expected_net(truth: pd.DataFrame) -> None:
-    """Gives the truth frame; expects the oracle action to have the highest expected net."""
-    net = truth[[schema.expected_net_column(action) for action in ACTIONS]].to_numpy()
-    best = np.asarray(ACTIONS)[net.argmax(axis=1)]
+def test_legal_pays_later_than_a_reminder(truth: pd.DataFrame, settings: Settings) -> None:
+    """Gives equal fractions: the 540-day legal money is worth 0.88 of today's at 9%,
+    a 15-day reminder's 0.996 (the discounting the module docstring states)."""
+    rate = settings.economics.cost_of_funds
+    assert discount_factor(settings.actions["legal"].days_to_money, rate) == pytest.approx(
+        0.880, abs=5e-4
+    )
+    assert discount_factor(settings.actions["reminder"].days_to_money, rate) == pytest.approx(
+        0.996, abs=5e-4
+    )
+
+
+def _allowed_arms(loans: pd.DataFrame, truth: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """n x arms: the catalogue and the guardrails on the true fractions, risk taken as met."""
+    catalogue = ActionCatalogue.from_settings(settings)
+    fractions = pd.DataFrame(
+        {action: truth[schema.expected_fraction_column(action)] for action in catalogue.names}
+    )
+    outcome = apply_guardrails(loans, np.ones(len(loans)), fractions, catalogue, settings.strategy)
+    allowed = np.ones((len(loans), len(ARMS)), dtype=bool)
+    for column, arm in enumerate(ARMS[1:], start=1):
+        allowed[:, column] = outcome.allowed[arm].to_numpy()
+    return allowed
+
+
+def test_unconstrained_oracle_is_the_argmax_of_expected_net(truth: pd.DataFrame) -> None:
+    """Gives the truth frame; expects Oracle_Action_Unconstrained to be the best of all arms."""
+    net = truth[[schema.expected_net_column(arm) for arm in ARMS]].to_numpy()
+    best = np.asarray(ARMS)[net.argmax(axis=1)]
+    np.testing.assert_array_equal(truth[schema.ORACLE_ACTION_UNCONSTRAINED].to_numpy(), best)
+
+
+def test_oracle_is_the_best_allowed_arm(
+    loans: pd.DataFrame, truth: pd.DataFrame, settings: Settings
+) -> None:
+    """Gives the truth frame; expects Oracle_Action = the argmax of expected net over the arms
+    the catalogue and guardrails allow (hold always), never worth more than the unconstrained
+    oracle, and never legal before 91 DPD, where the unconstrained oracle does pick it."""
+    net = truth[[schema.expected_net_column(arm) for arm in ARMS]].to_numpy()
+    allowed = _allowed_arms(loans, truth, settings)
+    best = np.asarray(ARMS)[np.where(allowed, net, -np.inf).argmax(axis=1)]
     np.testing.assert_array_equal(truth[schema.ORACLE_ACTION].to_numpy(), best)
+
+    position = {arm: i for i, arm in enumerate(ARMS)}
+    rows = np.arange(len(truth))
+    oracle_net = net[rows, truth[schema.ORACLE_ACTION].map(position).to_numpy()]
+    free_net = net[rows, truth[schema.ORACLE_ACTION_UNCONSTRAINED].map(position).to_numpy()]
+    assert (oracle_net <= free_net).all()
+    early = loans[schema.DAYS_PAST_DUE] < LEGAL_MIN_DPD
+    assert not (truth[schema.ORACLE_ACTION] == "legal")[early].any()
+    assert (truth[schema.ORACLE_ACTION_UNCONSTRAINED] == "legal")[early].sum() > 0
+    assert set(truth[schema.ORACLE_ACTION].unique()) == set(ARMS)
 
 
 def test_a_longer_horizon_never_recovers_less() -> None:
     """Gives horizons of 90, 180 and 365 days; expects expected fractions rising loan by loan."""
     fractions = [
         simulate_portfolio(2_000, 9, settings=load_settings(simulator={"horizon_days": days}))
-        .truth[[schema.expected_fraction_column(action) for action in ACTIONS]]
+        .truth[[schema.expected_fraction_column(arm) for arm in ARMS]]
         .to_numpy()
         for days in (90, 180, 365)
     ]
@@ -253,7 +322,8 @@ def test_the_best_action_is_heterogeneous(truth: pd.DataFrame) -> None:
 def test_response_shapes_follow_collections_practice(
     loans: pd.DataFrame, truth: pd.DataFrame
 ) -> None:
-    """Gives the module portfolio; expects each action best where the playbook says it is."""
+    """Gives the module portfolio; expects each arm best where the playbook says it is (hold:
+    able payers who are current)."""
     profile = pd.DataFrame(
         {
             "capacity": truth[schema.CAPACITY],
@@ -274,6 +344,9 @@ def test_response_shapes_follow_collections_practice(
     assert by_oracle.loc["agency", "reachability"] < overall["reachability"]
     assert by_oracle.loc["restructure", "burden"] > overall["burden"]
     assert by_oracle.loc["restructure", "willingness"] > overall["willingness"]
+    held = truth[schema.ORACLE_ACTION] == schema.HOLD
+    assert (loans.loc[held, schema.DAYS_PAST_DUE] == 0).mean() > 0.8
+    assert by_oracle.loc[schema.HOLD, "capacity"] > overall["capacity"]
 
 
 # --- logged history ------------------------------------------------------------------------
@@ -282,10 +355,13 @@ def test_propensity_is_the_logging_policy_probability(
 ) -> None:
     """Gives the module portfolio; expects Action_Propensity = policy probability of the action."""
     probabilities = logging_policy_probabilities(loans, settings.simulator.epsilon)
-    assert list(probabilities.columns) == ACTIONS
+    assert list(probabilities.columns) == ARMS
     assert probabilities.index.equals(loans.index)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
-    taken = loans[schema.ACTION_TAKEN].map({action: i for i, action in enumerate(ACTIONS)})
+    early = loans[schema.DAYS_PAST_DUE] < LEGAL_MIN_DPD
+    assert (probabilities.loc[early, "legal"] == 0.0).all()
+    assert not (loans[schema.ACTION_TAKEN] == "legal")[early].any()
+    taken = loans[schema.ACTION_TAKEN].map({arm: i for i, arm in enumerate(ARMS)})
     chosen = probabilities.to_numpy()[np.arange(len(loans)), taken.to_numpy()]
     np.testing.assert_array_equal(loans[schema.ACTION_PROPENSITY].to_numpy(), chosen)
 
@@ -293,10 +369,18 @@ def test_propensity_is_the_logging_policy_probability(
 def test_logged_action_explores_at_the_configured_rate(
     loans: pd.DataFrame, settings: Settings
 ) -> None:
-    """Gives the module portfolio; expects the rule's action about (1 - eps) + eps/6 of the time."""
+    """Gives the module portfolio; expects the rule's arm (1 - eps) + eps/k of the time, k the
+    arms the loan may get: 6 before 91 DPD (legal not yet), 7 after; and every arm logged."""
     epsilon = settings.simulator.epsilon
     follows_rule = loans[schema.ACTION_TAKEN] == rule_of_thumb_actions(loans)
-    assert follows_rule.mean() == pytest.approx(1 - epsilon + epsilon / 6, abs=0.015)
+    arms = np.where(loans[schema.DAYS_PAST_DUE] < LEGAL_MIN_DPD, 6, 7)
+    expected = 1 - epsilon + epsilon * np.mean(1 / arms)
+    assert follows_rule.mean() == pytest.approx(expected, abs=0.01)
+    assert set(loans[schema.ACTION_TAKEN].unique()) == set(ARMS)
+    current = loans[schema.DAYS_PAST_DUE] == 0
+    assert (loans.loc[current, schema.ACTION_TAKEN] == schema.HOLD).mean() == pytest.approx(
+        1 - epsilon + epsilon / 6, abs=0.015
+    )
 
 
 def test_logged_columns_agree_with_each_other(
@@ -305,10 +389,13 @@ def test_logged_columns_agree_with_each_other(
     """Gives both frames; expects method = mapped action and amount = realised logged outcome."""
     action = loans[schema.ACTION_TAKEN]
     assert action.equals(truth[schema.LOGGED_ACTION].rename(schema.ACTION_TAKEN))
-    methods = action.map({name: cost.collection_method for name, cost in settings.actions.items()})
+    methods = action.map(
+        {schema.HOLD: schema.HOLD}
+        | {name: cost.collection_method for name, cost in settings.actions.items()}
+    )
     assert loans[schema.COLLECTION_METHOD].equals(methods.rename(schema.COLLECTION_METHOD))
-    realised = truth[[schema.realised_amount_column(name) for name in ACTIONS]].to_numpy()
-    index = action.map({name: i for i, name in enumerate(ACTIONS)}).to_numpy()
+    realised = truth[[schema.realised_amount_column(name) for name in ARMS]].to_numpy()
+    index = action.map({name: i for i, name in enumerate(ARMS)}).to_numpy()
     np.testing.assert_array_equal(
         loans[schema.AMOUNT_RECOVERED].to_numpy(), realised[np.arange(len(loans)), index]
     )
@@ -371,7 +458,9 @@ def _policy_table(rows: list[tuple[int, float, float, str]]) -> pd.DataFrame:
 def test_rule_of_thumb_known_answers() -> None:
     """Gives loans on each side of every DPD band edge; expects the lender's textbook action."""
     cases = [
-        ((0, 0.2, 0.0, "No"), "reminder"),
+        ((0, 0.2, 0.0, "No"), schema.HOLD),
+        ((0, 0.9, 1e6, "No"), schema.HOLD),
+        ((1, 0.2, 0.0, "No"), "reminder"),
         ((30, 0.2, 0.0, "No"), "reminder"),
         ((31, 0.2, 0.0, "No"), "call"),
         ((60, 0.9, 1e6, "No"), "call"),
@@ -386,12 +475,24 @@ def test_rule_of_thumb_known_answers() -> None:
 
 
 def test_policy_probabilities_are_epsilon_greedy() -> None:
-    """Gives eps = 0.3; expects 0.75 on the rule's action and 0.05 on each other action."""
-    table = _policy_table([(0, 0.2, 0.0, "No"), (120, 0.2, 5e5, "No")])
+    """Gives eps = 0.3; expects exploration spread over the arms the catalogue allows only.
+
+    A current loan may get 6 arms (legal needs DPD > 90): 0.7 + 0.3/6 = 0.75 on hold, 0.05
+    on each other allowed arm, 0 on legal. A secured loan at 120 DPD may get all 7:
+    0.7 + 0.3/7 on legal, 0.3/7 on every other arm, hold included.
+    """
+    table = _policy_table([(0, 0.2, 0.0, "No"), (120, 0.2, 5e5, "No"), (90, 0.2, 5e5, "No")])
     probabilities = logging_policy_probabilities(table, 0.3)
-    assert probabilities.loc[0, "reminder"] == pytest.approx(0.75)
-    assert probabilities.loc[1, "legal"] == pytest.approx(0.75)
-    assert probabilities.loc[1, "agency"] == pytest.approx(0.05)
+    assert list(probabilities.columns) == ARMS
+    assert probabilities.loc[0, schema.HOLD] == pytest.approx(0.75)
+    assert probabilities.loc[0, "legal"] == 0.0
+    for arm in ("reminder", "call", "restructure", "settlement", "agency"):
+        assert probabilities.loc[0, arm] == pytest.approx(0.05)
+    assert probabilities.loc[1, "legal"] == pytest.approx(0.7 + 0.3 / 7)
+    for arm in (schema.HOLD, "reminder", "call", "restructure", "settlement", "agency"):
+        assert probabilities.loc[1, arm] == pytest.approx(0.3 / 7)
+    assert probabilities.loc[2, "settlement"] == pytest.approx(0.75)
+    assert probabilities.loc[2, "legal"] == 0.0
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
 
 
@@ -409,13 +510,20 @@ def test_epsilon_defaults_to_the_settings() -> None:
     assert (loans[schema.ACTION_PROPENSITY] == 1.0).all()
 
 
-def test_full_exploration_is_uniform(settings: Settings) -> None:
-    """Gives epsilon = 1; expects every action with propensity 1/6 and roughly equal shares."""
+def test_full_exploration_is_uniform_over_the_allowed_arms(settings: Settings) -> None:
+    """Gives epsilon = 1; expects propensity 1/6 before 91 DPD (legal not allowed) and 1/7
+    after, roughly equal shares of the six arms up to 90 DPD, and no legal there."""
     loans = simulate_portfolio(6_000, 4, settings=settings, epsilon=1.0).loans
-    np.testing.assert_allclose(loans[schema.ACTION_PROPENSITY], 1 / 6)
-    shares = loans[schema.ACTION_TAKEN].value_counts(normalize=True)
-    assert set(shares.index) == set(ACTIONS)
-    assert shares.between(0.13, 0.20).all()
+    early = loans[schema.DAYS_PAST_DUE] < LEGAL_MIN_DPD
+    np.testing.assert_allclose(loans.loc[early, schema.ACTION_PROPENSITY], 1 / 6)
+    np.testing.assert_allclose(loans.loc[~early, schema.ACTION_PROPENSITY], 1 / 7)
+    assert set(loans[schema.ACTION_TAKEN].unique()) == set(ARMS)
+    early_shares = loans.loc[early, schema.ACTION_TAKEN].value_counts(normalize=True)
+    assert set(early_shares.index) == set(ARMS) - {"legal"}
+    assert early_shares.between(0.13, 0.20).all()
+    late_shares = loans.loc[~early, schema.ACTION_TAKEN].value_counts(normalize=True)
+    assert set(late_shares.index) == set(ARMS)
+    assert late_shares.between(0.09, 0.20).all()
 
 
 # --- argument errors -----------------------------------------------------------------------
