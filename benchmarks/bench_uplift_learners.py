@@ -88,7 +88,7 @@ FRESH_SEED_OFFSET = 10_000
 RISK_SCORE = 0.5
 UPLIFT_VARIANTS = ("dr", "x", "dr-const", "x-const", "dr-plugin", "dr-elig", "x-elig")
 ECONML = "econml-dr"
-DEFAULT_LEARNERS = (*LEARNERS, "dr", "x", ECONML)
+DEFAULT_LEARNERS = (*LEARNERS, "dr", "x", "dr@s-ipw", "x@s-ipw", ECONML)
 
 
 class FractionModel(Protocol):
@@ -296,7 +296,7 @@ class EconmlDR:
         self.seed = seed
 
     def fit(self, history: History) -> EconmlDR:
-        from econml.dr import DRLearner
+        from econml.dr import DRLearner  # type: ignore[import-untyped, import-not-found, unused-ignore]
         from xgboost import XGBRegressor
 
         outcomes = self.settings.strategy.outcomes
@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     learners = [name.strip() for name in arguments.learners.split(",") if name.strip()]
     if ECONML in learners:
         try:
-            import econml  # noqa: F401
+            import econml  # type: ignore[import-untyped, import-not-found, unused-ignore] # noqa: F401
         except ImportError:
             print(f"econml is not installed: skipping {ECONML}")
             learners.remove(ECONML)

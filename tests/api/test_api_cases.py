@@ -234,3 +234,27 @@ def test_the_audit_log_filters_by_time_and_refuses_bare_numbers(
     assert future.json()["total"] == 0
     for bad in ("-46", "2026-07-01"):
         assert api.client.get("/v1/audit", params={"since": bad}, headers=admin).status_code == 422
+
+
+def test_a_query_parameter_given_twice_is_refused_not_read_as_its_last_value(
+    api: ApiClient, planned: list[dict[str, Any]]
+) -> None:
+    """Gives ?actor=a&actor=b and ?action=call&action=legal; expects 422 located at the
+    repeated parameter, where FastAPI alone would answer for the last value only."""
+    admin = api.as_role(Role.ADMIN)
+    audit = api.client.get("/v1/audit", params=[("actor", "cli"), ("actor", "x")], headers=admin)
+    assert audit.status_code == 422
+    assert audit.json()["detail"] == [
+        {
+            "loc": ["query", "actor"],
+            "msg": "query parameter 'actor' takes one value; it was given more.",
+            "type": "repeated_parameter",
+        }
+    ]
+    worklist = api.client.get(
+        "/v1/worklist", params=[("action", "call"), ("action", "legal")], headers=admin
+    )
+    assert worklist.status_code == 422
+    assert worklist.json()["detail"][0]["loc"] == ["query", "action"]
+    single = api.client.get("/v1/worklist", params={"action": "call"}, headers=admin)
+    assert single.status_code == 200

@@ -13,6 +13,8 @@ from loan_recovery.data.validation import COLUMN, LINE, REASON, RejectReason, va
 from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import (
     Assessment,
+    action_net_values,
+    action_uplift_values,
     assess_loans,
     engineered_features,
     guardrail_sentences,
@@ -147,9 +149,11 @@ def test_recommended_action_is_the_candidate_of_largest_uplift_over_hold(
     held = 0
     for _, row in assessed.worklist.iterrows():
         loan_id = str(row[schema.LOAN_ID])
-        shown = np.array([row[schema.uplift_column(action)] for action in actions])
+        shown = action_uplift_values(row)
+        assert list(shown.index) == actions
         np.testing.assert_allclose(shown, uplift.loc[loan_id].to_numpy(), rtol=1e-12)
-        values = np.array([row[schema.value_column(action)] for action in actions])
+        values = action_net_values(row)
+        assert list(values.index) == actions
         np.testing.assert_allclose(values - row[schema.VALUE_IF_LEFT_ALONE], shown, atol=1e-6)
         offered = uplift.loc[loan_id].where(candidates.loc[loan_id])
         if offered.notna().any():

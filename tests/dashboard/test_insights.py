@@ -122,32 +122,6 @@ def test_kpi_recovery_rate_is_zero_without_exposure() -> None:
     assert kpis.recovery_rate == 0.0
 
 
-def test_loan_action_values_reads_the_plan_rows_value_and_uplift_columns() -> None:
-    """Gives a row worth 1,000 left alone with call 1,500 and legal 900; expects those values,
-    uplifts of 500 and -100 in catalogue order, and hold's value."""
-    row = pd.Series(
-        {
-            schema.LOAN_ID: "L1",
-            schema.VALUE_IF_LEFT_ALONE: 1_000.0,
-            schema.value_column("legal"): 900.0,
-            schema.uplift_column("legal"): -100.0,
-            schema.value_column("call"): 1_500.0,
-            schema.uplift_column("call"): 500.0,
-        }
-    )
-    arms = insights.loan_action_values(row)
-    assert arms.hold_value == 1_000.0
-    assert arms.values.to_dict() == {"call": 1_500.0, "legal": 900.0}
-    assert arms.uplift.to_dict() == {"call": 500.0, "legal": -100.0}
-
-
-def test_loan_action_values_refuses_a_row_without_per_action_values() -> None:
-    """Gives a row of the old layout (expected_net_<action> only); expects a SchemaError."""
-    row = pd.Series({schema.LOAN_ID: "L1", "expected_net_call": 1_500.0})
-    with pytest.raises(SchemaError, match="value_<action>"):
-        insights.loan_action_values(row)
-
-
 def test_segment_table_profiles_segments_in_model_order(
     table: pd.DataFrame, plan_rows: pd.DataFrame
 ) -> None:

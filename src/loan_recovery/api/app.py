@@ -14,11 +14,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from loan_recovery import __version__
-from loan_recovery.api.deps import ApiState
+from loan_recovery.api.deps import ApiState, single_valued_query
 from loan_recovery.api.early_warning import load_early_warning_serving
 from loan_recovery.api.errors import (
     BodyLimitMiddleware,
@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None, *, models: ServingModels | None
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)  # added last: the outermost of the two
     app.include_router(health.router)
-    v1 = APIRouter(prefix="/v1")
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(single_valued_query)])
     v1.include_router(scoring.build_router(schemas))
     v1.include_router(cases.build_router(schemas))
     v1.include_router(admin.router)

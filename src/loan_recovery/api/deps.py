@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,29 @@ if TYPE_CHECKING:  # api.early_warning imports this module for its dependency
 ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.AGENT: 1, Role.ADMIN: 2}
 API_KEY_HEADER = "X-API-Key"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def single_valued_query(request: Request) -> None:
+    """Refuse a query parameter given twice (422 at ``["query", name]``).
+
+    Every query parameter of this API takes one value, and FastAPI would silently keep the
+    last of repeated ones (``?actor=a&actor=b`` reads as ``b``): a client filtering by one
+    actor and sending two gets an answer to a question it did not ask.
+    """
+    seen: set[str] = set()
+    problems: list[dict[str, Any]] = []
+    for name, _value in request.query_params.multi_items():
+        if name in seen and all(problem["loc"][1] != name for problem in problems):
+            problems.append(
+                {
+                    "loc": ("query", name),
+                    "msg": f"query parameter {name!r} takes one value; it was given more.",
+                    "type": "repeated_parameter",
+                }
+            )
+        seen.add(name)
+    if problems:
+        raise RequestValidationError(problems)
 
 
 @dataclass

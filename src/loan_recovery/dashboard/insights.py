@@ -1,4 +1,4 @@
-"""What the dashboard's portfolio, assess, performance and strategy-lab pages show, as data.
+"""What the dashboard's portfolio, performance and strategy-lab pages show, as plain data.
 
 Pure functions (no Streamlit, no plotting) over what the pipeline already returns: the
 validated table, a :class:`~loan_recovery.strategy.plan.PlanResult`, a model card, an
@@ -263,48 +263,6 @@ def row_shares(matrix: pd.DataFrame) -> pd.DataFrame:
     """Each row divided by its total (a transition matrix); empty rows stay 0."""
     totals = matrix.sum(axis=1)
     return matrix.div(totals.where(totals > 0), axis=0).fillna(0.0)
-
-
-# --- assess a borrower ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoanActionValues:
-    """One planned loan: its value left alone (hold) and every action's value and uplift.
-
-    ``values`` and ``uplift`` are indexed by action (catalogue order); both are the plan's
-    own ``value_<action>`` and ``uplift_<action>`` columns, so the page shows what
-    ``loan-recovery plan`` wrote for the loan.
-    """
-
-    hold_value: float
-    values: pd.Series
-    uplift: pd.Series
-
-
-def loan_action_values(plan_row: pd.Series) -> LoanActionValues:
-    """The value-left-alone and per-action value and uplift of one worklist row.
-
-    Raises :class:`SchemaError` for a row without per-action values (a plan written before
-    plans valued uplift over hold), rather than drawing an empty chart.
-    """
-    actions = [
-        action
-        for action in schema.ACTION_NAMES
-        if schema.value_column(action) in plan_row.index
-        and schema.uplift_column(action) in plan_row.index
-    ]
-    if not actions or schema.VALUE_IF_LEFT_ALONE not in plan_row.index:
-        raise SchemaError(
-            "the plan row has no value_<action> / uplift_<action> / value_if_left_alone "
-            "columns; re-plan it with this version."
-        )
-    index = pd.Index(actions, name=schema.ACTION)
-    values = [float(plan_row[schema.value_column(action)]) for action in actions]
-    uplift = [float(plan_row[schema.uplift_column(action)]) for action in actions]
-    return LoanActionValues(
-        hold_value=float(plan_row[schema.VALUE_IF_LEFT_ALONE]),
-        values=pd.Series(values, index=index, dtype=np.float64),
-        uplift=pd.Series(uplift, index=index, dtype=np.float64),
-    )
 
 
 # --- model performance ---------------------------------------------------------------------

@@ -44,6 +44,14 @@ Why these exist next to :class:`~loan_recovery.models.outcomes.OutcomeModel`:
 * Every booster trains on one thread and the work runs in parallel over folds and arms
   (:func:`~loan_recovery.models.outcomes._parallel`), seeded, so fits are reproducible
   and independent of the core count.
+
+Measured on the simulator (``benchmarks/bench_uplift_learners.py``, 50,000 logged loans,
+seeds 101-103): the effect stages stop after a few to a few dozen rounds, because with
+an effective sample of ~1,600-2,300 explored rows per arm the pseudo-outcomes are mostly
+noise; the nuisance learner matters more than the effect stage. ``x`` on ``s-ipw``
+outcome models gave the best greedy policy on every seed (39.5% of the oracle's gain
+over BAU against 35.2% for the plan's ``t-pooled``), ``dr`` on ``t-pooled`` 35.8%; no
+uplift learner ranked the true uplift better than plain ``s-ipw`` (AUUC 0.896).
 """
 
 from __future__ import annotations

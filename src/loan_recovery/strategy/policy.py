@@ -825,17 +825,18 @@ def obey_guardrails(
     """
     result = np.asarray(actions, dtype=object).copy()
     names = [str(column) for column in allowed.columns]
-    mask = allowed.to_numpy(dtype=np.bool_)
-    codes = pd.Index([*names, HOLD]).get_indexer(pd.Index(result))
-    for _ in range(len(names) + 1):
-        extended = np.column_stack([mask, np.ones(len(mask), dtype=np.bool_)])
-        ok = (codes < 0) | extended[np.arange(len(codes)), np.clip(codes, 0, None)]
-        ok |= result == HOLD
+    # Hold (last column) is always allowed; an action the mask does not know is not.
+    mask = np.column_stack([allowed.to_numpy(dtype=np.bool_), np.ones(len(allowed), bool)])
+    lookup = pd.Index([*names, HOLD])
+    chain = pd.Series(dict(fallbacks), dtype=object)
+    for _ in range(len(fallbacks) + 2):
+        codes = lookup.get_indexer(pd.Index(result))
+        ok = (codes >= 0) & mask[np.arange(len(codes)), np.clip(codes, 0, None)]
         if ok.all():
             break
         stuck = np.flatnonzero(~ok)
-        result[stuck] = pd.Series(result[stuck]).map(dict(fallbacks)).fillna(HOLD).to_numpy()
-        codes = pd.Index([*names, HOLD]).get_indexer(pd.Index(result))
+        following = pd.Series(result[stuck], dtype=object).map(chain)
+        result[stuck] = np.where(following.isna(), HOLD, following.to_numpy(dtype=object))
     return np.asarray(result, dtype=np.str_)
 
 

@@ -115,7 +115,9 @@ class PolicySafety:
                 bau_rule=None if rule is None else BauRule.from_json(rule),
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise IncompatibleModelError(f"{path} is not a readable policy safety: {error}.")
+            raise IncompatibleModelError(
+                f"{path} is not a readable policy safety: {error}."
+            ) from error
 
 
 def realised_net(table: pd.DataFrame, logged: npt.ArrayLike, settings: Settings) -> FloatArray:

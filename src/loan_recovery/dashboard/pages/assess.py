@@ -23,7 +23,6 @@ from loan_recovery.dashboard.borrower_charts import (
     risk_gauge,
 )
 from loan_recovery.dashboard.formatting import money, percent
-from loan_recovery.dashboard.insights import loan_action_values
 from loan_recovery.data import schema
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
 from loan_recovery.exceptions import LoanRecoveryError
@@ -31,6 +30,8 @@ from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import (
     Assessment,
     RawValue,
+    action_net_values,
+    action_uplift_values,
     assess_loans,
     engineered_features,
     guardrail_sentences,
@@ -287,12 +288,11 @@ def _result(assessment: Assessment, settings: Settings, bundle: ModelBundle) -> 
         f"Gain over {row[schema.BASELINE_ACTION]} ({settings.strategy.baseline_policy} baseline)",
         money(float(row[schema.UPLIFT_VS_BASELINE]), symbol),
     )
-    arms = loan_action_values(row)
     st.plotly_chart(
         action_uplift_chart(
-            arms.uplift,
-            arms.values,
-            arms.hold_value,
+            action_uplift_values(row),
+            action_net_values(row),
+            float(row[schema.VALUE_IF_LEFT_ALONE]),
             action,
             symbol,
             assessment.allowed_of(loan_id),

@@ -197,5 +197,9 @@ limits = (
 )
 st.caption(
     f"Seed {report.seed}; {count(report.loans)} fresh loans. Money is the truth's expected "
-    f"value of each chosen arm under the costs above.{limits} {BAU}: {report.bau_rules}."
+    f"value of each chosen arm under the costs above.{limits}"
 )
+if report.bau_rules:
+    # A rule learned from history reads as several if/else lines: kept out of the caption.
+    with st.expander(f"The rule `{BAU}` stands for"):
+        st.code(report.bau_rules, language=None)
