@@ -286,7 +286,7 @@ def test_plan_command_writes_a_prioritised_worklist(trained: TrainOutcome, tmp_p
         *(schema.uplift_column(action) for action in schema.ACTION_NAMES),
     }
     assert expected <= set(plan.columns)
-    old_columns = {schema.expected_net_output_column(arm) for arm in schema.ARM_NAMES}
+    old_columns = {f"expected_net_{arm}" for arm in schema.ARM_NAMES}
     assert not old_columns & set(plan.columns)
     assert len(plan) == 300
     assert plan[schema.PRIORITY].is_monotonic_decreasing

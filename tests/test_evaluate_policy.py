@@ -77,6 +77,15 @@ def test_safe_learned_policy_is_never_worse_than_bau(report: EvaluationReport) -
     assert learned >= bau - 1e-6 * abs(bau)
 
 
+def test_safe_learned_policy_is_never_worse_than_bau_under_same_capacity(
+    capped: EvaluationReport,
+) -> None:
+    """Departures may only use slots BAU leaves free, so same resources never lose money."""
+    learned = capped.policies["learned"].value.net_recovery
+    bau = capped.policies[BAU].value.net_recovery
+    assert learned >= bau - 1e-6 * abs(bau)
+
+
 def test_the_oracle_beats_every_policy_and_respects_eligibility(
     report: EvaluationReport, setup: EvaluationSetup, settings: Settings
 ) -> None:

@@ -243,5 +243,25 @@ def test_worklist_carries_every_value_and_uplift(settings: Settings) -> None:
         assert worklist.loc["LN-A", schema.uplift_column(action)] == pytest.approx(
             A_VALUES[action] - HOLD_VALUE[0]
         )
-    retired = {schema.expected_net_output_column(action) for action in schema.ACTION_NAMES}
+    retired = {f"expected_net_{action}" for action in schema.ACTION_NAMES}
     assert not retired & set(worklist.columns)
+
+
+def test_departures_give_way_to_bau_when_an_action_is_full() -> None:
+    """Gives one call slot, BAU calling loan 0 and two loans departing to call; expects the
+    departures reverted to BAU's reminder, smallest predicted gain first, and BAU's own
+    caller kept."""
+    from types import SimpleNamespace
+
+    from loan_recovery.strategy.plan import revert_departures
+
+    uplift = pd.DataFrame(
+        {"reminder": [10.0, 50.0, 50.0, 0.0], "call": [100.0, 90.0, 60.0, 0.0]}
+    )
+    inputs = SimpleNamespace(decision_uplift=uplift)
+    chosen = np.array(["call", "call", "call", "hold"], dtype=object)
+    bau = np.array(["call", "reminder", "reminder", "hold"], dtype=object)
+    kept = revert_departures(chosen, bau, inputs, {"call": 2})  # type: ignore[arg-type]
+    assert kept.tolist() == ["call", "call", "reminder", "hold"]
+    strict = revert_departures(chosen, bau, inputs, {"call": 1})  # type: ignore[arg-type]
+    assert strict.tolist() == ["call", "reminder", "reminder", "hold"]

@@ -43,12 +43,12 @@ HeatmapValue = Literal["loans", "exposure"]
 #: Strategy-lab columns beside the schema's (net recovery, recovered, cost, recovery rate,
 #: oracle capture): gain over holding every loan, relative gain over BAU, and the doubly
 #: robust estimate with its 95% bootstrap interval and chance of beating BAU.
-INCREMENTAL_NET = "Incremental_Net"
-VS_BAU = "Vs_BAU"
-DR_ESTIMATE = "DR_Estimate"
-DR_LOW = "DR_Low_95"
-DR_HIGH = "DR_High_95"
-P_BEATS_BAU = "P_Beats_BAU"
+INCREMENTAL_NET = schema.INCREMENTAL_NET
+VS_BAU = schema.VS_BAU
+DR_ESTIMATE = schema.DR_ESTIMATE
+DR_LOW = schema.DR_LOW
+DR_HIGH = schema.DR_HIGH
+P_BEATS_BAU = schema.P_BEATS_BAU
 
 
 # --- portfolio -----------------------------------------------------------------------------

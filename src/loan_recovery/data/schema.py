@@ -492,11 +492,6 @@ def reason_column(rank: int) -> str:
     return f"reason_{rank}"
 
 
-def expected_net_output_column(action: str) -> str:
-    """Plan column: estimated expected net recovery (recovered minus cost) under ``action``."""
-    return f"expected_net_{action}"
-
-
 # --- portfolio report columns (portfolio.py) ---------------------------------------------
 LOANS = "Loans"
 BORROWERS = "Borrowers"
@@ -535,6 +530,12 @@ POLICY = "Policy"
 NET_RECOVERY = "Net_Recovery"
 COST = "Cost"
 ORACLE_CAPTURE = "Oracle_Capture"
+INCREMENTAL_NET = "Incremental_Net"
+VS_BAU = "Vs_BAU"
+DR_ESTIMATE = "DR_Estimate"
+DR_LOW = "DR_Low_95"
+DR_HIGH = "DR_High_95"
+P_BEATS_BAU = "P_Beats_BAU"
 ACTION = "Action"
 FIXED_COST = "Fixed_Cost"
 RECOVERY_SHARE = "Recovery_Share"

@@ -36,7 +36,12 @@ from loan_recovery.models.outcomes import logged_actions
 from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.actions import ActionCatalogue
 from loan_recovery.strategy.intervals import bootstrap_totals, dr_scores
-from loan_recovery.strategy.plan import ActionValues, policy_choice, value_actions
+from loan_recovery.strategy.plan import (
+    ActionValues,
+    learned_capacity_plan,
+    policy_choice,
+    value_actions,
+)
 from loan_recovery.strategy.policy import BAU, LEARNED, optimise_with_capacity
 from loan_recovery.strategy.safety import PolicySafety, realised_net
 
@@ -289,9 +294,7 @@ def _choices(
     for name in policy_names():
         report.stage(f"Policy {name}")
         if name == LEARNED and capacity is not None:
-            chosen[name] = _lp_codes(
-                inputs.decision_uplift, inputs.candidates, inputs.costs, capacity
-            )
+            chosen[name] = _codes(learned_capacity_plan(inputs, capacity, None).actions)
         else:
             codes = _codes(policy_choice(name, table, inputs, settings, seed))
             chosen[name] = codes if capacity is None else _cap_rule(codes, risk, capacity)

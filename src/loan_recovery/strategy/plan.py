@@ -173,6 +173,7 @@ class ActionValues:
     candidates: pd.DataFrame
     bau: pd.Series
     decision_uplift: pd.DataFrame
+    safe_departures: bool = False
 
 
 def action_values(
@@ -259,6 +260,7 @@ def value_actions(
         candidates=candidates,
         bau=bau,
         decision_uplift=decision_uplift,
+        safe_departures=safety is not None and settings.strategy.safe.enabled,
     )
 
 
@@ -322,14 +324,7 @@ def plan_loans(
     budget = budget if budget is not None else settings.strategy.budget
     capacity_plan: CapacityPlan | None = None
     if policy == LEARNED and (capacity or budget is not None):
-        capacity_plan = optimise_with_capacity(
-            inputs.decision_uplift,
-            inputs.candidates,
-            costs,
-            capacity,
-            budget,
-            random_state=random_state,
-        )
+        capacity_plan = learned_capacity_plan(inputs, capacity, budget, random_state)
         chosen = capacity_plan.actions
     elif policy == LEARNED:
         chosen = decisions[schema.RECOMMENDED_ACTION]
@@ -387,6 +382,76 @@ def plan_loans(
         baseline_policy=baseline_name,
         capacity_plan=capacity_plan,
     )
+
+
+def learned_capacity_plan(
+    inputs: ActionValues,
+    capacity: Mapping[str, int],
+    budget: float | None,
+    random_state: int = 0,
+) -> CapacityPlan:
+    """The learned policy under capacity and budget: the LP on uplift, kept safe.
+
+    Without a safe-improvement guard the LP chooses among every candidate. With one, the
+    departures the history approved were tested loan by loan against BAU's action, not
+    against the loans they would push out of a full action: so departures may only use
+    slots BAU leaves free. Where an action is over its limit, the departing loans of
+    smallest predicted gain over BAU's action go back to it first (one pass per action
+    whose limit they touch); the LP then decides who is worked within the limits and
+    prices them.
+    """
+    if not inputs.safe_departures:
+        return optimise_with_capacity(
+            inputs.decision_uplift,
+            inputs.candidates,
+            inputs.costs,
+            capacity,
+            budget,
+            random_state=random_state,
+        )
+    chosen = best_allowed(inputs.decision_uplift, inputs.candidates).to_numpy(dtype=object)
+    chosen = revert_departures(chosen, inputs.bau.to_numpy(dtype=object), inputs, capacity)
+    columns = np.asarray(inputs.candidates.columns, dtype=object)
+    only = pd.DataFrame(
+        chosen[:, np.newaxis] == columns[np.newaxis, :],
+        index=inputs.candidates.index,
+        columns=inputs.candidates.columns,
+    )
+    return optimise_with_capacity(
+        inputs.decision_uplift, only, inputs.costs, capacity, budget, random_state=random_state
+    )
+
+
+def revert_departures(
+    chosen: npt.NDArray[np.object_],
+    bau: npt.NDArray[np.object_],
+    inputs: ActionValues,
+    capacity: Mapping[str, int],
+) -> npt.NDArray[np.object_]:
+    """``chosen`` with departures from BAU reverted, smallest predicted gain first, until
+    no capped action holds more loans than its limit or no departure is left in one."""
+    chosen = chosen.copy()
+    columns = pd.Index([*inputs.decision_uplift.columns, HOLD])
+    values = np.column_stack(
+        [inputs.decision_uplift.to_numpy(dtype=np.float64), np.zeros(len(chosen))]
+    )
+    rows = np.arange(len(chosen))
+    gain = values[rows, columns.get_indexer(chosen)] - values[rows, columns.get_indexer(bau)]
+    for _ in range(len(capacity) + 1):
+        moved = False
+        for action, slots in capacity.items():
+            members = np.flatnonzero(chosen == action)
+            excess = len(members) - int(slots)
+            departing = members[bau[members] != action]
+            if excess <= 0 or len(departing) == 0:
+                continue
+            back = departing[np.argsort(gain[departing], kind="stable")][:excess]
+            chosen[back] = bau[back]
+            gain[back] = 0.0
+            moved = True
+        if not moved:
+            break
+    return chosen
 
 
 def _priced_capacity(

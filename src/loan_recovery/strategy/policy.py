@@ -171,27 +171,23 @@ def _ranked_codes(matrix: FloatArray, mask: BoolArray) -> IntArray:
 def decide(
     values: pd.DataFrame, allowed: pd.DataFrame, baseline_actions: pd.Series
 ) -> pd.DataFrame:
-    """Per loan: the recommended action, its value, and how much it beats the alternatives.
+    """Per loan: the recommended action, its uplift, and how much it beats the alternatives.
 
+    ``values`` are what the plan decides on: each action's uplift over leaving the loan
+    alone (hold is worth 0 here by construction); ``allowed`` the candidate actions.
     Columns (:data:`DECISION_COLUMNS`):
 
-    - ``recommended_action``: the allowed action of highest expected net recovery (ties to
-      the action listed first); ``hold`` when the guardrails left nothing. The best allowed
-      action is recommended even when its expected net is negative: a delinquent loan is
-      worked, and its priority of 0 puts it at the bottom of the worklist. (A capacity plan
-      instead holds such loans, since a slot spent on them loses money.)
-    - ``expected_net_recovery``: its value; 0 for hold.
-    - ``next_best_action`` / ``uplift_vs_next_best``: the second-best allowed action and
-      the margin over it; blank / 0 when at most one action is allowed. A small margin
-      flags a recommendation that barely wins.
+    - ``recommended_action``: the candidate of highest uplift (ties to the action listed
+      first); ``hold`` when there is no candidate.
+    - ``expected_net_recovery``: its uplift here (the plan adds the value of leaving the
+      loan alone); 0 for hold.
+    - ``next_best_action`` / ``uplift_vs_next_best``: the second-best candidate and the
+      margin over it; blank / 0 when at most one is allowed. A small margin flags a
+      recommendation that barely wins.
     - ``baseline_action`` / ``uplift_vs_baseline``: what the baseline policy does and the
-      recommended value minus the value of the baseline's action. The baseline is valued
-      as it acts, even where the guardrails forbid its action: that is what lenders do
-      today, so the uplift is the honest gain of switching (and can be negative where the
-      baseline takes a forbidden but lucrative action). A baseline ``hold`` is worth 0.
-    - ``priority``: the expected net gain of working the loan now, the recommended value
-      floored at 0; sort descending for the worklist. Flooring keeps loss-making and held
-      loans at the bottom without ranking them against each other by the size of the loss.
+      recommended uplift minus the baseline's. A baseline ``hold`` is worth 0.
+    - ``priority``: the uplift of working the loan now, floored at 0; sort descending for
+      the worklist. Flooring keeps held loans at the bottom.
     """
     names, matrix, mask = _value_matrices(values, allowed)
     baseline_codes = _action_codes(baseline_actions, names, values.index, "baseline actions")
