@@ -59,8 +59,8 @@ from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.outcomes import SHARED_KEY
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.simulation.portfolio import simulate_portfolio
-from loan_recovery.strategy.plan import PlanResult, action_values, plan_loans
-from loan_recovery.strategy.policy import CapacityPlan, optimise_with_capacity
+from loan_recovery.strategy.plan import PlanResult, action_values, learned_capacity_plan, plan_loans
+from loan_recovery.strategy.policy import CapacityPlan
 
 T = TypeVar("T")
 
@@ -286,11 +286,10 @@ def _capped(table: pd.DataFrame, bundle: ModelBundle, settings: Settings) -> Cap
             lambda: plan_loans(table, bundle, settings, capacity=limits, budget=budget)
         )
         inputs, timings["action_values"] = _timed(lambda: action_values(table, bundle, settings))
-        # The plan optimises the uplift over hold among the safe candidates.
+        # The plan optimises the uplift over hold among the safe candidates (departures
+        # from BAU only into slots BAU leaves free), exactly as learned_capacity_plan does.
         direct, timings["optimise_with_capacity alone"] = _timed(
-            lambda: optimise_with_capacity(
-                inputs.decision_uplift, inputs.candidates, inputs.costs, limits, budget
-            )
+            lambda: learned_capacity_plan(inputs, limits, budget)
         )
         holder.update(limits=limits, budget=budget, uncapped=uncapped, capped=capped, direct=direct)
 

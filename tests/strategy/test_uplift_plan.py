@@ -255,9 +255,7 @@ def test_departures_give_way_to_bau_when_an_action_is_full() -> None:
 
     from loan_recovery.strategy.plan import revert_departures
 
-    uplift = pd.DataFrame(
-        {"reminder": [10.0, 50.0, 50.0, 0.0], "call": [100.0, 90.0, 60.0, 0.0]}
-    )
+    uplift = pd.DataFrame({"reminder": [10.0, 50.0, 50.0, 0.0], "call": [100.0, 90.0, 60.0, 0.0]})
     inputs = SimpleNamespace(decision_uplift=uplift)
     chosen = np.array(["call", "call", "call", "hold"], dtype=object)
     bau = np.array(["call", "reminder", "reminder", "hold"], dtype=object)

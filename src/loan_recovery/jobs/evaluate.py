@@ -35,6 +35,7 @@ from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.outcomes import logged_actions
 from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.actions import ActionCatalogue
+from loan_recovery.strategy.evaluate import PolicyValue
 from loan_recovery.strategy.intervals import bootstrap_totals, dr_scores
 from loan_recovery.strategy.plan import (
     ActionValues,
@@ -52,27 +53,6 @@ ORACLE = "oracle"
 ARMS: tuple[str, ...] = schema.ARM_NAMES
 #: Bootstrap replicates of the DR intervals.
 BOOTSTRAP_REPLICATES = 500
-
-
-@dataclass(frozen=True)
-class PolicyValue:
-    """A policy's true outcome on a simulated portfolio (totals over loans)."""
-
-    net_recovery: float
-    recovered: float
-    cost: float
-    loans: int
-    exposure: float
-
-    @property
-    def mean_net_recovery(self) -> float:
-        """Net recovery per loan."""
-        return self.net_recovery / self.loans if self.loans else 0.0
-
-    @property
-    def recovery_rate(self) -> float:
-        """Recovered (before costs) as a share of the exposure."""
-        return self.recovered / self.exposure if self.exposure > 0 else 0.0
 
 
 @dataclass(frozen=True)
