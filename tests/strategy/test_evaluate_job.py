@@ -30,10 +30,10 @@ def test_learned_policy_beats_bau_and_threshold_rules_on_a_small_portfolio(
     """Trains on 8,000 loans; expects the (safe) learned policy at least BAU's true net,
     >= 3% more than threshold-rules, and below the oracle, which beats every policy.
 
-    The safe policy leaves BAU only where the history supports it, so it gains little over
-    BAU on a small history: measured +0.07% over BAU (capture 0.016-0.022) and +4.7% over
-    threshold-rules at seed 4 (+3.9% to +5.2% at seeds 1-3); 3% leaves room for library
-    drift without letting a broken learner pass.
+    The safe policy leaves BAU only where the history proves it better, so on a small
+    history it may not leave BAU at all: at seed 4 the family-wise test approves no cell,
+    learned equals BAU (capture 0) and beats threshold-rules by +4.7% (+3.9% to +5.2% at
+    seeds 1-3); 3% leaves room for library drift without letting a broken learner pass.
     """
     policies = evaluate_policies(setup, settings, bootstrap_replicates=50).policies
     learned = policies["learned"].value.net_recovery
@@ -43,7 +43,9 @@ def test_learned_policy_beats_bau_and_threshold_rules_on_a_small_portfolio(
     for name, report in policies.items():
         assert policies["oracle"].value.net_recovery >= report.value.net_recovery, name
     assert policies["oracle"].value.net_recovery > learned
-    assert 0.0 < policies["learned"].capture < 1.0
+    assert 0.0 <= policies["learned"].capture < 1.0
+    if setup.safety is not None and not setup.safety.deviations.approved:
+        assert learned == pytest.approx(policies["bau"].value.net_recovery)
     assert policies["bau"].capture == 0.0
     assert policies["oracle"].capture == pytest.approx(1.0)
     # Leaving every loan alone is the floor every sensible policy clears.

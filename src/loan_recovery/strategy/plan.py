@@ -436,7 +436,10 @@ def revert_departures(
         [inputs.decision_uplift.to_numpy(dtype=np.float64), np.zeros(len(chosen))]
     )
     rows = np.arange(len(chosen))
-    gain = values[rows, columns.get_indexer(chosen)] - values[rows, columns.get_indexer(bau)]
+    gain = (
+        values[rows, columns.get_indexer(pd.Index(chosen))]
+        - values[rows, columns.get_indexer(pd.Index(bau))]
+    )
     for _ in range(len(capacity) + 1):
         moved = False
         for action, slots in capacity.items():
