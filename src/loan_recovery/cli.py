@@ -33,6 +33,7 @@ from loan_recovery.jobs.demo import run_demo
 from loan_recovery.jobs.early_warning import TrainEarlyWarningOutcome, run_train_early_warning
 from loan_recovery.jobs.evaluate import run_evaluate_policy
 from loan_recovery.jobs.plan import PlanOutcome, parse_capacity, run_plan
+from loan_recovery.jobs.profile import profile_rich_tables, run_profile, write_profile_html
 from loan_recovery.jobs.remind import (
     REMIND_HEADERS,
     OutboxListing,
@@ -221,8 +222,22 @@ def simulate(
         int | None,
         typer.Option(min=1, max=120, help="Months of instalment history (default 18)."),
     ] = None,
+    variant: Annotated[
+        str,
+        typer.Option(
+            help="Recovery world: 'default', or 'nonmonotone' (days past due, missed "
+            "payments and collection attempts relate to recovery non-monotonically)."
+        ),
+    ] = "default",
 ) -> None:
-    """Write a synthetic portfolio with a logged recovery history (and instalments)."""
+    """Write a synthetic portfolio with a logged recovery history (and instalments).
+
+    --variant nonmonotone simulates the same loans and logged actions in a recovery book
+    where a loan's place in collections matters more than its arrears: days past due and
+    missed payments barely rank recovery, a few collection attempts beat none or many,
+    and old secured defaults recover through their collateral. Use it to test models
+    that assume risk only rises with arrears.
+    """
     if months is not None and payments_out is None:
         raise ConfigError("--months sets the instalment history's length; it needs --payments-out.")
     settings = _settings()
@@ -236,6 +251,7 @@ def simulate(
             settings=settings,
             payments_out=payments_out,
             months=months,
+            variant=variant,
         )
     console = _stdout()
     console.print(f"Wrote {len(outcome.portfolio.loans):,} loans to [bold]{outcome.loans_path}[/]")
@@ -543,6 +559,39 @@ def report(
         console.print(metrics_rich_table(card.metrics))
     for path in written:
         console.print(f"Model card written to [bold]{path}[/]")
+
+
+@app.command()
+@_user_errors
+def profile(
+    file: Annotated[Path, typer.Argument(help="Labelled loan file, .csv or .parquet.")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="TOML file mapping your column names to canonical ones.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")] = False,
+    html: Annotated[Path | None, typer.Option(help="Write the profile as HTML.")] = None,
+) -> None:
+    """Profile a labelled file against the risk label: missing, AUC, direction, leaks.
+
+    Exit code 0 even when flags are found (they are findings); 2: the file is unusable.
+    """
+    settings = _settings()
+    with _stderr().status(f"Profiling {file} ..."):
+        outcome = run_profile(file, settings=settings, mapping_path=mapping)
+    written = write_profile_html(outcome, html) if html is not None else None
+    if as_json:
+        typer.echo(json.dumps(_json_ready(outcome.to_dict()), allow_nan=False))
+        return
+    console = _stdout()
+    console.print(profile_rich_tables(outcome))
+    result = outcome.validation.result
+    if result.rejected:
+        console.print(
+            f"{result.rejected:,} of {result.rows_read:,} rows rejected and left out; "
+            f"kept in [bold]{outcome.validation.quarantine_path}[/]"
+        )
+    if written is not None:
+        console.print(f"Profile written to [bold]{written}[/]")
 
 
 @app.command()

@@ -240,6 +240,27 @@ class RandomForestSettings(BaseModel):
     )
 
 
+class SmallDataSettings(BaseModel):
+    """Hyperparameters picked by nested CV when a lender's export is small.
+
+    Below ``rows_below`` labelled rows the defaults (tuned on large simulated books) can
+    over- or under-fit; a small grid of depth, learning rate and minimum child weight is
+    searched by an inner CV inside every training fold, so the reported CV still describes
+    the procedure. The defaults stay a grid point, so the search cannot pick worse on the
+    inner CV. ``budget_seconds`` caps the search: past it, the grid is cut (largest
+    configurations first) and the train output says so.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rows_below: int = Field(default=5_000, ge=0, description="Search below this many rows")
+    max_depth: tuple[int, ...] = (2, 3, 4)
+    learning_rate: tuple[float, ...] = (0.05, 0.1)
+    min_child_weight: tuple[float, ...] = (1.0, 5.0)
+    inner_folds: int = Field(default=3, ge=2)
+    budget_seconds: float = Field(default=60.0, gt=0)
+
+
 class RiskSettings(BaseModel):
     """What "risk" means and how the risk models are trained, calibrated and banded."""
 
@@ -258,9 +279,19 @@ class RiskSettings(BaseModel):
     )
     band_names: tuple[str, ...] = ("Low", "Medium", "High", "Very High")
     cv_folds: int = Field(default=5, ge=2)
-    calibration_fraction: float = Field(
-        default=0.2, gt=0, lt=0.5, description="Share of training rows held out to calibrate."
+    monotone: Literal["required", "auto", "off"] = Field(
+        default="auto",
+        description="Domain monotone constraints: 'required' always (a governance choice), "
+        "'off' never, 'auto' unless the constrained model loses more than "
+        "monotone_tolerance CV ROC-AUC to the unconstrained one on this data.",
     )
+    monotone_tolerance: float = Field(default=0.005, ge=0, le=0.5)
+    scorecard: bool = Field(
+        default=True,
+        description="Cross-validate a WoE + logistic scorecard challenger beside the tree "
+        "families; it is served only if it wins.",
+    )
+    small_data: SmallDataSettings = SmallDataSettings()
     decision_threshold: float = Field(
         default=0.5, gt=0, lt=1, description="Score at which the confusion matrix is drawn."
     )

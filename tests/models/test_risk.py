@@ -33,14 +33,12 @@ from loan_recovery.models.risk import (
     FAMILIES,
     MODEL_JSON,
     RANDOM_FOREST_FILE,
-    TUNING_SPACE,
     XGBOOST_FILE,
     CalibratedRiskModel,
     Calibrator,
     RiskModel,
-    cross_validate_risk,
-    tune_xgboost,
 )
+from loan_recovery.models.risk_selection import TUNING_SPACE, cross_validate_risk, tune_xgboost
 from loan_recovery.simulation.portfolio import simulate_portfolio
 
 TRAIN_LOANS, TRAIN_SEED = 10_000, 101
@@ -429,8 +427,9 @@ def test_non_frame_input_is_refused(train: Design) -> None:
 def test_cross_validation_compares_all_candidates(
     risk_settings: RiskSettings, train: Design
 ) -> None:
-    """3-fold CV scores both families and both baselines with finite metrics, names a
-    champion among the families, fills every out-of-fold score and reports each fold."""
+    """3-fold CV scores both boosted variants, the forest, the scorecard and both baselines
+    with finite metrics, names a champion among the families (the fitted served model),
+    fills every out-of-fold score and reports each fold."""
     forest = risk_settings.random_forest.model_copy(update={"n_estimators": 60})
     boost = risk_settings.xgboost.model_copy(update={"n_estimators": 200})
     settings = risk_settings.model_copy(
@@ -445,10 +444,11 @@ def test_cross_validation_compares_all_candidates(
         on_fold=lambda candidate, fold: calls.append((candidate, fold)),
     )
     candidates = list(evaluation.metrics.index)
-    assert candidates[:2] == list(FAMILIES)
-    assert candidates[3] == "base_rate"
-    assert candidates[2].startswith("logistic_")
-    assert candidates[2].removeprefix("logistic_") in train.X.columns
+    variant = "xgboost_unconstrained" if evaluation.monotone.constrained else "xgboost_monotone"
+    assert candidates[:4] == ["xgboost", variant, "random_forest", "scorecard"]
+    assert candidates[5] == "base_rate"
+    assert candidates[4].startswith("logistic_")
+    assert candidates[4].removeprefix("logistic_") in train.X.columns
     assert np.isfinite(evaluation.metrics.to_numpy()).all()
     assert {f"{name}_{stat}" for name in metrics.METRIC_NAMES for stat in ("mean", "std")} == set(
         evaluation.metrics.columns
@@ -459,7 +459,8 @@ def test_cross_validation_compares_all_candidates(
         assert evaluation.metrics.loc[family, "roc_auc_mean"] > 0.75
     assert set(evaluation.oof_scores) == set(candidates)
     assert all(np.isfinite(scores).all() for scores in evaluation.oof_scores.values())
-    assert len(calls) == 4 * 3
+    assert len(calls) == 6 * 3
+    assert evaluation.champion is evaluation.models[evaluation.champion_family]
     assert {fold for _, fold in calls} == {0, 1, 2}
     summary = json.loads(json.dumps(evaluation.to_dict(), allow_nan=False))
     assert summary["champion_family"] == evaluation.champion_family

@@ -183,7 +183,7 @@ def assess_loans(raw: pd.DataFrame, bundle: ModelBundle, settings: Settings) -> 
     table = validation.table
     names = list(bundle.feature_names)
     descriptions = [describe_feature(name) for name in names]
-    unit = "log-odds" if bundle.risk_model.base_.family == "xgboost" else "probability"
+    unit = bundle.risk_model.base_.contribution_unit
     loan_ids = pd.Index(table[schema.LOAN_ID].astype(str), name=schema.LOAN_ID)
     if table.empty:
         return Assessment(

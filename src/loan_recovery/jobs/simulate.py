@@ -8,7 +8,11 @@ from pathlib import Path
 from loan_recovery.config import Settings
 from loan_recovery.data.io import write_table
 from loan_recovery.simulation.payments import SimulatedPayments, simulate_payment_history
-from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
+from loan_recovery.simulation.portfolio import (
+    DEFAULT_VARIANT,
+    SimulatedPortfolio,
+    simulate_portfolio,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +36,19 @@ def run_simulate(
     epsilon: float | None = None,
     payments_out: Path | None = None,
     months: int | None = None,
+    variant: str = DEFAULT_VARIANT,
 ) -> SimulateOutcome:
     """Simulate ``n_loans`` with ``seed`` and write the loan table (and truth if asked).
 
     With ``payments_out``, also write each loan's monthly instalment history as known on
     the as-of date (``months`` of it; default ``settings.early_warning.history_months``),
-    simulated from the same borrowers with the same seed.
+    simulated from the same borrowers with the same seed. ``variant`` picks the simulator's
+    recovery world (``simulation.portfolio.VARIANTS``; ``"nonmonotone"``: days past due,
+    missed payments and collection attempts relate to recovery non-monotonically).
     """
-    portfolio = simulate_portfolio(n_loans, seed, settings=settings, epsilon=epsilon)
+    portfolio = simulate_portfolio(
+        n_loans, seed, settings=settings, epsilon=epsilon, variant=variant
+    )
     loans_path = write_table(portfolio.loans, out)
     truth_path = write_table(portfolio.truth, truth_out) if truth_out is not None else None
     payments: SimulatedPayments | None = None

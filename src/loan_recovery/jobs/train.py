@@ -8,7 +8,7 @@ a registry is promoted to champion automatically; later ones only when asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,15 @@ from loan_recovery.models.outcomes import (
     history_propensities,
     logged_actions,
 )
+from loan_recovery.models.profile import DataProfile, profile_features
 from loan_recovery.models.registry import ModelRegistry, VersionInfo, data_fingerprint
-from loan_recovery.models.risk import CalibratedRiskModel, cross_validate_risk, tune_xgboost
+from loan_recovery.models.risk import CalibratedRiskModel
+from loan_recovery.models.risk_selection import (
+    MonotoneDecision,
+    candidate_count,
+    cross_validate_risk,
+    tune_xgboost,
+)
 from loan_recovery.models.scoring import model_contributions
 from loan_recovery.models.segments import Segmenter, segment_profile
 from loan_recovery.strategy.plan import value_actions
@@ -47,11 +54,9 @@ from loan_recovery.strategy.safety import PolicySafety, fit_policy_safety
 
 #: Rows explained to estimate global importance, by family: mean |SHAP| is stable long
 #: before these; forests cost far more to explain exactly (many deep trees) than boosting.
-IMPORTANCE_SAMPLE_ROWS = {"xgboost": 20_000, "random_forest": 2_000}
+IMPORTANCE_SAMPLE_ROWS = {"xgboost": 20_000, "random_forest": 2_000, "scorecard": 20_000}
 #: Fewer labelled rows than this cannot support 5-fold CV plus a calibration hold-out.
 MIN_TRAINING_ROWS = 200
-#: Candidates cross-validated: two families and two baselines.
-_CV_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,8 @@ def run_train(
     does so only when the registry has no champion yet.
     """
     report = progress or SilentProgress()
-    folds = settings.risk.cv_folds if cross_validate else 0
-    report.start(6 + int(tune) + folds * _CV_CANDIDATES)
+    candidates = candidate_count(settings.risk) if cross_validate else 1
+    report.start(5 + int(tune) + settings.risk.cv_folds * candidates)
 
     report.stage("Validating training data")
     validation = run_validate(
@@ -155,28 +160,28 @@ def run_train(
         report.advance()
 
     metrics: pd.DataFrame | None = None
-    champion_family = "xgboost"
     oof_true = oof_score = None
+    monotone: MonotoneDecision | None = None
+
+    def on_fold(candidate: str, fold: int) -> None:
+        report.stage(f"Cross-validating {candidate} (fold {fold + 1}/{settings.risk.cv_folds})")
+        report.advance()
+
+    data_profile = profile_features(design, label, table=table)
     if cross_validate:
-
-        def on_fold(candidate: str, fold: int) -> None:
-            report.stage(f"Cross-validating {candidate} (fold {fold + 1}/{folds})")
-            report.advance()
-
         evaluation = cross_validate_risk(
             design, label, settings=risk_settings, random_state=seed, on_fold=on_fold
         )
         metrics = evaluation.metrics
-        champion_family = evaluation.champion_family
+        model = evaluation.champion
+        monotone = replace(evaluation.monotone, contradictions=contradictions(data_profile))
         oof_true = label
-        oof_score = np.asarray(evaluation.oof_scores[champion_family], dtype=np.float64)
-
-    report.stage(f"Fitting calibrated {champion_family} risk model")
-    model = CalibratedRiskModel(
-        family=champion_family, settings=risk_settings, random_state=seed
-    ).fit(design, label)
+        oof_score = np.asarray(evaluation.oof_scores[evaluation.champion_family], dtype=np.float64)
+    else:
+        model = CalibratedRiskModel(family="xgboost", settings=risk_settings, random_state=seed)
+        model.fit(design, label, on_fold=lambda fold, _: on_fold("xgboost", fold))
+    champion_family = str(model.family)
     scores = model.risk_score(design)
-    report.advance()
 
     report.stage("Segmenting borrowers")
     segmenter = Segmenter.from_settings(settings.segments, random_state=seed).fit(table, scores)
@@ -203,6 +208,7 @@ def run_train(
         oof_score=oof_score,
         importance=importance,
         segment_profile=profile,
+        model_choice=model_choice(model, monotone, data_profile),
     )
     report.stage("Saving the version")
     registry = ModelRegistry(models_dir or settings.registry_dir)
@@ -299,6 +305,40 @@ def _fit_safety(
         random_state=seed,
         scoring_values=scoring,
     )
+
+
+def contradictions(data_profile: DataProfile) -> tuple[tuple[str, int, float], ...]:
+    """Constrained features whose observed direction on this data opposes the expected one,
+    with their univariate ROC-AUC."""
+    table = data_profile.table
+    flagged = [
+        flag.feature for flag in data_profile.flags if flag.flag == "direction_contradiction"
+    ]
+    return tuple(
+        (name, int(table["expected_direction"][name]), float(table["auc"][name]))
+        for name in flagged
+    )
+
+
+def model_choice(
+    model: CalibratedRiskModel, monotone: MonotoneDecision | None, data_profile: DataProfile
+) -> dict[str, Any]:
+    """How the served model was chosen, as plain JSON for the card and the train output."""
+    grid = model.grid_choice_
+    return {
+        "profile_flags": [flag._asdict() for flag in data_profile.flags],
+        "family": str(model.family),
+        "monotone": None if monotone is None else monotone.to_dict(),
+        "hyperparameters": model.hyperparameters_,
+        "small_data_search": None
+        if grid is None
+        else {
+            "searched": grid.searched,
+            "grid_size": grid.grid_size,
+            "inner_auc": grid.inner_auc,
+        },
+        "calibration": "cross-fitted on out-of-fold scores; learner refitted on every row",
+    }
 
 
 def _importance(model: CalibratedRiskModel, sample: pd.DataFrame) -> pd.Series:

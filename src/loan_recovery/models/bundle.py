@@ -8,7 +8,7 @@ evaluation artefacts the model card is drawn from.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ class TrainingArtefacts:
     oof_score: npt.NDArray[np.float64] | None
     importance: pd.Series
     segment_profile: pd.DataFrame
+    #: How the served model was chosen: the monotone decision and its cost, the boosted
+    #: model's hyperparameters (and small-data search), the data profile's flags.
+    model_choice: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def write_bundle_files(
         safety.save(directory)
     evaluation: dict[str, Any] = {
         "champion_family": artefacts.champion_family,
+        "model_choice": artefacts.model_choice,
         "metrics": None
         if artefacts.metrics is None
         else json.loads(artefacts.metrics.to_json(orient="split")),
@@ -154,4 +158,5 @@ def load_artefacts(path: Path) -> TrainingArtefacts:
         oof_score=oof_score,
         importance=importance,
         segment_profile=profile,
+        model_choice=dict(evaluation.get("model_choice") or {}),
     )

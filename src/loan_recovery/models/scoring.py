@@ -36,14 +36,15 @@ def model_contributions(
     approximate: bool = False,
     native_dtype: bool = False,
 ) -> npt.NDArray[np.floating[Any]]:
-    """Exact tree SHAP contributions of the uncalibrated risk model (last column: bias).
+    """Exact contributions of the uncalibrated risk model (last column: bias): tree SHAP,
+    or a scorecard's own additive terms.
 
     Contributions explain the base model's margin; calibration is monotone, so the
     ranking of reasons is the same for the calibrated score. float64 unless
     ``native_dtype`` (see :func:`~loan_recovery.models.explain.tree_contributions`).
     """
     base = risk_model.base_
-    if base.family == "xgboost":
+    if hasattr(base, "booster_"):
         return tree_contributions(
             base.booster_,
             design,
@@ -51,6 +52,10 @@ def model_contributions(
             approximate=approximate,
             native_dtype=native_dtype,
         )
+    if hasattr(base, "scorecard_"):
+        # A scorecard is additive in log-odds: each feature's term is its contribution.
+        contributions = base.scorecard_.contributions(base.values_of(design))
+        return contributions.astype(np.float32) if native_dtype else contributions
     return tree_contributions(base.estimator_, design, approximate=approximate)
 
 
@@ -109,7 +114,7 @@ def score_loans(
         index=table.index,
     )
     if top_k > 0:  # top_k=0: no reasons, skipping the costly contributions
-        unit = "log-odds" if bundle.risk_model.base_.family == "xgboost" else "probability"
+        unit = bundle.risk_model.base_.contribution_unit
         contributions = model_contributions(
             bundle.risk_model, design, approximate=approximate_reasons, native_dtype=True
         )
