@@ -60,6 +60,7 @@ from loan_recovery.models.report import metrics_rich_table
 from loan_recovery.render import (
     RichProgress,
     evaluation_table,
+    model_choice_lines,
     plan_summary_table,
     portfolio_tables,
     validation_payload,
@@ -317,7 +318,13 @@ def train(
     tune: Annotated[
         bool, typer.Option(help="Search XGBoost hyperparameters within the time budget.")
     ] = False,
-    cv: Annotated[bool, typer.Option(help="Cross-validate both families and baselines.")] = True,
+    cv: Annotated[
+        bool,
+        typer.Option(
+            help="Cross-validate every candidate (boosted trees with and without monotone "
+            "constraints, forest, scorecard) and the baselines; --no-cv fits boosted trees only."
+        ),
+    ] = True,
     promote: Annotated[
         bool | None,
         typer.Option(help="Make the new version champion (default: only if none exists)."),
@@ -347,6 +354,8 @@ def train(
     )
     if outcome.artefacts.metrics is not None:
         console.print(metrics_rich_table(outcome.artefacts.metrics))
+    for line in model_choice_lines(outcome.artefacts.model_choice):
+        console.print(line, markup=False, highlight=False)
     state = "and promoted to champion" if outcome.promoted else "(not promoted)"
     console.print(f"Saved version [bold]{outcome.version.version}[/] {state}")
 

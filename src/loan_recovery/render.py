@@ -8,6 +8,7 @@ terminal or a log.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -329,3 +330,32 @@ class RichProgress:
         """Move the bar on."""
         if self._task is not None:
             self._progress.advance(self._task, steps)
+
+
+def model_choice_lines(choice: Mapping[str, Any]) -> list[str]:
+    """How ``train`` chose the served model, in plain sentences (train output, model card)."""
+    lines: list[str] = []
+    monotone = choice.get("monotone")
+    if monotone:
+        lines.append(str(monotone["sentence"]))
+        for item in monotone.get("contradictions", []):
+            expected = "raise" if item["expected"] > 0 else "lower"
+            lines.append(
+                f"  {item['feature']} is expected to {expected} risk but this data says "
+                f"otherwise (univariate ROC-AUC {item['roc_auc']:.3f})."
+            )
+    parameters = choice.get("hyperparameters") or {}
+    if parameters:
+        shown = ", ".join(f"{name} {value}" for name, value in parameters.items())
+        lines.append(f"Boosted trees served with {shown}.")
+    search = choice.get("small_data_search")
+    if search:
+        lines.append(
+            f"Small file: depth, learning rate and min child weight chosen by nested CV "
+            f"({search['searched']} of {search['grid_size']} grid points searched)."
+        )
+    if choice.get("calibration"):
+        lines.append(f"Calibration: {choice['calibration']}.")
+    for flag in choice.get("profile_flags", []):
+        lines.append(f"Data profile: {flag['feature']}: {flag['reason']}")
+    return lines

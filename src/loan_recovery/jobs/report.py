@@ -9,6 +9,7 @@ from loan_recovery.config import Settings
 from loan_recovery.models.bundle import load_artefacts
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import ModelCard, render_model_card
+from loan_recovery.render import model_choice_lines
 
 
 def build_model_card(
@@ -34,6 +35,7 @@ def build_model_card(
         label_definition=str(metadata["label_definition"]),
         excluded_columns=tuple(metadata["excluded_columns"]),
         calibration_method=str(metadata["calibration_method"]),
+        model_choice=tuple(model_choice_lines(artefacts.model_choice)),
     )
 
 

@@ -162,6 +162,7 @@ def run_train(
     metrics: pd.DataFrame | None = None
     oof_true = oof_score = None
     monotone: MonotoneDecision | None = None
+    scorecard_points: pd.DataFrame | None = None
 
     def on_fold(candidate: str, fold: int) -> None:
         report.stage(f"Cross-validating {candidate} (fold {fold + 1}/{settings.risk.cv_folds})")
@@ -174,6 +175,8 @@ def run_train(
         )
         metrics = evaluation.metrics
         model = evaluation.champion
+        if "scorecard" in evaluation.models:
+            scorecard_points = evaluation.models["scorecard"].base_.scorecard_.points_table()
         monotone = replace(evaluation.monotone, contradictions=contradictions(data_profile))
         oof_true = label
         oof_score = np.asarray(evaluation.oof_scores[evaluation.champion_family], dtype=np.float64)
@@ -220,6 +223,7 @@ def run_train(
             artefacts=artefacts,
             outcome_model=outcome_model,
             safety=safety,
+            scorecard_points=scorecard_points,
         ),
         _metadata(
             settings=settings,

@@ -28,6 +28,8 @@ EVALUATION_FILE = "evaluation.json"
 OUT_OF_FOLD_FILE = "out_of_fold.npz"
 IMPORTANCE_FILE = "importance.json"
 SEGMENT_PROFILE_FILE = "segment_profile.json"
+#: The scorecard challenger's points per bin, for model-risk review (champion or not).
+SCORECARD_POINTS_FILE = "scorecard_points.csv"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,11 @@ def write_bundle_files(
     artefacts: TrainingArtefacts,
     outcome_model: OutcomeModel | None = None,
     safety: PolicySafety | None = None,
+    scorecard_points: pd.DataFrame | None = None,
 ) -> None:
     """Write every file of a version into ``directory`` (safe formats only, no pickle)."""
+    if scorecard_points is not None:
+        scorecard_points.to_csv(directory / SCORECARD_POINTS_FILE, index=False)
     risk_model.save(directory)
     segmenter.save(directory)
     if outcome_model is not None:

@@ -103,6 +103,9 @@ class ModelCard:
     positive_label: str = "Not recovered"
     negative_label: str = "Recovered"
     library_versions: Mapping[str, Any] = field(default_factory=dict)
+    #: Sentences on how the served model was chosen: monotone decision and its cost,
+    #: hyperparameters, small-data search, calibration, data-profile flags.
+    model_choice: tuple[str, ...] = ()
     calibration_bins: int = 10
 
     def __post_init__(self) -> None:
@@ -214,6 +217,7 @@ class ModelCard:
                 "segment_profile": profile.to_dict(orient="records"),
                 "fingerprint": dict(self.fingerprint),
                 "library_versions": dict(self.library_versions),
+                "model_choice": list(self.model_choice),
             }
         )
         return payload

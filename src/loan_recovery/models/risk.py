@@ -177,9 +177,12 @@ class CalibratedRiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.classes_ = crossfit.base.classes_
         return self
 
-    def _learner(self, family: Family, n_rounds: int | None = None, **update: Any) -> RiskModel:
+    def _learner(
+        self, family: Family, n_rounds: int | None = None, n_jobs: int | None = None, **update: Any
+    ) -> RiskModel:
         settings = self._settings()
         return RiskModel(
+            n_jobs=n_jobs,
             family=family,
             xgboost=settings.xgboost.model_copy(update=update) if update else settings.xgboost,
             random_forest=settings.random_forest,
@@ -266,7 +269,10 @@ class CalibratedRiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         picks one on all rows the same way."""
         settings = self._settings()
         search = SmallDataSearch(settings.small_data, settings.xgboost)
-        threads = thread_count(None)
+        # A few hundred rows: one thread is as fast as two, and immune to a busy machine
+        # (XGBoost's threads on tiny data spin-wait for each other; measured 60x slower
+        # with another process on the second core).
+        threads = 1
         n_folds = int(fold_of_row.max()) + 1
         oof = np.empty(labels.shape[0], dtype=np.float64)
 
@@ -283,6 +289,7 @@ class CalibratedRiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             learner = self._learner(
                 "xgboost",
                 choice.n_rounds,
+                1,
                 max_depth=choice.settings.max_depth,
                 learning_rate=choice.settings.learning_rate,
                 min_child_weight=choice.settings.min_child_weight,
