@@ -1,9 +1,9 @@
 """Train job: validated history -> risk, segments, outcome models -> a registry version.
 
-Stages: validate, (tune), cross-validate both families and the baselines, fit the
-champion family with calibration, fit the segmenter, learn each action's outcome,
-explain, save. The first version of
-a registry is promoted to champion automatically; later ones only when asked.
+Stages: validate, profile the data, (tune), cross-fit every risk candidate (the champion
+is the winning fitted candidate, calibrated on its out-of-fold scores and refitted on
+every row), fit the segmenter, learn each action's outcome, explain, save. The first
+version of a registry is promoted to champion automatically; later ones only when asked.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from loan_recovery.strategy.safety import PolicySafety, fit_policy_safety
 #: Rows explained to estimate global importance, by family: mean |SHAP| is stable long
 #: before these; forests cost far more to explain exactly (many deep trees) than boosting.
 IMPORTANCE_SAMPLE_ROWS = {"xgboost": 20_000, "random_forest": 2_000, "scorecard": 20_000}
-#: Fewer labelled rows than this cannot support 5-fold CV plus a calibration hold-out.
+#: Fewer labelled rows than this cannot support 5-fold cross-fitting with both classes per fold.
 MIN_TRAINING_ROWS = 200
 
 
