@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from loan_recovery.exceptions import IncompatibleModelError, ModelError, TrainingDataError
 from loan_recovery.models import metrics
+from loan_recovery.models.model_json import json_number, json_number_list
 from loan_recovery.models.risk_inputs import (
     FloatArray,
     IntArray,
@@ -78,23 +79,6 @@ def _platt(scores: FloatArray, labels: IntArray) -> tuple[float, float]:
         if improvement <= 1e-12 * max(1.0, abs(current)):
             break
     return a, b
-
-
-def _float_list(value: object, what: str) -> FloatArray:
-    if not isinstance(value, list) or not value:
-        raise IncompatibleModelError(f"calibrator {what} must be a non-empty list of numbers.")
-    if not all(isinstance(item, int | float) and not isinstance(item, bool) for item in value):
-        raise IncompatibleModelError(f"calibrator {what} must hold only numbers.")
-    array = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise IncompatibleModelError(f"calibrator {what} must be finite.")
-    return array
-
-
-def _finite_number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise IncompatibleModelError(f"calibrator {what} must be a finite number; got {value!r}.")
-    return float(value)
 
 
 class Calibrator(BaseEstimator):  # type: ignore[misc]
@@ -162,8 +146,12 @@ class Calibrator(BaseEstimator):  # type: ignore[misc]
             raise IncompatibleModelError("calibrator must be a JSON object.")
         method = data.get("method")
         if method == "isotonic":
-            thresholds = _float_list(data.get("thresholds"), "thresholds")
-            probabilities = _float_list(data.get("probabilities"), "probabilities")
+            thresholds = json_number_list(
+                data.get("thresholds"), "calibrator thresholds", non_empty=True
+            )
+            probabilities = json_number_list(
+                data.get("probabilities"), "calibrator probabilities", non_empty=True
+            )
             if thresholds.shape != probabilities.shape:
                 raise IncompatibleModelError(
                     f"calibrator has {thresholds.size} thresholds but {probabilities.size} "
@@ -179,8 +167,8 @@ class Calibrator(BaseEstimator):  # type: ignore[misc]
             calibrator.thresholds_, calibrator.probabilities_ = thresholds, probabilities
         elif method == "sigmoid":
             calibrator = cls(method="sigmoid")
-            calibrator.a_ = _finite_number(data.get("a"), "a")
-            calibrator.b_ = _finite_number(data.get("b"), "b")
+            calibrator.a_ = json_number(data.get("a"), "calibrator a")
+            calibrator.b_ = json_number(data.get("b"), "calibrator b")
         else:
             raise IncompatibleModelError(
                 f"calibrator method must be one of {list(CALIBRATION_METHODS)}; got {method!r}."

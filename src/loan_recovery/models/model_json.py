@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import xgboost as xgb
 
 from loan_recovery.exceptions import IncompatibleModelError
@@ -78,3 +81,25 @@ def load_checked_booster(
         )
     booster.set_param({"nthread": nthread})
     return booster
+
+
+def json_number_list(
+    value: object, what: str, *, non_empty: bool = False
+) -> npt.NDArray[np.float64]:
+    """A saved list of finite numbers as float64, or IncompatibleModelError naming ``what``."""
+    if not isinstance(value, list) or (non_empty and not value):
+        kind = "a non-empty list" if non_empty else "a list"
+        raise IncompatibleModelError(f"{what} must be {kind} of numbers.")
+    if not all(isinstance(item, int | float) and not isinstance(item, bool) for item in value):
+        raise IncompatibleModelError(f"{what} must hold only numbers.")
+    array = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise IncompatibleModelError(f"{what} must be finite.")
+    return array
+
+
+def json_number(value: object, what: str) -> float:
+    """A saved finite number, or IncompatibleModelError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise IncompatibleModelError(f"{what} must be a finite number; got {value!r}.")
+    return float(value)

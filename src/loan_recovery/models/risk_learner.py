@@ -119,29 +119,16 @@ def train_booster(
         stratify=labels,
         random_state=random_state,
     )
-    feature_names = list(names)
-    train = xgb.QuantileDMatrix(
-        values[fit_rows], labels[fit_rows], feature_names=feature_names, nthread=threads
-    )
-    valid = xgb.QuantileDMatrix(
-        values[valid_rows],
-        labels[valid_rows],
-        feature_names=feature_names,
-        ref=train,
-        nthread=threads,
-    )
-    callbacks: list[xgb.callback.TrainingCallback] = []
     stopper = Deadline(deadline) if deadline is not None else None
-    if stopper is not None:
-        callbacks.append(stopper)
-    booster = xgb.train(
-        xgboost_params(settings, names, random_state, threads, monotone=monotone),
-        train,
-        num_boost_round=settings.n_estimators,
-        evals=[(valid, "validation")],
-        early_stopping_rounds=settings.early_stopping_rounds,
-        verbose_eval=False,
-        callbacks=callbacks,
+    booster, _ = boost_with_curve(
+        (values[fit_rows], labels[fit_rows]),
+        (values[valid_rows], labels[valid_rows]),
+        names,
+        settings,
+        random_state,
+        threads,
+        monotone=monotone,
+        callbacks=[stopper] if stopper is not None else [],
     )
     if stopper is not None and stopper.reached:
         # Early stopping may not have run this round: the caller discards the booster.
@@ -180,11 +167,13 @@ def boost_with_curve(
     threads: int,
     *,
     monotone: bool = True,
+    callbacks: list[xgb.callback.TrainingCallback] | None = None,
 ) -> tuple[xgb.Booster, FloatArray]:
     """Boost on ``train`` and record the test log-loss after every round.
 
-    Stops ``early_stopping_rounds`` after the fold's own best, so the curve covers every
-    round that could be chosen; the caller picks one count for all folds from the mean.
+    Stops ``early_stopping_rounds`` after the test set's best, so a fold's curve covers
+    every round that could be chosen; cross-fitting picks one count for all folds from the
+    mean curve.
     """
     feature_names = list(names)
     train_matrix = xgb.QuantileDMatrix(
@@ -202,6 +191,7 @@ def boost_with_curve(
         early_stopping_rounds=settings.early_stopping_rounds,
         evals_result=history,
         verbose_eval=False,
+        callbacks=callbacks or [],
     )
     return booster, np.asarray(history["test"]["logloss"], dtype=np.float64)
 

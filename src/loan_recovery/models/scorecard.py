@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 
 from loan_recovery.exceptions import IncompatibleModelError, ModelError, TrainingDataError
 from loan_recovery.models.design import monotone_constraints
+from loan_recovery.models.model_json import json_number, json_number_list
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -144,23 +145,6 @@ def _float_array(values: npt.ArrayLike, error: type[Exception]) -> FloatArray:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as problem:
         raise error(f"values must be numeric; got {problem}.") from None
-
-
-def _number_list(value: object, what: str) -> FloatArray:
-    if not isinstance(value, list) or not all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in value
-    ):
-        raise IncompatibleModelError(f"scorecard {what} must be a list of numbers.")
-    array = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(array).all():
-        raise IncompatibleModelError(f"scorecard {what} must be finite.")
-    return array
-
-
-def _finite(value: object, what: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise IncompatibleModelError(f"scorecard {what} must be a finite number; got {value!r}.")
-    return float(value)
 
 
 class Scorecard:
@@ -412,7 +396,7 @@ class Scorecard:
         scaling, features = data.get("scaling"), data.get("features")
         if not isinstance(scaling, Mapping) or not isinstance(features, list) or not features:
             raise IncompatibleModelError("a scorecard needs 'scaling' and a list of 'features'.")
-        card = cls(**{key: _finite(scaling.get(key), key) for key in _SCALING})
+        card = cls(**{key: json_number(scaling.get(key), f"scorecard {key}") for key in _SCALING})
         card._check_scaling(IncompatibleModelError)
         bins: list[FeatureBins] = []
         coef: list[float] = []
@@ -420,13 +404,17 @@ class Scorecard:
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                 raise IncompatibleModelError("scorecard features must be objects with a name.")
             name = item["name"]
-            splits = _number_list(item.get("splits"), f"{name} splits")
+            splits = json_number_list(item.get("splits"), f"scorecard {name} splits")
             woe = np.append(
-                _number_list(item.get("woe"), f"{name} woe"),
-                _finite(item.get("woe_missing"), f"{name} woe_missing"),
+                json_number_list(item.get("woe"), f"scorecard {name} woe"),
+                json_number(item.get("woe_missing"), f"scorecard {name} woe_missing"),
             )
-            counts = _number_list(item.get("counts"), f"{name} counts").astype(np.int64)
-            events = _number_list(item.get("events"), f"{name} events").astype(np.int64)
+            counts = json_number_list(item.get("counts"), f"scorecard {name} counts").astype(
+                np.int64
+            )
+            events = json_number_list(item.get("events"), f"scorecard {name} events").astype(
+                np.int64
+            )
             if np.any(np.diff(splits) <= 0) or not (
                 woe.shape == counts.shape == events.shape == (splits.shape[0] + 2,)
             ):
@@ -435,13 +423,13 @@ class Scorecard:
                     "event per bin plus missing."
                 )
             bins.append(FeatureBins(name, splits, woe, counts, events, str(item.get("status"))))
-            coef.append(_finite(item.get("coefficient"), f"{name} coefficient"))
+            coef.append(json_number(item.get("coefficient"), f"scorecard {name} coefficient"))
         names = tuple(f.name for f in bins)
         if len(set(names)) != len(names):
             raise IncompatibleModelError(f"scorecard feature names repeat: {list(names)}.")
         card.bins_ = tuple(bins)
         card.coef_ = np.asarray(coef, dtype=np.float64)
-        card.intercept_ = _finite(data.get("intercept"), "intercept")
+        card.intercept_ = json_number(data.get("intercept"), "scorecard intercept")
         card.feature_names_in_ = names
         fit_params = data.get("fit_params")
         card.fit_params_ = dict(fit_params) if isinstance(fit_params, Mapping) else {}
