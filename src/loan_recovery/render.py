@@ -8,6 +8,7 @@ terminal or a log.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -335,6 +336,15 @@ class RichProgress:
 def model_choice_lines(choice: Mapping[str, Any]) -> list[str]:
     """How ``train`` chose the served model, in plain sentences (train output, model card)."""
     lines: list[str] = []
+    procedure = choice.get("procedure")
+    if procedure:
+        picks = ", ".join(f"{name} x{count}" for name, count in Counter(procedure["picks"]).items())
+        lines.append(
+            f"Reported CV ROC-AUC {procedure['roc_auc_mean']:.4f} ± {procedure['roc_auc_std']:.4f} "
+            f"grades the choosing itself: each fold is scored by the candidate chosen on the "
+            f"other folds ({picks}). The champion's own row "
+            f"({procedure['champion_roc_auc_mean']:.4f}) is flattered by being the best of several."
+        )
     monotone = choice.get("monotone")
     if monotone:
         lines.append(str(monotone["sentence"]))

@@ -38,7 +38,13 @@ from loan_recovery.models.risk import (
     Calibrator,
     RiskModel,
 )
-from loan_recovery.models.risk_selection import TUNING_SPACE, cross_validate_risk, tune_xgboost
+from loan_recovery.models.risk_selection import (
+    CHAMPION_PROCEDURE,
+    TUNING_SPACE,
+    cross_validate_risk,
+    selection_aware_scores,
+    tune_xgboost,
+)
 from loan_recovery.simulation.portfolio import simulate_portfolio
 
 TRAIN_LOANS, TRAIN_SEED = 10_000, 101
@@ -445,10 +451,10 @@ def test_cross_validation_compares_all_candidates(
     )
     candidates = list(evaluation.metrics.index)
     variant = "xgboost_unconstrained" if evaluation.monotone.constrained else "xgboost_monotone"
-    assert candidates[:4] == ["xgboost", variant, "random_forest", "scorecard"]
-    assert candidates[5] == "base_rate"
-    assert candidates[4].startswith("logistic_")
-    assert candidates[4].removeprefix("logistic_") in train.X.columns
+    assert candidates[:5] == ["xgboost", variant, "random_forest", "scorecard", CHAMPION_PROCEDURE]
+    assert candidates[6] == "base_rate"
+    assert candidates[5].startswith("logistic_")
+    assert candidates[5].removeprefix("logistic_") in train.X.columns
     assert np.isfinite(evaluation.metrics.to_numpy()).all()
     assert {f"{name}_{stat}" for name in metrics.METRIC_NAMES for stat in ("mean", "std")} == set(
         evaluation.metrics.columns
@@ -465,6 +471,16 @@ def test_cross_validation_compares_all_candidates(
     summary = json.loads(json.dumps(evaluation.to_dict(), allow_nan=False))
     assert summary["champion_family"] == evaluation.champion_family
     assert set(summary["curves"]) == set(candidates)
+    served = "xgboost_monotone" if evaluation.monotone.constrained else "xgboost_unconstrained"
+    fold_of_row = evaluation.champion.fold_of_row_
+    assert len(evaluation.procedure_picks) == 3
+    for fold, pick in enumerate(evaluation.procedure_picks):
+        source = "xgboost" if pick == served else pick
+        held = fold_of_row == fold
+        np.testing.assert_array_equal(
+            evaluation.oof_scores[CHAMPION_PROCEDURE][held], evaluation.oof_scores[source][held]
+        )
+    assert evaluation.reported_metrics.equals(evaluation.metrics.loc[CHAMPION_PROCEDURE])
 
 
 def test_tuning_respects_its_budget(risk_settings: RiskSettings, train: Design) -> None:
@@ -479,3 +495,29 @@ def test_tuning_respects_its_budget(risk_settings: RiskSettings, train: Design) 
         for name, (low, high, _) in TUNING_SPACE.items():
             assert low <= getattr(tuned, name) <= high
     assert tuned.n_estimators == risk_settings.xgboost.n_estimators
+
+
+def test_each_fold_is_scored_by_the_pick_made_on_the_other_folds(
+    risk_settings: RiskSettings,
+) -> None:
+    """Known answer: candidate ``a`` ranks perfectly on folds 1 and 2 and backwards on fold
+    0, ``b`` is mediocre everywhere. Fold 0 is picked from folds 1-2, so it gets ``a``'s
+    backwards scores (the honest cost of the choice); folds 1 and 2 see ``a`` average 0.5
+    over fold 0 and the other and pick ``b``. Rewriting a fold's own scores never changes
+    its pick."""
+    rng = np.random.default_rng(0)
+    labels = np.tile([0, 1], 30)
+    fold_of_row = np.repeat([0, 1, 2], 20)
+    perfect = labels + rng.uniform(0, 0.5, labels.shape[0])
+    a = np.where(fold_of_row == 0, 1.0 - perfect, perfect)
+    b = 0.3 * labels + rng.uniform(0, 1, labels.shape[0])
+    settings = risk_settings.model_copy(update={"monotone": "off"})
+    scores, picks = selection_aware_scores({False: a}, {"b": b}, labels, fold_of_row, settings)
+    assert picks == ["xgboost_unconstrained", "b", "b"]
+    np.testing.assert_array_equal(scores, np.where(fold_of_row == 0, a, b))
+    assert metrics.roc_auc(labels[fold_of_row == 0], scores[fold_of_row == 0]) == 0.0
+    b_perfect_on_fold_0 = np.where(fold_of_row == 0, labels * 10.0, b)
+    _, again = selection_aware_scores(
+        {False: a}, {"b": b_perfect_on_fold_0}, labels, fold_of_row, settings
+    )
+    assert again[0] == "xgboost_unconstrained"

@@ -42,7 +42,9 @@ from loan_recovery.models.profile import DataProfile, profile_features
 from loan_recovery.models.registry import ModelRegistry, VersionInfo, data_fingerprint
 from loan_recovery.models.risk import CalibratedRiskModel
 from loan_recovery.models.risk_selection import (
+    CHAMPION_PROCEDURE,
     MonotoneDecision,
+    RiskEvaluation,
     candidate_count,
     cross_validate_risk,
     tune_xgboost,
@@ -88,7 +90,12 @@ def _metadata(
 ) -> dict[str, Any]:
     metrics_summary: dict[str, float] = {}
     if artefacts.metrics is not None:
-        row = artefacts.metrics.loc[artefacts.champion_family].astype(float)
+        reported = (
+            CHAMPION_PROCEDURE
+            if CHAMPION_PROCEDURE in artefacts.metrics.index
+            else artefacts.champion_family
+        )
+        row = artefacts.metrics.loc[reported].astype(float)
         metrics_summary = {str(key): float(value) for key, value in row.to_dict().items()}
     return {
         "champion_family": artefacts.champion_family,
@@ -163,6 +170,7 @@ def run_train(
     oof_true = oof_score = None
     monotone: MonotoneDecision | None = None
     scorecard_points: pd.DataFrame | None = None
+    evaluation: RiskEvaluation | None = None
 
     def on_fold(candidate: str, fold: int) -> None:
         report.stage(f"Cross-validating {candidate} (fold {fold + 1}/{settings.risk.cv_folds})")
@@ -211,7 +219,7 @@ def run_train(
         oof_score=oof_score,
         importance=importance,
         segment_profile=profile,
-        model_choice=model_choice(model, monotone, data_profile),
+        model_choice=model_choice(model, monotone, data_profile, evaluation),
     )
     report.stage("Saving the version")
     registry = ModelRegistry(models_dir or settings.registry_dir)
@@ -325,11 +333,26 @@ def contradictions(data_profile: DataProfile) -> tuple[tuple[str, int, float], .
 
 
 def model_choice(
-    model: CalibratedRiskModel, monotone: MonotoneDecision | None, data_profile: DataProfile
+    model: CalibratedRiskModel,
+    monotone: MonotoneDecision | None,
+    data_profile: DataProfile,
+    evaluation: RiskEvaluation | None = None,
 ) -> dict[str, Any]:
     """How the served model was chosen, as plain JSON for the card and the train output."""
     grid = model.grid_choice_
+    procedure = None
+    if evaluation is not None and evaluation.procedure_picks:
+        reported = evaluation.reported_metrics
+        procedure = {
+            "roc_auc_mean": float(reported["roc_auc_mean"]),
+            "roc_auc_std": float(reported["roc_auc_std"]),
+            "champion_roc_auc_mean": float(
+                evaluation.metrics["roc_auc_mean"][evaluation.champion_family]
+            ),
+            "picks": list(evaluation.procedure_picks),
+        }
     return {
+        "procedure": procedure,
         "profile_flags": [flag._asdict() for flag in data_profile.flags],
         "family": str(model.family),
         "monotone": None if monotone is None else monotone.to_dict(),

@@ -53,6 +53,9 @@ LOGISTIC_PREFIX = "logistic_"
 #: The boosted candidate that is not served, named for what it is.
 XGBOOST_MONOTONE = "xgboost_monotone"
 XGBOOST_UNCONSTRAINED = "xgboost_unconstrained"
+#: The row that scores the whole choosing procedure (see :func:`selection_aware_scores`);
+#: it is what ``train`` reports.
+CHAMPION_PROCEDURE = "champion_procedure"
 
 #: Search ranges of :func:`tune_xgboost`: (low, high, log scale).
 TUNING_SPACE: dict[str, tuple[float, float, bool]] = {
@@ -142,6 +145,13 @@ class RiskEvaluation:
     champion: CalibratedRiskModel
     monotone: MonotoneDecision
     models: dict[str, CalibratedRiskModel] = field(default_factory=dict)
+    procedure_picks: tuple[str, ...] = ()
+
+    @property
+    def reported_metrics(self) -> pd.Series:
+        """The CV that ``train`` reports: the procedure's row, else the champion's."""
+        row = CHAMPION_PROCEDURE if CHAMPION_PROCEDURE in self.metrics.index else None
+        return cast(pd.Series, self.metrics.loc[row or self.champion_family])
 
     def to_dict(self) -> dict[str, Any]:
         """Summary, metrics and downsampled curves per candidate, as plain JSON values."""
@@ -156,6 +166,7 @@ class RiskEvaluation:
             "positive_rate": float(self.labels.mean()),
             "baseline_features": list(self.baseline_features),
             "monotone": self.monotone.to_dict(),
+            "procedure_picks": list(self.procedure_picks),
             "metrics": table,
             "curves": {
                 name: metrics.curves(self.labels, scores, self.decision_threshold)
@@ -210,7 +221,7 @@ def cross_validate_risk(
     ``auto`` constrained unless they lose more than ``settings.monotone_tolerance`` CV
     ROC-AUC to the unconstrained boosted model. The forest follows the decision. The
     champion is the family with the best CV ROC-AUC; the scorecard wins only by beating
-    the tree families.
+    the tree families. The :data:`CHAMPION_PROCEDURE` row scores that choice itself.
     """
     values, labels, names = check_training_data(X, y)
     fold_of_row = risk_folds(labels, settings.cv_folds, random_state)
@@ -239,9 +250,7 @@ def cross_validate_risk(
         return model.fit_arrays(values, labels, names, fold_of_row, on_fold=progress)
 
     boosted = {
-        constrained: fit(
-            "xgboost", XGBOOST_MONOTONE if constrained else XGBOOST_UNCONSTRAINED, constrained
-        )
+        constrained: fit("xgboost", _boosted_label(constrained), constrained)
         for constrained in _boosted_variants(settings.monotone)
     }
     auc = {
@@ -254,13 +263,17 @@ def cross_validate_risk(
     record("xgboost", served_boosted.oof_risk_)
     for constrained, model in boosted.items():
         if constrained != decision.constrained:
-            record(XGBOOST_MONOTONE if constrained else XGBOOST_UNCONSTRAINED, model.oof_risk_)
+            record(_boosted_label(constrained), model.oof_risk_)
     models["random_forest"] = fit("random_forest", "random_forest", decision.constrained)
     record("random_forest", models["random_forest"].oof_risk_)
     if settings.scorecard:
         models["scorecard"] = fit("scorecard", "scorecard", None)
         record("scorecard", models["scorecard"].oof_risk_)
 
+    others = {family: model.oof_risk_ for family, model in models.items() if family != "xgboost"}
+    boosted_oof = {constrained: model.oof_risk_ for constrained, model in boosted.items()}
+    procedure, picks = selection_aware_scores(boosted_oof, others, labels, fold_of_row, settings)
+    record(CHAMPION_PROCEDURE, procedure)
     chosen = _baselines(values, labels, names, fold_of_row, random_state, record, on_fold)
     logistic_name = LOGISTIC_PREFIX + Counter(chosen).most_common(1)[0][0]
     rename = {"logistic": logistic_name}
@@ -279,7 +292,53 @@ def cross_validate_risk(
         champion=models[champion],
         monotone=decision,
         models=models,
+        procedure_picks=tuple(picks),
     )
+
+
+def _boosted_label(constrained: bool) -> str:
+    return XGBOOST_MONOTONE if constrained else XGBOOST_UNCONSTRAINED
+
+
+def selection_aware_scores(
+    boosted_oof: dict[bool, FloatArray],
+    other_oof: dict[str, FloatArray],
+    labels: IntArray,
+    fold_of_row: IntArray,
+    settings: RiskSettings,
+) -> tuple[FloatArray, list[str]]:
+    """Score each fold with the candidate the choosing rule picks on the *other* folds.
+
+    Picking the best of several candidates on the same CV that then reports the winner's
+    score flatters it (the winner's curse): on a 500-row file by 0.015-0.03 ROC-AUC. Here
+    the monotone decision and the champion choice for fold ``k`` see only the out-of-fold
+    scores of the other folds, so fold ``k`` grades the whole procedure on rows the choice
+    never looked at. Costs no fit: it reuses every candidate's out-of-fold scores. Returns
+    the scores and, per fold, the candidate picked.
+    """
+    n_folds = int(fold_of_row.max()) + 1
+    masks = [fold_of_row == fold for fold in range(n_folds)]
+    boosted_names = {constrained: _boosted_label(constrained) for constrained in boosted_oof}
+    candidates = {boosted_names[c]: oof for c, oof in boosted_oof.items()} | other_oof
+    fold_auc = {
+        name: np.asarray([metrics.roc_auc(labels[mask], oof[mask]) for mask in masks])
+        for name, oof in candidates.items()
+    }
+    scores = np.empty(labels.shape[0], dtype=np.float64)
+    picks: list[str] = []
+    for fold, held in enumerate(masks):
+        rest = ~held
+        auc = {
+            constrained: metrics.roc_auc(labels[rest], oof[rest])
+            for constrained, oof in boosted_oof.items()
+        }
+        constrained = _monotone_decision(settings, auc).constrained
+        pool = [boosted_names[constrained], *other_oof]
+        others = np.arange(n_folds) != fold
+        pick = max(pool, key=lambda name: float(fold_auc[name][others].mean()))
+        scores[held] = candidates[pick][held]
+        picks.append(pick)
+    return scores, picks
 
 
 def _monotone_decision(settings: RiskSettings, auc: dict[bool, float]) -> MonotoneDecision:
