@@ -46,7 +46,14 @@ def test_validate_clean_file_exits_zero(good_csv: Path) -> None:
     """Gives valid rows; expects exit 0 and JSON with every row accepted."""
     result = runner.invoke(app, ["validate", str(good_csv), "--json"])
     assert result.exit_code == 0, result.output
-    assert _json(result.stdout) == {"rows_read": 200, "accepted": 200, "rejected": 0, "reasons": {}}
+    assert _json(result.stdout) == {
+        "rows_read": 200,
+        "accepted": 200,
+        "rejected": 0,
+        "reasons": {},
+        "warnings": 0,
+        "warning_reasons": {},
+    }
     assert not (good_csv.parent / "good.quarantine.csv").exists()
 
 

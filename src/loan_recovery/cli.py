@@ -180,7 +180,12 @@ def validate(
 ) -> None:
     """Check a loan file against the canonical table; quarantine bad rows.
 
-    Exit code 0: every row accepted; 1: some rows rejected; 2: the file is unusable.
+    An unusable email or phone, or a malformed Preferred_Language, is a warning, not a
+    rejection: the loan is kept with that channel off (or the default language). --json
+    adds "warnings" (how many) and "warning_reasons" (how many by reason).
+
+    Exit code 0: every row accepted (warnings or not); 1: some rows rejected; 2: the file
+    is unusable.
     """
     settings = _settings()
     with _stderr().status(f"Validating {file} ..."):
@@ -686,7 +691,8 @@ def serve(
     """Start the REST API (uvicorn) with the registry's champion; docs at /docs.
 
     Checks first that a champion exists and the case store is migrated, so a broken setup
-    fails here with a message instead of a server that is never ready.
+    fails here with a message instead of a server that is never ready. Header and body
+    caps and slow-client timeouts come from the api.limits settings (docs/http-limits.md).
     """
     overrides: dict[str, object] = {} if models is None else {"models_dir": models}
     settings = load_settings(_state.config_file, **overrides)
@@ -707,6 +713,7 @@ def serve(
         models_dir=models,
         log_level=log_level.value,
         access_log=access_log,
+        limits=api.limits,
     )
 
 
@@ -1014,6 +1021,11 @@ def remind(
     outside the borrower's hours, on holidays or over the 7-in-7 cap wait for the next
     allowed slot and go out on a later run. Without targets it only sends what is
     already queued.
+
+    One message that cannot be sent (a bad address, a template error, a refusal) never
+    stops the run: it is marked failed with its reason and the rest go on. Exit code 0
+    when nothing failed, 1 when some messages failed (counted by reason; see
+    `outbox list --state failed`), 2 for unusable input or settings.
     """
     if plan_file is not None and from_store:
         raise typer.BadParameter("give --plan or --from-store, not both", param_hint="--plan")
@@ -1037,12 +1049,16 @@ def remind(
             use_alerts=not no_alerts,
             models_dir=models,
         )
+    failed = 0 if outcome.dispatch is None else outcome.dispatch.failed
     if as_json:
         typer.echo(json.dumps(outcome.as_dict()))
-        return
+        raise typer.Exit(EXIT_REJECTED_ROWS if failed else EXIT_OK)
     console = _stdout()
     if outcome.alerts_note is not None:
         _stderr().print(f"[yellow]note:[/] {outcome.alerts_note}", highlight=False, soft_wrap=True)
+    language_note = outcome.language_note()
+    if language_note is not None:
+        _stderr().print(f"[yellow]note:[/] {language_note}", highlight=False, soft_wrap=True)
     if dry_run and len(outcome.view):
         console.print(_remind_table(outcome))
         if len(outcome.view) > _REMIND_ROWS:
@@ -1060,13 +1076,33 @@ def remind(
             "early-warning alerts (source: alert)"
         )
     if outcome.dispatch is not None:
-        sent = ", ".join(f"{count:,} {name}" for name, count in outcome.dispatch.as_dict().items())
-        console.print(f"Dispatch: {sent}")
+        dispatch = outcome.dispatch
+        counts = [
+            (name, count) for name, count in dispatch.as_dict().items() if name != "failed_reasons"
+        ]
+        console.print(f"Dispatch: {', '.join(f'{count:,} {name}' for name, count in counts)}")
+        if dispatch.unconfirmed or dispatch.recovered_unconfirmed:
+            console.print(
+                "Delivery in doubt: check the mail server's log, then settle them "
+                "(`loan-recovery outbox list --state held --reason unconfirmed`, "
+                "`outbox release ID`).",
+                highlight=False,
+            )
+        if failed:
+            reasons = ", ".join(
+                f"{count:,} {reason}" for reason, count in dispatch.failed_reasons.items()
+            )
+            console.print(
+                f"[bold red]{failed:,} failed[/] ({reasons}); the rest of the run went on. "
+                "List them with `loan-recovery outbox list --state failed`.",
+                highlight=False,
+            )
+    raise typer.Exit(EXIT_REJECTED_ROWS if failed else EXIT_OK)
 
 
 # --- the outbox -------------------------------------------------------------------------------
 outbox_app = typer.Typer(
-    help="The reminder outbox: list messages, release ones held as unconfirmed.",
+    help="The reminder outbox: list messages, settle ones in doubt or stuck.",
     no_args_is_help=True,
 )
 app.add_typer(outbox_app, name="outbox")
@@ -1107,21 +1143,28 @@ def outbox_list(
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only this status: pending, deferred, sending, delivering, sent, failed, held."
+            "--state",
+            "--status",
+            help="Only this state: pending, deferred, sending, delivering, sent, failed, held.",
         ),
     ] = None,
     reason: Annotated[
         str | None,
-        typer.Option(help="Only this reason, e.g. unconfirmed, opted-out, quiet-hours."),
+        typer.Option(
+            help="Only this reason, e.g. unconfirmed, opted-out, quiet-hours, invalid-address, "
+            "retries-exhausted."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000, help="Messages shown.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Messages skipped (paging).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the messages as JSON.")] = False,
 ) -> None:
-    """List outbox messages, newest first, with masked addresses and counts per status.
+    """List outbox messages, newest first, with masked addresses and counts per state.
 
-    A message held as `unconfirmed` (its delivery was in doubt when a sender stopped) waits
-    for a person: check the mail server's log, then `outbox release ID`.
+    A failed message shows why (reason and last error; never the address). A message held
+    as `unconfirmed` (its delivery was in doubt when a sender stopped), or still
+    `sending`/`delivering` after its sender stopped, waits for a person: check the mail
+    server's log, then `outbox release ID`.
     """
     listing = run_outbox_list(
         settings=_settings(), status=status, reason=reason, limit=limit, offset=offset
@@ -1141,6 +1184,20 @@ def outbox_list(
             "check the mail server's log, then `outbox release ID --resend` or `--mark-sent`.",
             highlight=False,
         )
+    in_flight = listing.counts.get("sending", 0) + listing.counts.get("delivering", 0)
+    if in_flight:
+        console.print(
+            f"{in_flight:,} in flight (`outbox list --state sending`, `--state delivering`): "
+            "a sender holds them now, or stopped; the next `remind` run settles those older "
+            "than notify.claim_lease_seconds, or settle one with `outbox release ID`.",
+            highlight=False,
+        )
+    if listing.counts.get("failed", 0):
+        console.print(
+            f"{listing.counts['failed']:,} failed (`outbox list --state failed`): the reason "
+            "column says why; they are not sent again.",
+            highlight=False,
+        )
 
 
 @outbox_app.command("release")
@@ -1149,20 +1206,26 @@ def outbox_release(
     outbox_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="Id from `outbox list`.")],
     resend: Annotated[
         bool,
-        typer.Option("--resend", help="It never arrived: queue it to be sent again."),
+        typer.Option("--resend", help="It never arrived (or is not sent yet): send it now."),
     ] = False,
     mark_sent: Annotated[
-        bool, typer.Option("--mark-sent", help="It did arrive: record it as sent.")
+        bool,
+        typer.Option("--mark-sent", help="It did arrive (the mail log says so): record it sent."),
     ] = False,
     now: Annotated[
         str | None,
         typer.Option("--now", help="Act as at this ISO time (UTC unless it has an offset)."),
     ] = None,
 ) -> None:
-    """Settle a message held as unconfirmed, after checking the mail server's log.
+    """Settle a message that is not final: in doubt, stuck in flight, or waiting.
 
     --resend puts it back in the queue, due now: the next `remind` run asks the contact
-    rules again and sends it. --mark-sent records it as sent. Both are audited.
+    rules again and sends it. --mark-sent records it as sent. By state: held as
+    unconfirmed, or `delivering` (claimed longer than notify.claim_lease_seconds ago):
+    either, after checking the
+    mail server's log. `sending` (its handover never began, so it cannot have arrived),
+    `pending`, `deferred`: --resend only. `sent`, `failed` and held by the contact rules
+    are final. Both choices are audited.
     """
     if resend == mark_sent:
         raise ConfigError("give exactly one of --resend and --mark-sent.")

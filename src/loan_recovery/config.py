@@ -141,6 +141,39 @@ class ValidationSettings(BaseModel):
     )
 
 
+class ContactSettings(BaseModel):
+    """How contact details are read, at validation and in the API (``data/contacts.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_region: str = Field(
+        default="IN",
+        description="Region (ISO 3166-1 alpha-2) of phone numbers written without "
+        "+<country code>; every number is stored in E.164.",
+    )
+    default_language: str = Field(
+        default="en",
+        description="BCP 47 tag a malformed Preferred_Language becomes (with a warning).",
+    )
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers  # only when a region is configured: a heavy import
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"must be a region code such as IN, US or GB; got {value!r}.")
+        return region
+
+    @field_validator("default_language")
+    @classmethod
+    def _well_formed_language(cls, value: str) -> str:
+        from loan_recovery.data.contacts import normalize_language
+
+        return normalize_language(value)
+
+
 class LoggingRuleSettings(BaseModel):
     """The simulated lender's rule of thumb that logs the history (DPD bands, burden cut)."""
 
@@ -660,6 +693,58 @@ class StoreSettings(BaseModel):
     )
 
 
+class HttpLimitsSettings(BaseModel):
+    """What one connection or request may cost the server before it is refused or closed.
+
+    Heads (request line and headers) and bodies are capped, and clients that send slowly
+    are cut off, so neither a huge header nor a slow-loris client can hold memory or a
+    connection for long. ``docs/http-limits.md`` says what a client sees for each.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1_024,
+        le=1024 * 1024,
+        description="Largest request head (request line and headers) buffered; more: 431 "
+        "and the connection is closed (only this much is ever held, however much is sent).",
+    )
+    max_headers: int = Field(
+        default=100, ge=10, le=1_000, description="Header fields one request may carry (more: 431)."
+    )
+    max_record_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1_024,
+        description="Largest body of the routes that take one record (actions, outcomes, "
+        "opt-outs, API keys; more: 413); /v1/score and /v1/plan take api.max_body_bytes.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a whole request head, from connecting or "
+        "from its first byte; then 408 and the connection is closed (slow-loris clients).",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="Seconds a request body may take to arrive once the server reads it "
+        "(then 408 and the connection is closed).",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, le=300, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_concurrency: int | None = Field(
+        default=100,
+        ge=1,
+        description="Connections and requests one worker holds at once; a request beyond "
+        "them gets 503 at once instead of queueing (bodies of up to api.max_body_bytes each "
+        "are held while read). None: no limit.",
+    )
+
+
 class ApiSettings(BaseModel):
     """The REST API: where ``loan-recovery serve`` listens and how much one request may carry."""
 
@@ -685,6 +770,7 @@ class ApiSettings(BaseModel):
         description="Largest request body accepted (more: 413 before anything is parsed); "
         "1,000 loans with every optional column take about 1 MiB of JSON.",
     )
+    limits: HttpLimitsSettings = HttpLimitsSettings()
     model_threads: int | None = Field(
         default=1,
         ge=1,
@@ -699,6 +785,20 @@ class ApiSettings(BaseModel):
         "codes (path attributions, a fraction of exact TreeSHAP's cost) whatever "
         "explain.method says, so a 1,000-loan request stays fast; smaller requests use "
         "explain.method. None: always explain.method.",
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=1,
+        le=30 * 24 * 3600,
+        description="How long the first answer to a creating POST sent with an "
+        "Idempotency-Key is kept: a retry with that key within this time gets the answer "
+        "back and creates nothing; after it, the key is free again and purged.",
+    )
+    require_idempotency_key: bool = Field(
+        default=False,
+        description="Refuse creating POSTs (actions, outcomes, plan, API keys, opt-outs) "
+        "sent without an Idempotency-Key header with 428. Off: such requests work as "
+        "before, and a client that retries one may create it twice.",
     )
 
 
@@ -898,6 +998,7 @@ class Settings(BaseSettings):
     )
     actions: dict[str, ActionConfig] = Field(default_factory=_default_actions)
     validation: ValidationSettings = ValidationSettings()
+    contacts: ContactSettings = ContactSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     demo: DemoSettings = DemoSettings()
     risk: RiskSettings = RiskSettings()

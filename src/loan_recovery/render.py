@@ -64,6 +64,8 @@ def validation_payload(result: ValidationResult) -> dict[str, Any]:
         "accepted": result.accepted,
         "rejected": result.rejected,
         "reasons": result.reason_counts(),
+        "warnings": len(result.warnings),
+        "warning_reasons": result.warning_counts(),
     }
 
 
@@ -94,6 +96,17 @@ def validation_tables(result: ValidationResult, source: str) -> Group:
                 masked_value(str(issue.column), issue.message),
             )
         parts.append(examples)
+    warnings = result.warning_counts()
+    if warnings:
+        by_warning = Table(
+            title=f"{len(result.warnings):,} warning(s): loans kept, the detail not used",
+            caption="An unusable email or phone turns that channel off; a bad language is en.",
+        )
+        by_warning.add_column("reason")
+        by_warning.add_column("rows", justify="right")
+        for reason, count in sorted(warnings.items(), key=lambda item: -item[1]):
+            by_warning.add_row(reason, f"{count:,}")
+        parts.append(by_warning)
     return Group(*parts)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
 from loan_recovery.api.scoring import ServingModels
 from loan_recovery.config import Settings
+from loan_recovery.data import schema
 from loan_recovery.store.apikeys import create_api_key, revoke_api_key
 from loan_recovery.store.db import Store
 from loan_recovery.store.models import Role
@@ -76,3 +78,95 @@ class ApiClient:
 
     def as_role(self, role: Role) -> dict[str, str]:
         return bearer(self.keys.of(role))
+
+
+# --- personal data planted in free text --------------------------------------------------------
+PLANTED_PHONE = "+44 7911 123456"
+PLANTED_EMAIL = "zed.quill@private.example"
+#: A note as an agent might type it: the borrower's phone number and email address.
+PLANTED_NOTE = f"borrower says call {PLANTED_PHONE} or write to {PLANTED_EMAIL}"
+#: What must never appear in logs or the audit log, however the number is spelled.
+PLANTED_MARKERS: tuple[str, ...] = (
+    PLANTED_PHONE,
+    "7911 123456",
+    "447911123456",
+    "7911123456",
+    PLANTED_EMAIL,
+    "zed.quill",
+    "private.example",
+)
+
+
+def with_planted_contacts(loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``loans`` whose contact details are the planted phone number and email."""
+    return [
+        {**loan, schema.PHONE: PLANTED_PHONE.replace(" ", ""), schema.EMAIL: PLANTED_EMAIL}
+        for loan in loans
+    ]
+
+
+def plant_free_text(
+    client: Any, headers_of: dict[Role, dict[str, str]], loans: list[dict[str, Any]]
+) -> int:
+    """Every write route, with the planted phone and email in each of its free-text fields.
+
+    ``client`` is a TestClient or an ``httpx.Client`` on a running server. Plans and
+    scores ``loans`` (contact details planted), creates, edits, closes and annotates an
+    action (notes and assigned agent), records an outcome, creates and revokes an API
+    key named with them, opts a borrower out with them as the source, and sends failing
+    requests carrying them. Returns the action's id.
+    """
+    agent, admin, viewer = headers_of[Role.AGENT], headers_of[Role.ADMIN], headers_of[Role.VIEWER]
+    planted = with_planted_contacts(loans)
+    loan_id = planted[0][schema.LOAN_ID]
+
+    def keyed(headers: dict[str, str]) -> dict[str, str]:
+        return {**headers, "Idempotency-Key": uuid.uuid4().hex}
+
+    def ok(answer: Any, status: int) -> Any:
+        assert answer.status_code == status, answer.text
+        return answer.json()
+
+    ok(client.post("/v1/plan", json={"loans": planted}, headers=keyed(agent)), 200)
+    ok(client.post("/v1/score", json={"loans": planted}, headers=viewer), 200)
+    action = ok(
+        client.post(
+            "/v1/actions",
+            json={
+                "loan_id": loan_id,
+                "action": "call",
+                "assigned_agent": f"desk {PLANTED_PHONE} {PLANTED_EMAIL}",
+                "notes": PLANTED_NOTE,
+            },
+            headers=keyed(agent),
+        ),
+        201,
+    )
+    path = f"/v1/actions/{action['id']}"
+    ok(client.patch(path, json={"notes": f"{PLANTED_NOTE}, again"}, headers=agent), 200)
+    ok(client.patch(path, json={"assigned_agent": PLANTED_EMAIL}, headers=agent), 200)
+    ok(client.patch(path, json={"status": "done", "notes": PLANTED_NOTE}, headers=agent), 200)
+    ok(client.patch(path, json={"notes": f"after: {PLANTED_NOTE}"}, headers=agent), 200)
+    ok(client.patch(path, json={"cost": 1, "notes": PLANTED_NOTE}, headers=agent), 409)
+    outcome = {
+        "loan_id": loan_id,
+        "amount_recovered": 10,
+        "status": "Partially Recovered",
+        "outcome_date": "2027-01-10",
+        "action_id": action["id"],
+    }
+    ok(client.post("/v1/outcomes", json=outcome, headers=keyed(agent)), 201)
+    name = f"robot {PLANTED_PHONE} {PLANTED_EMAIL}"
+    key = ok(
+        client.post("/v1/apikeys", json={"name": name, "role": "viewer"}, headers=keyed(admin)),
+        201,
+    )
+    ok(client.post("/v1/apikeys", json={"name": name, "role": "viewer"}, headers=admin), 409)
+    ok(client.delete(f"/v1/apikeys/{key['info']['key_id']}", headers=admin), 200)
+    source = f"sms {PLANTED_PHONE} {PLANTED_EMAIL}"
+    stop = {"loan_id": loan_id, "channel": "sms", "source": source}
+    ok(client.post("/v1/contacts/opt-out", json=stop, headers=keyed(agent)), 201)
+    unknown = {"loan_id": "no-such-loan", "action": "call", "notes": PLANTED_NOTE}
+    ok(client.post("/v1/actions", json=unknown, headers=agent), 404)
+    ok(client.post("/v1/actions", json={**unknown, "action": PLANTED_EMAIL}, headers=agent), 422)
+    return int(action["id"])

@@ -335,3 +335,48 @@ def test_after_an_api_opt_out_remind_sends_that_borrower_nothing(
     with api.store.transaction() as session:
         (held,) = outbox_messages(session, loan_id=contacts[0]).items
     assert (held.status, held.reason) == ("held", "opted-out")
+
+
+# --- contact details in requests ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        (schema.EMAIL, "not-an-email", "no @-sign"),
+        (schema.EMAIL, "asha@example.com, ravi@example.com", "give exactly one address"),
+        (schema.EMAIL, "asha@mail.test", "special-use"),
+        (schema.PHONE, "98765", "not a valid number for country code +91"),
+        (schema.PHONE, "call me", "not a phone number"),
+        (schema.PREFERRED_LANGUAGE, "english", "not a BCP 47 language tag"),
+    ],
+)
+def test_unusable_contacts_are_a_422_naming_the_field(
+    api: ApiClient, fresh_loans: list[dict[str, Any]], field: str, value: str, why: str
+) -> None:
+    """Scores a loan with an unusable email, phone or language; expects 422 located at the
+    field, saying why, and the value nowhere in the answer."""
+    loan = {**fresh_loans[0], field: value}
+    answer = api.client.post("/v1/score", json={"loans": [loan]}, headers=api.as_role(Role.VIEWER))
+    assert answer.status_code == 422, answer.text
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["body", "loans", 0, field]
+    assert problem["msg"].startswith(f"Value error, {field} is not a usable")
+    assert why in problem["msg"]
+    assert value not in answer.text
+
+
+def test_planned_contacts_are_stored_normalised_in_any_language(
+    api: ApiClient, fresh_loans: list[dict[str, Any]]
+) -> None:
+    """Plans a loan with a national phone number, a mixed-case internationalised address
+    and Tamil; expects 200 and the borrower stored with E.164, the normal address and ta."""
+    loan = {
+        **fresh_loans[1],
+        schema.PHONE: "098765 43210",
+        schema.EMAIL: "Müller.Naidu@Example.COM",
+        schema.PREFERRED_LANGUAGE: "ta",
+    }
+    headers = api.as_role(Role.AGENT)
+    assert api.client.post("/v1/plan", json={"loans": [loan]}, headers=headers).status_code == 200
+    borrower = _borrower_of(api, str(loan[schema.LOAN_ID]))
+    stored = [borrower[name] for name in (schema.PHONE, schema.EMAIL, schema.PREFERRED_LANGUAGE)]
+    assert stored == ["+919876543210", "Müller.Naidu@example.com", "ta"]

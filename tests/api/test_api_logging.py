@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import ApiClient, ApiWorld, bearer, make_keys
+import sqlalchemy as sa
+from api_support import PLANTED_MARKERS, ApiClient, ApiWorld, bearer, make_keys, plant_free_text
 
 from loan_recovery.api.deps import get_models
 from loan_recovery.api.logs import QUIET_LOGGERS, log_config
 from loan_recovery.data import schema
 from loan_recovery.store.db import open_store
-from loan_recovery.store.models import Role
+from loan_recovery.store.models import AuditEntry, Role
 
 PERSONAL = (schema.BORROWER_NAME, schema.PHONE, schema.EMAIL)
 
@@ -152,17 +153,30 @@ def served(
 
 
 def test_a_real_server_logs_requests_but_no_personal_data(
-    served: tuple[str, dict[Role, dict[str, str]], Path], fresh_loans: list[dict[str, Any]]
+    served: tuple[str, dict[Role, dict[str, str]], Path],
+    fresh_loans: list[dict[str, Any]],
+    sqlite_url: str,
 ) -> None:
-    """Runs the serve command at debug level; expects access lines and no personal data."""
+    """Runs the serve command at debug level, sends loans with contact details and plants
+    a phone number and an email in every free-text field of every write route; expects
+    access lines, and no personal data in the server's output or the audit table."""
     base, headers_of, log = served
     loans = _with_personal_data(fresh_loans[10:15])
     with httpx.Client(base_url=base, timeout=60) as client:
         _exercise(client, headers_of, loans)
+        plant_free_text(client, headers_of, fresh_loans[20:22])
         assert client.get("/docs").status_code == 200
     time.sleep(0.3)  # let the server flush its last access lines
     text = log.read_text()
     assert "POST /v1/plan HTTP/1.1" in text
+    assert "PATCH /v1/actions/" in text
     assert "serving model" in text
-    for marker in _markers(loans):
+    store = open_store(sqlite_url)
+    try:
+        with store.transaction() as session:
+            audited = str(session.execute(sa.select(AuditEntry.__table__)).all())
+    finally:
+        store.dispose()
+    for marker in [*_markers(loans), *PLANTED_MARKERS]:
         assert marker not in text
+        assert marker not in audited

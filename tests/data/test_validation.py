@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from loan_recovery.cli import app
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table, write_table
@@ -19,6 +23,7 @@ from loan_recovery.data.validation import (
     REASON,
     RejectReason,
     ValidationResult,
+    WarningReason,
     default_quarantine_path,
     validate_file,
     validate_frame,
@@ -480,3 +485,164 @@ def test_quarantine_columns_do_not_overwrite_lender_columns(tmp_path: Path) -> N
     assert quarantine[REASON].tolist() == ["own reason"]
     assert quarantine[f"_{LINE}"].tolist() == [3]
     assert quarantine[f"_{REASON}"].tolist() == ["Age must be a whole number; got 'x'."]
+
+
+# --- contact details: warnings, never rejections ---------------------------------------------
+_CONTACT = {
+    schema.PHONE: "+91 98765 43210",
+    schema.EMAIL: "Asha.Rao@Example.com",
+    schema.PREFERRED_LANGUAGE: "en",
+}
+#: line -> (column, raw value, reason) of each bad contact detail in :func:`_contact_rows`.
+_BAD_CONTACTS: dict[int, tuple[str, str, str]] = {
+    3: (schema.EMAIL, "not-an-email", WarningReason.INVALID_EMAIL.value),
+    4: (schema.EMAIL, "a@b, c@d", WarningReason.INVALID_EMAIL.value),
+    5: (schema.PHONE, "98765", WarningReason.INVALID_PHONE.value),
+    6: (schema.PREFERRED_LANGUAGE, "english", WarningReason.INVALID_LANGUAGE.value),
+}
+
+
+def _contact_rows() -> list[dict[str, str]]:
+    """Seven loans: line 2 clean, lines 3-6 one bad contact detail each (see
+    :data:`_BAD_CONTACTS`), line 7 Tamil with a national number and a non-ASCII address,
+    line 8 blank contact details."""
+    rows = [loan_row(1, _CONTACT)]
+    for line, (column, value, _) in _BAD_CONTACTS.items():
+        rows.append(loan_row(line - 1, {**_CONTACT, column: value}))
+    rows.append(
+        loan_row(
+            6,
+            {
+                schema.PHONE: "098765 43210",
+                schema.EMAIL: "müller.naidu@Example.COM",
+                schema.PREFERRED_LANGUAGE: "ta",
+            },
+        )
+    )
+    rows.append(loan_row(7, dict.fromkeys(_CONTACT, "")))
+    return rows
+
+
+def test_bad_contacts_are_warnings_and_every_loan_is_accepted(tmp_path: Path) -> None:
+    """Gives a file whose bad emails, phone and language are on four loans; expects all
+    seven accepted, one warning per bad detail naming line, column and reason (the raw
+    value kept in ``value``, never in the message), and counts that reconcile."""
+    result = validate_rows(tmp_path, _contact_rows())
+    assert (result.rows_read, result.accepted, result.rejected) == (7, 7, 0)
+    assert_reconciled(result)
+    assert result.issues.empty
+    assert result.quarantine.empty
+    warnings = result.warnings
+    assert list(warnings.columns) == list(ISSUE_COLUMNS)
+    found = {
+        line: (column, value, reason)
+        for line, column, value, reason in zip(
+            warnings[LINE], warnings["column"], warnings["value"], warnings[REASON], strict=True
+        )
+    }
+    assert found == _BAD_CONTACTS
+    assert result.warning_counts() == {
+        "invalid_email": 2,
+        "invalid_phone": 1,
+        "invalid_language": 1,
+    }
+    assert sum(result.warning_counts().values()) == len(warnings) == 4
+    for message, (_, value, _) in zip(warnings["message"], _BAD_CONTACTS.values(), strict=True):
+        assert "the loan is kept" in message
+        if value != "english":  # a language is no personal data: it is quoted
+            assert value not in message
+
+
+def _texts(column: pd.Series) -> list[str | None]:
+    """A text column's values, blanks as None."""
+    return [None if pd.isna(value) else str(value) for value in column]
+
+
+def test_contacts_are_normalised_and_unusable_ones_blanked(tmp_path: Path) -> None:
+    """Gives the contact rows; expects E.164 phones, normalised emails, BCP 47 languages,
+    blanks where a detail was unusable or empty, and the default language for garbage."""
+    table = validate_rows(tmp_path, _contact_rows()).table
+    phone, asha = "+919876543210", "Asha.Rao@example.com"
+    assert _texts(table[schema.PHONE]) == [phone, phone, phone, None, phone, phone, None]
+    assert _texts(table[schema.EMAIL]) == [
+        asha,
+        None,
+        None,
+        asha,
+        asha,
+        "müller.naidu@example.com",
+        None,
+    ]
+    assert _texts(table[schema.PREFERRED_LANGUAGE]) == ["en"] * 5 + ["ta", None]
+
+
+@pytest.mark.parametrize("language", ["ta", "mr", "pt-BR", "hi-IN", "zh-Hant"])
+def test_languages_without_templates_are_kept_not_quarantined(
+    tmp_path: Path, language: str
+) -> None:
+    """Gives a loan in a language the reminders have no template for; expects the loan
+    accepted (it used to be quarantined) with its tag and no warning."""
+    result = validate_rows(tmp_path, [loan_row(1, {schema.PREFERRED_LANGUAGE: language})])
+    assert (result.accepted, result.rejected, len(result.warnings)) == (1, 0, 0)
+    assert result.table[schema.PREFERRED_LANGUAGE].tolist() == [language]
+
+
+def test_contact_settings_pick_region_and_default_language(tmp_path: Path) -> None:
+    """Gives a US national number and a garbage language with region US and default hi;
+    expects +1 E.164 and hi, with the warning naming hi."""
+    settings = load_settings(contacts={"default_region": "US", "default_language": "hi"})
+    row = loan_row(1, {schema.PHONE: "(650) 253-0000", schema.PREFERRED_LANGUAGE: "??"})
+    result = validate_rows(tmp_path, [row], settings=settings)
+    assert result.table[schema.PHONE].tolist() == ["+16502530000"]
+    assert result.table[schema.PREFERRED_LANGUAGE].tolist() == ["hi"]
+    assert result.warnings["message"].tolist() == [
+        "Preferred_Language must be a BCP 47 language tag such as en, hi, ta or pt-BR; "
+        "got '??'; the loan is kept with hi."
+    ]
+
+
+def test_warnings_on_a_rejected_row_are_listed_but_not_counted_as_rejections(
+    tmp_path: Path,
+) -> None:
+    """Gives a row with a bad age and a bad email; expects one rejection (by its reason
+    only), one warning, and the quarantine holding the raw email."""
+    rows = [loan_row(1), loan_row(2, {schema.AGE: "x", schema.EMAIL: "nobody"})]
+    result = validate_rows(tmp_path, rows)
+    assert (result.accepted, result.rejected) == (1, 1)
+    assert result.reason_counts() == {"wrong_type": 1}
+    assert_reconciled(result)
+    assert result.warnings[[LINE, REASON]].values.tolist() == [[3, "invalid_email"]]
+    assert result.quarantine[schema.EMAIL].tolist() == ["nobody"]
+
+
+def test_clean_files_and_payment_results_have_empty_warnings(tmp_path: Path) -> None:
+    """Gives clean rows; expects an empty warnings table of the issue columns, and the same
+    default on a result built without warnings (as payment validation builds it)."""
+    result = validate_rows(tmp_path, [loan_row(1, _CONTACT)])
+    assert result.warnings.empty
+    assert list(result.warnings.columns) == list(ISSUE_COLUMNS)
+    assert result.warning_counts() == {}
+    bare = ValidationResult(table=result.table, issues=result.issues, quarantine=result.quarantine)
+    assert bare.warnings.empty
+    assert bare.warning_counts() == {}
+
+
+def test_validate_json_counts_warnings_apart_and_exits_zero(tmp_path: Path) -> None:
+    """Runs `validate --json` on the contact rows; expects exit 0 (nothing rejected), the
+    usual counts and reasons, plus warnings and their reasons; the rich summary says so."""
+    path = write_rows(tmp_path / "contacts.csv", _contact_rows())
+    result = CliRunner().invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "rows_read": 7,
+        "accepted": 7,
+        "rejected": 0,
+        "reasons": {},
+        "warnings": 4,
+        "warning_reasons": {"invalid_email": 2, "invalid_phone": 1, "invalid_language": 1},
+    }
+    rich = CliRunner().invoke(app, ["validate", str(path)])
+    assert rich.exit_code == 0
+    assert "4 warning(s)" in rich.stdout
+    assert re.search(r"invalid_email\s*│\s*2", rich.stdout)
+    assert "not-an-email" not in rich.stdout

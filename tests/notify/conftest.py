@@ -39,6 +39,13 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
+def smtputf8_server() -> Iterator[SmtpServer]:
+    """A real SMTP server that advertises SMTPUTF8 (internationalised addresses)."""
+    with running_smtp_server(smtputf8=True) as server:
+        yield server
+
+
+@pytest.fixture
 def sms_gateway() -> Iterator[SmsGateway]:
     """A local HTTP SMS gateway that records every POST and answers by its script."""
     with running_sms_gateway() as gateway:

@@ -35,11 +35,13 @@ def free_port() -> int:
 # --- SMTP -------------------------------------------------------------------------------------
 @dataclass
 class ReceivedMail:
-    """One message the SMTP server accepted."""
+    """One message the SMTP server accepted (``raw``: the DATA bytes as they came)."""
 
     mail_from: str
     recipients: list[str]
     message: EmailMessage
+    raw: bytes = b""
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -54,16 +56,41 @@ class ReceivedMail:
 
 @dataclass
 class SmtpRecorder:
-    """aiosmtpd handler that keeps every accepted message; ``delay`` slows each reply."""
+    """aiosmtpd handler that keeps every accepted message; ``delay`` slows each reply.
+
+    ``refuse`` maps a recipient address to the reply its ``RCPT`` gets instead of 250
+    (``"451 4.3.0 try later"``, ``"550 5.1.1 no such user"``); ``rcpts`` records every
+    ``RCPT`` address the server was given, accepted or not.
+    """
 
     delay: float = 0.0
     messages: list[ReceivedMail] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    rcpts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        with self.lock:
+            self.rcpts.append(address)
+            answer = self.refuse.get(address)
+        if answer is not None:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        mail = ReceivedMail(
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            parsed,
+            raw=bytes(envelope.content),
+            mail_options=list(envelope.mail_options),
+        )
         with self.lock:
-            self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+            self.messages.append(mail)
         if self.delay:
             time.sleep(self.delay)
         return "250 Message accepted for delivery"
@@ -85,11 +112,14 @@ class SmtpServer:
 
 
 @contextmanager
-def running_smtp_server(delay: float = 0.0) -> Iterator[SmtpServer]:
-    """A real SMTP server on 127.0.0.1 and a free port, recording what it accepts."""
+def running_smtp_server(delay: float = 0.0, *, smtputf8: bool = False) -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 and a free port, recording what it accepts.
+
+    ``smtputf8``: advertise ``SMTPUTF8`` (RFC 6531) and accept UTF-8 addresses.
+    """
     recorder = SmtpRecorder(delay=delay)
     port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield SmtpServer(host="127.0.0.1", port=port, recorder=recorder)

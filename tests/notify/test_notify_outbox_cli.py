@@ -229,7 +229,7 @@ def test_release_needs_exactly_one_choice(held: HeldWorld, args: list[str], mess
     assert _message(held.store, outbox_id).status == "held"
 
 
-def test_only_an_unconfirmed_message_can_be_released(held: HeldWorld) -> None:
+def test_a_final_message_cannot_be_released(held: HeldWorld) -> None:
     """Releases the SMS that was sent, and an id that does not exist; expects exit 2 with
     the message's state, then 'no outbox message', and no audit row."""
     runner = CliRunner()
@@ -237,7 +237,7 @@ def test_only_an_unconfirmed_message_can_be_released(held: HeldWorld) -> None:
         app, ["outbox", "release", str(held.ids["L0002"]), "--resend"], env=held.env
     )
     assert sent.exit_code == 2
-    assert "is sent, not held as unconfirmed" in sent.output
+    assert "is sent: that is final" in sent.output
     missing = runner.invoke(app, ["outbox", "release", "999999", "--mark-sent"], env=held.env)
     assert missing.exit_code == 2
     assert "no outbox message 999999" in missing.output

@@ -1,4 +1,9 @@
-"""Senders against real local servers: SMTP (aiosmtpd) and an HTTP SMS gateway."""
+"""Senders against real local servers: SMTP (aiosmtpd) and an HTTP SMS gateway.
+
+Also what one bad message does to a sender: an address that is not one address, a
+non-ASCII address with and without SMTPUTF8, a refused recipient; each fails alone, with
+its reason and without the address in the error, and the next message goes out.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from notify_servers import SmsGateway, SmtpServer, free_port
 
 from loan_recovery.config import SmsGatewaySettings, SmtpSettings
 from loan_recovery.notify.errors import (
+    InvalidAddressError,
     PermanentSendError,
     SenderNotConfiguredError,
     TransientSendError,
@@ -15,10 +21,13 @@ from loan_recovery.notify.errors import (
 )
 from loan_recovery.notify.senders import (
     IDEMPOTENCY_HEADER,
+    EmailRecipient,
     HttpSmsSender,
     OutgoingMessage,
     SmtpEmailSender,
+    email_recipient,
     scrub,
+    sms_recipient,
 )
 
 
@@ -191,3 +200,168 @@ def test_scrub_masks_addresses_and_numbers() -> None:
     text = scrub("550 5.1.1 <asha.rao@example.com>: no such user; call +91 98000 00000")
     assert "asha" not in text
     assert "98000" not in text
+
+
+# --- addresses and failures of one message --------------------------------------------------
+def _smtp(server: SmtpServer) -> SmtpEmailSender:
+    return SmtpEmailSender(
+        SmtpSettings(host=server.host, port=server.port, starttls=False, sender="r@l.example")
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "address", "smtputf8"),
+    [
+        ("asha@example.com", "asha@example.com", False),
+        ("  asha@example.com \n", "asha@example.com", False),
+        ("x@müller.de", "x@xn--mller-kva.de", False),
+        ("müller.naidu@example.com", "müller.naidu@example.com", True),
+    ],
+)
+def test_email_recipient_gives_the_address_the_server_gets(
+    raw: str, address: str, smtputf8: bool
+) -> None:
+    """Expects one address trimmed, an IDN domain in ASCII, SMTPUTF8 only for a
+    non-ASCII part before the @."""
+    assert email_recipient(raw) == EmailRecipient(address=address, smtputf8=smtputf8)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        None,
+        float("nan"),
+        "a@b",
+        "a@b, c@d",
+        "asha@example.com, ravi@example.com",
+        "asha@example.com;ravi@example.com",
+        "Asha Rao <asha@example.com>",
+        "asha rao@example.com",
+        "asha..rao@example.com",
+        "asha@example.com\r\nBcc: all@example.com",
+        "asha@",
+        "@example.com",
+        "no-at-sign.example.com",
+        "x" * 65 + "@example.com",
+        "a@" + "b" * 250 + ".com",
+    ],
+)
+def test_email_recipient_refuses_anything_but_one_address(raw: object) -> None:
+    """Expects InvalidAddressError (reason invalid-address) whose text holds no address."""
+    with pytest.raises(InvalidAddressError) as caught:
+        email_recipient(raw)
+    assert caught.value.reason == "invalid-address"
+    local = raw.split("@")[0].strip() if isinstance(raw, str) else ""
+    if len(local) > 2:
+        assert local not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "number"),
+    [("+919800000000", "+919800000000"), (" +91 98000-00000 ", "+919800000000")],
+)
+def test_sms_recipient_drops_layout(raw: str, number: str) -> None:
+    """Expects spaces and dashes dropped from a phone number."""
+    assert sms_recipient(raw) == number
+
+
+@pytest.mark.parametrize("raw", ["", "12ab", "+91 98000 00000, +91 97000 00000", "1" * 16, "++91"])
+def test_sms_recipient_refuses_anything_but_one_number(raw: str) -> None:
+    """Expects InvalidAddressError for letters, lists and too many digits."""
+    with pytest.raises(InvalidAddressError):
+        sms_recipient(raw)
+
+
+def test_non_ascii_address_without_smtputf8_fails_at_once_and_the_next_goes_out(
+    smtp_server: SmtpServer,
+) -> None:
+    """Gives müller.naidu@... to a server without SMTPUTF8, then a plain address on the
+    same sender; expects a permanent smtputf8-unsupported error that sent nothing (no
+    RCPT), no address in it, and the next message delivered on the same connection."""
+    sender = _smtp(smtp_server)
+    handovers: list[str] = []
+    with pytest.raises(PermanentSendError) as caught:
+        sender.send(
+            _email("k1", to="müller.naidu@example.com"), handing_over=lambda: handovers.append("1")
+        )
+    assert caught.value.reason == "smtputf8-unsupported"
+    assert caught.value.sent_nothing
+    assert "müller" not in str(caught.value)
+    sender.send(_email("k2"))
+    sender.close()
+    assert handovers == []
+    assert smtp_server.recorder.rcpts == ["asha@example.com"]
+    assert smtp_server.recorder.keys() == ["k2"]
+
+
+def test_non_ascii_address_is_sent_with_smtputf8_when_offered(smtputf8_server: SmtpServer) -> None:
+    """Gives müller.naidu@... to a server that offers SMTPUTF8, then a plain address;
+    expects MAIL FROM with SMTPUTF8, the UTF-8 address in RCPT and in the To header,
+    and the next (ASCII) message sent without SMTPUTF8 and with 7-bit headers."""
+    sender = _smtp(smtputf8_server)
+    sender.send(_email("k1", to="müller.naidu@example.com"))
+    sender.send(_email("k2"))
+    sender.close()
+    first, second = smtputf8_server.recorder.messages
+    assert first.recipients == ["müller.naidu@example.com"]
+    assert "SMTPUTF8" in first.mail_options
+    assert "To: müller.naidu@example.com".encode() in first.raw
+    assert first.body.strip() == "Pay ₹1,200.00 by 5 March"
+    assert second.recipients == ["asha@example.com"]
+    assert "SMTPUTF8" not in second.mail_options
+    assert second.raw.isascii()
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "reason"),
+    [
+        ("550 5.1.1 <nobody@example.com>: no such user", PermanentSendError, "recipient-refused"),
+        ("451 4.3.0 nobody@example.com: try again later", TransientSendError, "temporary-failure"),
+    ],
+)
+def test_refused_recipient_keeps_the_connection_usable(
+    smtp_server: SmtpServer, reply: str, error: type[Exception], reason: str
+) -> None:
+    """Gives a RCPT refusal (5xx, 4xx) then a good message; expects the matching error
+    with its reason and no address in it, and the next message delivered."""
+    smtp_server.recorder.refuse["nobody@example.com"] = reply
+    sender = _smtp(smtp_server)
+    with pytest.raises(error) as caught:
+        sender.send(_email("k1", to="nobody@example.com"))
+    assert getattr(caught.value, "reason", None) == reason
+    assert "nobody" not in str(caught.value)
+    sender.send(_email("k2"))
+    sender.close()
+    assert smtp_server.recorder.keys() == ["k2"]
+
+
+def test_unreachable_smtp_server_is_not_tried_again_by_the_same_sender() -> None:
+    """Expects the first message to try (and fail) to connect, the second to fail at once
+    without a new connection, both transient and known to have sent nothing."""
+    sender = SmtpEmailSender(SmtpSettings(host="127.0.0.1", port=free_port(), starttls=False))
+    with pytest.raises(TransientSendError) as first:
+        sender.send(_email("k1"))
+    with pytest.raises(TransientSendError, match="not tried again") as second:
+        sender.send(_email("k2"))
+    assert first.value.sent_nothing
+    assert second.value.sent_nothing
+
+
+def test_invalid_sms_number_is_refused_before_any_request(sms_gateway: SmsGateway) -> None:
+    """Expects a list of numbers to fail as invalid-address with no request and no
+    handover."""
+    handovers: list[str] = []
+    message = OutgoingMessage(
+        outbox_id=1,
+        idempotency_key="k",
+        channel="sms",
+        to="+91 98000 00000, +91 97000 00000",
+        subject=None,
+        body="hi",
+    )
+    with pytest.raises(InvalidAddressError):
+        _gateway_sender(sms_gateway).send(message, handing_over=lambda: handovers.append("x"))
+    assert sms_gateway.requests == []
+    assert handovers == []

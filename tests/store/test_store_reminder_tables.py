@@ -73,18 +73,18 @@ def _differences(url: str) -> list[object]:
 
 
 def test_revision_0002_goes_up_and_down_and_matches_the_models(empty_url: str) -> None:
-    """Upgrades to head, downgrades to 0001 (new tables gone, old kept), upgrades again;
-    expects the models' schema exactly (no autogenerate differences)."""
+    """Upgrades to 0002, downgrades to 0001 (new tables gone, old kept), upgrades again,
+    then to head; expects the models' schema exactly there (no autogenerate differences)."""
     engine = create_store_engine(empty_url)
-    assert upgrade(engine) == head_revision() == "0002"
-    assert _differences(empty_url) == []
-    everything = _tables(empty_url)
-    assert everything >= NEW_TABLES | {"loans", "borrowers", "audit_log"}
+    assert upgrade(engine, "0002") == "0002"
+    at_0002 = _tables(empty_url)
+    assert at_0002 >= NEW_TABLES | {"loans", "borrowers", "audit_log"}
     assert downgrade(engine, "0001") == "0001"
-    assert _tables(empty_url) == everything - NEW_TABLES
-    assert upgrade(engine) == "0002"
+    assert _tables(empty_url) == at_0002 - NEW_TABLES
+    assert upgrade(engine, "0002") == "0002"
+    assert _tables(empty_url) == at_0002
+    assert upgrade(engine) == head_revision()
     engine.dispose()
-    assert _tables(empty_url) == everything
     assert _differences(empty_url) == []
 
 

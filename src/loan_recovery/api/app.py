@@ -4,7 +4,9 @@ Stateless between requests, so several workers (``loan-recovery serve --workers 
 serve one database: each worker loads the registry's champion once at start-up, keeps it
 on ``app.state.api`` and scores every request with it. Routes live under ``/v1``;
 ``/health``, ``/ready`` and the OpenAPI document (``/docs``, ``/openapi.json``) are open,
-everything else needs an API key (see :mod:`loan_recovery.api.deps`).
+everything else needs an API key (see :mod:`loan_recovery.api.deps`). A request without
+one, with too many headers or with a body over its route's cap is refused before its body
+is read (:mod:`loan_recovery.api.limits`).
 """
 
 from __future__ import annotations
@@ -15,16 +17,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from loan_recovery import __version__
 from loan_recovery.api.deps import ApiState, single_valued_query
 from loan_recovery.api.early_warning import load_early_warning_serving
-from loan_recovery.api.errors import (
-    BodyLimitMiddleware,
-    ErrorBoundaryMiddleware,
-    install_error_handlers,
-)
+from loan_recovery.api.errors import ErrorBoundaryMiddleware, install_error_handlers
+from loan_recovery.api.limits import RequestLimitsMiddleware, open_paths
 from loan_recovery.api.routes import admin, alerts, cases, contacts, health, scoring
 from loan_recovery.api.schemas import build_schemas
 from loan_recovery.api.scoring import ServingModels, load_serving_models, warm_up
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, *, models: ServingModels | None
     calls this with no arguments in each worker (``--factory``).
     """
     settings = settings if settings is not None else load_settings()
-    schemas = build_schemas(settings.api.max_batch)
+    schemas = build_schemas(settings.api.max_batch, settings.contacts)
     app = FastAPI(
         title="loan-recovery API",
         version=__version__,
@@ -122,14 +122,21 @@ def create_app(settings: Settings | None = None, *, models: ServingModels | None
         settings=settings, models=models, models_error=None if models else "models are loading"
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(ErrorBoundaryMiddleware)  # added last: the outermost of the two
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(single_valued_query)])
-    v1.include_router(scoring.build_router(schemas))
+    batch = scoring.build_router(schemas)
+    v1.include_router(batch)
     v1.include_router(cases.build_router(schemas))
     v1.include_router(admin.router)
     v1.include_router(alerts.build_router())
     v1.include_router(contacts.router)
     app.include_router(v1)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        limits=settings.api.limits,
+        batch_body_bytes=settings.api.max_body_bytes,
+        batch_paths={v1.prefix + r.path for r in batch.routes if isinstance(r, APIRoute)},
+        open_paths=open_paths([*app.routes, *health.router.routes]),  # health: no prefix
+    )
+    app.add_middleware(ErrorBoundaryMiddleware)  # added last: the outermost of the two
     return app

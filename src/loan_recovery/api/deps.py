@@ -10,6 +10,10 @@ checked against the store's salted hashes on every request (no cache, so a revok
 stops working at once, in every worker). Roles rank viewer < agent < admin;
 :func:`require` builds the check of a route's minimum role.
 
+Idempotency: every creating POST takes an ``Idempotency-Key`` header (see
+:class:`Idempotency` and :mod:`loan_recovery.store.idempotency`); a retry with the same key
+and body gets the first answer back and creates nothing.
+
 Dependencies that only read memory are ``async``: FastAPI runs a plain ``def`` dependency
 in its thread pool, a hop that costs more than the work. Those that touch the database
 stay ``def`` so they never block the event loop.
@@ -18,19 +22,24 @@ stay ``def`` so they never block the event loop.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from loan_recovery.api.scoring import ServingModels
 from loan_recovery.config import Settings
+from loan_recovery.store import idempotency as stored_answers
 from loan_recovery.store.apikeys import verify_api_key
 from loan_recovery.store.db import Store
-from loan_recovery.store.models import Role
+from loan_recovery.store.idempotency import IdempotencyScope, StoredResponse
+from loan_recovery.store.models import IDEMPOTENCY_KEY_LENGTH, Role, utc_now
 
 if TYPE_CHECKING:  # api.early_warning imports this module for its dependency
     from loan_recovery.api.early_warning import EarlyWarningServing
@@ -192,3 +201,111 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Agent = Annotated[Principal, Depends(require(Role.AGENT))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+# --- idempotent creating POSTs ----------------------------------------------------------------
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Set (``true``) on an answer replayed from an earlier request with the same key.
+REPLAYED_HEADER = "Idempotent-Replayed"
+#: Visible ASCII without spaces: a UUID, a hash, a client's request id.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7E]+$"
+JSON_MEDIA_TYPE = "application/json"
+
+
+@dataclass
+class Idempotency:
+    """The request's ``Idempotency-Key``, scoped to its API key and route (or no key).
+
+    A creating route calls :meth:`claim` before it writes: a stored answer means a retry,
+    which the route sends back with :meth:`replay` and creates nothing. Otherwise it
+    writes and answers with :meth:`respond`, which saves the answer in the same
+    transaction. Without a key every call is a pass-through: the request runs as before.
+    """
+
+    scope: IdempotencyScope | None
+    ttl: timedelta
+    _hashes: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def _hash(self, body: BaseModel) -> str:
+        if id(body) not in self._hashes:
+            self._hashes[id(body)] = stored_answers.request_hash(body.model_dump(mode="json"))
+        return self._hashes[id(body)]
+
+    def claim(self, session: Session, body: BaseModel) -> StoredResponse | None:
+        """Claim the key in this request's transaction; the earlier answer if it is taken.
+
+        A concurrent request with the same key waits here until the first one commits,
+        then gets its answer. 409 when the key came with another body.
+        """
+        if self.scope is None:
+            return None
+        return stored_answers.claim(
+            session,
+            scope=self.scope,
+            request_hash=self._hash(body),
+            now=utc_now(),
+            ttl=self.ttl,
+        )
+
+    def replay(self, earlier: StoredResponse) -> Response:
+        """The earlier answer, status and body as first sent, marked as a replay."""
+        return Response(
+            earlier.body,
+            status_code=earlier.status_code,
+            media_type=JSON_MEDIA_TYPE,
+            headers={REPLAYED_HEADER: "true"},
+        )
+
+    def respond(
+        self, session: Session, status_code: int, content: bytes, *, saved: bytes | None = None
+    ) -> Response:
+        """The JSON response ``content``, saved as the key's answer when there is a key.
+
+        ``saved`` is stored instead of ``content`` when the response holds a secret that
+        must not be kept (a new API key).
+        """
+        if self.scope is not None:
+            stored_answers.save_response(
+                session,
+                scope=self.scope,
+                status_code=status_code,
+                body=(content if saved is None else saved).decode("utf-8"),
+            )
+        return Response(content, status_code=status_code, media_type=JSON_MEDIA_TYPE)
+
+
+async def get_idempotency(
+    request: Request,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(get_principal)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="A unique key per new request (e.g. a UUID), repeated on every retry "
+            "of it: a retry with the same key and body gets the first answer back "
+            f"({REPLAYED_HEADER}: true) and creates nothing; the same key with another "
+            "body is refused (409). Kept for api.idempotency_ttl_seconds (default 24 h).",
+        ),
+    ] = None,
+) -> Idempotency:
+    """The request's :class:`Idempotency`; 428 without a key when settings require one."""
+    # The path as requested: creating routes have no path parameters, so it names the route.
+    name = f"{request.method} {request.url.path}"
+    ttl = timedelta(seconds=settings.api.idempotency_ttl_seconds)
+    if key is None:
+        if settings.api.require_idempotency_key:
+            raise HTTPException(
+                status.HTTP_428_PRECONDITION_REQUIRED,
+                f"{name} needs an {IDEMPOTENCY_HEADER} header (api.require_idempotency_key "
+                "is on): send a new unique key, e.g. a UUID, with each new request and the "
+                "same key with its retries.",
+            )
+        return Idempotency(scope=None, ttl=ttl)
+    return Idempotency(scope=IdempotencyScope(principal.key_id, name, key), ttl=ttl)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

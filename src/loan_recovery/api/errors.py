@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy.exc
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -126,53 +126,6 @@ async def _send_json(send: Send, status_code: int, detail: str) -> None:
 
 async def _no_receive() -> Message:  # pragma: no cover - responses never read the request
     return {"type": "http.disconnect"}
-
-
-class BodyLimitMiddleware:
-    """413 for a request body over ``max_bytes``, before any of it is parsed.
-
-    A declared ``Content-Length`` over the limit is refused at once; a body without one
-    (chunked) is counted as it arrives and refused when it crosses the limit, so a client
-    cannot make the server buffer an unbounded body.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _send_json(send, status.HTTP_413_CONTENT_TOO_LARGE, self._message())
-            return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self._message())
-            return message
-
-        await self.app(scope, counted, send)
-
-    def _message(self) -> str:
-        return f"the request body is over the limit of {self.max_bytes:,} bytes."
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 class ErrorBoundaryMiddleware:

@@ -16,10 +16,19 @@ Amounts must be JSON numbers (``strict``: ``true`` or ``"12.5"`` is refused, whe
 cell would be text anyway); counts may be written ``30`` or ``30.0``, as in a file, but
 not ``true``.
 
+Contact details are checked as validation checks a file's (:mod:`loan_recovery.data.contacts`),
+but strictly: where a file's unusable ``Email`` or ``Phone`` only turns that channel off
+(a warning), a request holding one is refused with a 422 naming the field, and so is a
+malformed ``Preferred_Language``. Accepted values are normalised: the address as
+email-validator writes it, the number in E.164 (national numbers read in
+``contacts.default_region``), the language as a BCP 47 tag.
+
 Two API-only limits, both because JSON can carry what a CSV file in practice never does:
 
-* text fields refuse control characters (:data:`TEXT_PATTERN`): they are identifiers and
-  contact details, and PostgreSQL cannot store a NUL byte;
+* every string field of every request model refuses control characters (C0, DEL and C1:
+  U+0000-U+001F and U+007F-U+009F, so NUL, tab and newline too; :class:`RequestModel`,
+  :data:`TEXT_PATTERN`): they are identifiers, labels, notes and contact details, and
+  PostgreSQL cannot store a NUL byte;
 * numbers outside the canonical table (an outcome's amount, a promise to pay) are capped
   at :data:`MAX_NUMBER`, the schema's largest amount; whole numbers without a declared
   maximum at :data:`MAX_INTEGER`, where validation stops.
@@ -27,15 +36,34 @@ Two API-only limits, both because JSON can carry what a CSV file in practice nev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from loan_recovery.config import ExplainSettings
+from loan_recovery.config import ContactSettings, ExplainSettings
 from loan_recovery.data import schema
+from loan_recovery.data.contacts import (
+    InvalidContactError,
+    normalize_email,
+    normalize_language,
+    normalize_phone,
+)
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
 from loan_recovery.store.apikeys import ApiKeyInfo
 from loan_recovery.store.cases import ActionRecord, OutcomeRecord
@@ -53,8 +81,9 @@ from loan_recovery.store.models import (
 from loan_recovery.store.queries import ScoreRecord
 from loan_recovery.strategy.actions import HOLD
 
-#: Printable text only: no ASCII control characters (tab and newline included).
-TEXT_PATTERN = r"^[^\x00-\x1F\x7F]*$"
+#: Printable text only: no C0 control character (NUL, tab and newline included), no DEL and
+#: no C1 control character. Stated in the OpenAPI document; :class:`RequestModel` checks it.
+TEXT_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"
 #: Largest number accepted where the schema declares no maximum (amounts).
 MAX_NUMBER = schema.MAX_AMOUNT
 #: Largest whole number accepted where the schema declares no maximum: validation refuses
@@ -105,6 +134,37 @@ def _not_a_bool(value: Any) -> Any:
 #: A count: a JSON integer (``30`` or ``30.0``, as a file may write it), never a boolean.
 WholeNumber = Annotated[int, BeforeValidator(_not_a_bool)]
 
+_CONTROL = re.compile(r"[\x00-\x1F\x7F-\x9F]")
+
+
+def refuse_control_characters(value: Any) -> Any:
+    """``value``, unless it is a string holding a control character: then a 422 naming
+    the character and its position (never echoing the text, which may be personal data)."""
+    if isinstance(value, str) and (found := _CONTROL.search(value)) is not None:
+        raise PydanticCustomError(
+            "string_pattern_mismatch",
+            "must not contain control characters (U+0000-U+001F, U+007F-U+009F); found "
+            "{character} at position {position}",
+            {"character": f"U+{ord(found.group()):04X}", "position": found.start()},
+        )
+    return value
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields refused, no control character anywhere.
+
+    The check runs before each field's own (so it covers every string field a subclass
+    declares, now or later, whatever its type); :func:`_text` also states the pattern in
+    the OpenAPI document.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        return refuse_control_characters(value)
+
 
 def _text(*, required: bool, max_length: int = TEXT_LENGTH) -> dict[str, Any]:
     return {
@@ -112,6 +172,31 @@ def _text(*, required: bool, max_length: int = TEXT_LENGTH) -> dict[str, Any]:
         "max_length": max_length,
         "pattern": TEXT_PATTERN,
     }
+
+
+# --- contact details --------------------------------------------------------------------------
+def _contact_check(name: str, contacts: ContactSettings) -> Any:
+    """The validator of a contact column: blank -> null, usable -> normalised, else 422."""
+    normalizers = {
+        schema.EMAIL: normalize_email,
+        schema.PHONE: lambda value: normalize_phone(value, default_region=contacts.default_region),
+        schema.PREFERRED_LANGUAGE: normalize_language,
+    }
+    normalize = normalizers[name]
+
+    def check(value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return normalize(value)
+        except InvalidContactError as error:
+            raise ValueError(f"{info.field_name} is {error}") from None
+
+    return AfterValidator(check)
+
+
+#: Contact columns of the Loan model and what they are checked with.
+CONTACT_FIELDS: tuple[str, ...] = (schema.EMAIL, schema.PHONE, schema.PREFERRED_LANGUAGE)
 
 
 def _range(spec: ColumnSpec) -> dict[str, Any]:
@@ -134,11 +219,18 @@ def _description(spec: ColumnSpec) -> str:
     return f"{spec.description}{unit}. Allowed: {spec.domain_text()}."
 
 
-def _input_field(spec: ColumnSpec, *, required: bool) -> tuple[Any, Any]:
+def _input_field(
+    spec: ColumnSpec, *, required: bool, contacts: ContactSettings | None = None
+) -> tuple[Any, Any]:
     """Type and constraints of one canonical column in a request."""
     constraints: dict[str, Any]
     annotation: Any
-    if spec.kind is ColumnKind.INTEGER:
+    if spec.name in CONTACT_FIELDS:  # checked and normalised like a file's (data/contacts.py)
+        length = LABEL_LENGTH if spec.kind is ColumnKind.CATEGORY else TEXT_LENGTH
+        limits = StringConstraints(**_text(required=required, max_length=length))
+        check = _contact_check(spec.name, contacts or ContactSettings())
+        annotation, constraints = Annotated[str, limits, check], {}
+    elif spec.kind is ColumnKind.INTEGER:
         annotation, constraints = WholeNumber, _range(spec)
     elif spec.kind is ColumnKind.NUMBER:  # strict: a JSON number, not true or "12.5"
         annotation, constraints = float, {**_range(spec), "allow_inf_nan": False, "strict": True}
@@ -166,21 +258,24 @@ def _output_field(spec: ColumnSpec) -> tuple[Any, Any]:
     return annotation | None, Field(default=None, description=_description(spec))
 
 
-def loan_model() -> type[BaseModel]:
+def loan_model(contacts: ContactSettings | None = None) -> type[BaseModel]:
     """The loan of a request: every canonical column, typed and bounded by its spec.
 
     Required: the columns a file must have (``Monthly_EMI`` may be left out: it is derived
     from amount, rate and tenure). Optional: the training label and every optional column,
-    contact details included. Unknown fields are refused, so a misspelt column is a 422
-    instead of a silently blank value.
+    contact details included, checked and normalised with ``contacts`` (default: the
+    default settings'; phone numbers without a country code are read in its region).
+    Unknown fields are refused, so a misspelt column is a 422 instead of a silently
+    blank value.
     """
     required = set(schema.REQUIRED_COLUMNS)
     fields: dict[str, Any] = {
-        spec.name: _input_field(spec, required=spec.name in required) for spec in schema.ALL_SPECS
+        spec.name: _input_field(spec, required=spec.name in required, contacts=contacts)
+        for spec in schema.ALL_SPECS
     }
     return create_model(
         "Loan",
-        __config__=ConfigDict(extra="forbid"),
+        __base__=RequestModel,
         __doc__="One loan in the canonical layout (the columns of `loan-recovery validate`).",
         **fields,
     )
@@ -190,7 +285,7 @@ def batch_model(loan: type[BaseModel], max_batch: int) -> type[BaseModel]:
     """A request body holding 1 to ``max_batch`` loans."""
     return create_model(
         "LoanBatch",
-        __config__=ConfigDict(extra="forbid"),
+        __base__=RequestModel,
         __doc__=f"Up to {max_batch:,} loans, each with a unique {schema.LOAN_ID}.",
         loans=(list[loan], Field(min_length=1, max_length=max_batch)),  # type: ignore[valid-type]
     )
@@ -337,10 +432,8 @@ def _amount(default: Any = ..., description: str | None = None) -> Any:
     )
 
 
-class ActionCreate(BaseModel):
+class ActionCreate(RequestModel):
     """A recovery action an agent starts or plans on a stored loan."""
-
-    model_config = ConfigDict(extra="forbid")
 
     loan_id: str = _loan_id_field()
     action: ActionName
@@ -349,29 +442,25 @@ class ActionCreate(BaseModel):
     cost: float | None = _amount(None)
     promise_amount: float | None = _amount(None, "Promise to pay")
     promise_date: date | None = None
-    notes: str | None = Field(default=None, max_length=NOTES_LENGTH)
+    notes: str | None = Field(default=None, **_text(required=False, max_length=NOTES_LENGTH))
 
 
-class ActionUpdate(BaseModel):
+class ActionUpdate(RequestModel):
     """Fields to change on an action; fields left out stay as they are, null clears one.
 
     Status moves forward only: planned -> in-progress -> done, or to cancelled.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     status: AnyStatus | None = None
     assigned_agent: str | None = Field(default=None, **_text(required=False))
     cost: float | None = _amount(None)
     promise_amount: float | None = _amount(None, "Promise to pay")
     promise_date: date | None = None
-    notes: str | None = Field(default=None, max_length=NOTES_LENGTH)
+    notes: str | None = Field(default=None, **_text(required=False, max_length=NOTES_LENGTH))
 
 
-class OutcomeCreate(BaseModel):
+class OutcomeCreate(RequestModel):
     """What a loan's recovery brought; an open action it names becomes done."""
-
-    model_config = ConfigDict(extra="forbid")
 
     loan_id: str = _loan_id_field()
     amount_recovered: float = _amount()
@@ -381,10 +470,8 @@ class OutcomeCreate(BaseModel):
 
 
 # --- keys, models, health ---------------------------------------------------------------------
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     """A new API key: who uses it (the audit log's actor) and what it may do."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(**_text(required=True))
     role: RoleName
@@ -461,9 +548,12 @@ class ApiSchemas:
     loans: TypeAdapter[list[Any]]
 
 
-def build_schemas(max_batch: int) -> ApiSchemas:
-    """Every dynamic model of the API, built once when the app is created."""
-    loan = loan_model()
+def build_schemas(max_batch: int, contacts: ContactSettings | None = None) -> ApiSchemas:
+    """Every dynamic model of the API, built once when the app is created.
+
+    ``contacts`` sets how contact details are read (the app passes ``settings.contacts``).
+    """
+    loan = loan_model(contacts)
     scored = scored_loan_model()
     score_response = score_response_model(scored)
     return ApiSchemas(

@@ -114,7 +114,10 @@ ARM_NAMES = _catalogue.ARM_NAMES
 YES_NO = ("Yes", "No")
 RECOVERY_STATUSES = ("Fully Recovered", "Partially Recovered", "Written Off")
 FULLY_RECOVERED, PARTIALLY_RECOVERED, WRITTEN_OFF = RECOVERY_STATUSES
+#: Languages the reminder templates are written in; Preferred_Language may hold any BCP 47
+#: tag, and a borrower whose language has no template is reminded in DEFAULT_LANGUAGE.
 LANGUAGES = ("en", "hi")
+DEFAULT_LANGUAGE = "en"
 
 _YES_NO_ALIASES = {"y": "Yes", "true": "Yes", "1": "Yes", "n": "No", "false": "No", "0": "No"}
 
@@ -297,13 +300,24 @@ OPTIONAL_SPECS: tuple[ColumnSpec, ...] = (
     ),
     ColumnSpec(AS_OF_DATE, ColumnKind.DATE, "Snapshot date of the row", "ISO date"),
     ColumnSpec(BORROWER_NAME, ColumnKind.TEXT, "Borrower name (personal data)"),
-    ColumnSpec(PHONE, ColumnKind.TEXT, "Mobile number, E.164 (personal data)"),
-    ColumnSpec(EMAIL, ColumnKind.TEXT, "Email address (personal data)"),
+    ColumnSpec(
+        PHONE,
+        ColumnKind.TEXT,
+        "Mobile number, normalised to E.164 (region contacts.default_region); "
+        "invalid: SMS off, a warning (personal data)",
+    ),
+    ColumnSpec(
+        EMAIL,
+        ColumnKind.TEXT,
+        "Email address; invalid: email off, a warning (personal data)",
+    ),
     ColumnSpec(
         PREFERRED_LANGUAGE,
         ColumnKind.CATEGORY,
-        "Reminder language",
+        "Reminder language, a BCP 47 tag: any well-formed one is kept (ta, pt-BR) and "
+        "reminded in its template if there is one, else en; malformed: en, a warning",
         categories=LANGUAGES,
+        other_category=DEFAULT_LANGUAGE,
     ),
     ColumnSpec(TIME_ZONE, ColumnKind.TEXT, "Borrower IANA time zone"),
     ColumnSpec(

@@ -4,13 +4,19 @@ Every check runs on whole columns (Arrow compute and NumPy), never row by row, s
 million-row file validates in seconds. Each problem becomes one row of ``issues``; a row
 with any problem moves to ``quarantine`` with its original values and its reasons, so
 nothing is dropped silently and ``rows_read == accepted + rejected`` always holds.
+
+Contact details are checked too (:mod:`loan_recovery.data.contacts`), but a bad one never
+rejects a loan: an unusable ``Email`` or ``Phone`` is blanked in the table (that channel
+is off for the loan) and a malformed ``Preferred_Language`` becomes the default language.
+Each such change is a row of ``warnings`` (same columns as ``issues``), counted apart
+from the rejections.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loan_recovery.config import Settings, load_settings
+from loan_recovery.config import ContactSettings, Settings, load_settings
 from loan_recovery.data import schema
+from loan_recovery.data.contacts import CheckedColumn, check_emails, check_languages, check_phones
 from loan_recovery.data.io import load_mapping, read_raw_table, table_stem, write_table
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
 from loan_recovery.exceptions import DataFileError, SchemaError
@@ -44,6 +51,14 @@ class RejectReason(StrEnum):
     DUPLICATE_LOAN_ID = "duplicate_loan_id"
     OUTSTANDING_EXCEEDS_LIMIT = "outstanding_exceeds_limit"
     INVALID_DATE = "invalid_date"
+
+
+class WarningReason(StrEnum):
+    """What was changed in an accepted loan: stable codes for reports and counts."""
+
+    INVALID_EMAIL = "invalid_email"
+    INVALID_PHONE = "invalid_phone"
+    INVALID_LANGUAGE = "invalid_language"
 
 
 # Columns of the issue report (and the two the quarantine adds to the raw columns).
@@ -74,12 +89,16 @@ class ValidationResult:
     str, datetime) and ``Monthly_EMI`` always filled; extra columns pass through as read.
     ``issues`` has one row per problem (``line, column, value, reason, message``), sorted
     by line and column. ``quarantine`` holds each rejected row's original values plus its
-    ``line`` and all its messages joined by ``"; "`` in ``reason``.
+    ``line`` and all its messages joined by ``"; "`` in ``reason``. ``warnings`` has the
+    same columns, one row per contact detail that was unusable (its reason a
+    :class:`WarningReason`): such a row is not rejected, the detail is blanked or
+    defaulted in ``table``. A warning may fall on a rejected row too.
     """
 
     table: pd.DataFrame
     issues: pd.DataFrame
     quarantine: pd.DataFrame
+    warnings: pd.DataFrame = field(default_factory=lambda: _empty_warnings())
 
     @property
     def accepted(self) -> int:
@@ -103,6 +122,11 @@ class ValidationResult:
         """
         primary = self.issues.drop_duplicates(subset=LINE, keep="first")[REASON]
         return {str(reason): int(count) for reason, count in primary.value_counts().items()}
+
+    def warning_counts(self) -> dict[str, int]:
+        """Warnings by reason: they sum to ``len(warnings)`` (one per row and field)."""
+        counts = self.warnings[REASON].value_counts()
+        return {str(reason): int(count) for reason, count in counts.items() if count}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +184,26 @@ def validate_frame(
     the key is the pair (``Loan_ID``, ``As_Of_Date``), so the same loan may appear once
     per snapshot date (:func:`current_snapshot` keeps each loan's latest row).
     """
-    limits = (settings if settings is not None else load_settings()).validation
+    settings = settings if settings is not None else load_settings()
     _check_layout(raw, require_label)
     lines = _source_lines(raw)
     values: dict[str, Any] = {}
     findings: list[_Finding] = []
+    warned: list[_Warning] = []
     for spec in schema.ALL_SPECS:
         if spec.name not in raw.columns:
             continue
         cells = _cells(raw, spec.name)
+        if spec.name in CONTACT_COLUMNS:
+            values[spec.name], unusable = _parse_contact(cells, settings.contacts)
+            warned += unusable
+            continue
         required = _is_required(spec, require_label)
         values[spec.name], found = _PARSERS[spec.kind](cells, spec, required)
         findings += found
     findings += _duplicate_loan_ids(raw, values.get(schema.AS_OF_DATE), lines)
-    findings += _outstanding_over_limit(raw, values, limits.max_outstanding_to_loan_ratio)
+    ratio = settings.validation.max_outstanding_to_loan_ratio
+    findings += _outstanding_over_limit(raw, values, ratio)
     values[schema.MONTHLY_EMI] = _monthly_emi(values)
     issues, positions, messages = _issue_report(findings, lines)
     rejected = np.zeros(len(raw), dtype=bool)
@@ -182,6 +212,7 @@ def validate_frame(
         table=_typed_table(raw, values, ~rejected, require_label),
         issues=issues,
         quarantine=_quarantine(raw, lines, positions, messages),
+        warnings=_warning_report(warned, lines),
     )
 
 
@@ -442,6 +473,64 @@ def _parse_date(cells: _Cells, spec: ColumnSpec, required: bool) -> _Parsed:
     return dates, findings
 
 
+# --- contact details: checked, normalised, never a rejection -----------------------------
+#: Columns checked by :mod:`loan_recovery.data.contacts` instead of their kind's parser.
+CONTACT_COLUMNS: tuple[str, ...] = (schema.PHONE, schema.EMAIL, schema.PREFERRED_LANGUAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Warning:
+    """The unusable values of one contact column: rows, raw values, coded messages.
+
+    A message never quotes an email address or a phone number, so there are only a few
+    distinct ones per column: each row holds a code into ``texts`` (a million warnings
+    cost a million small integers, not a million sentences).
+    """
+
+    column: str
+    rank: int
+    reason: WarningReason
+    positions: IntArray
+    values: pa.ChunkedArray
+    codes: npt.NDArray[np.int32]
+    texts: list[str]
+
+
+def _parse_contact(cells: _Cells, settings: ContactSettings) -> tuple[Any, list[_Warning]]:
+    """Normalised contact values (text) and the warning of the unusable ones.
+
+    A message names the column, the reason and what became of the loan; the warning's row
+    gives the line. A language (no personal data) is quoted, an address or number never.
+    """
+    checked: CheckedColumn
+    name = cells.name
+    if name == schema.EMAIL:
+        checked = check_emails(cells.text)
+        reason, lead = WarningReason.INVALID_EMAIL, f"{name} is not a usable email address: "
+        tail = "; the loan is kept, without email reminders."
+    elif name == schema.PHONE:
+        checked = check_phones(cells.text, default_region=settings.default_region)
+        reason, lead = WarningReason.INVALID_PHONE, f"{name} is not a usable phone number: "
+        tail = "; the loan is kept, without SMS reminders."
+    else:
+        checked = check_languages(cells.text, default_language=settings.default_language)
+        reason = WarningReason.INVALID_LANGUAGE
+        lead = f"{name} must be a BCP 47 language tag such as en, hi, ta or pt-BR; got '"
+        tail = f"'; the loan is kept with {settings.default_language}."
+    positions = np.flatnonzero(checked.invalid).astype(np.int64)
+    if positions.size == 0:
+        return checked.normalized, []
+    indices = pa.array(positions)
+    shown = cells.text if reason is WarningReason.INVALID_LANGUAGE else checked.problems
+    encoded = pc.dictionary_encode(shown.take(indices).combine_chunks())
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    texts = [f"{lead}{text}{tail}" for text in encoded.dictionary.to_pylist()]
+    original = cells.original.take(indices)
+    return checked.normalized, [
+        _Warning(name, cells.rank, reason, positions, original, codes, texts)
+    ]
+
+
 _PARSERS: dict[ColumnKind, Callable[[_Cells, ColumnSpec, bool], _Parsed]] = {
     ColumnKind.TEXT: _parse_text,
     ColumnKind.INTEGER: _parse_integer,
@@ -586,6 +675,42 @@ def _issue_report(
     return issues, positions[order], messages
 
 
+def _empty_warnings() -> pd.DataFrame:
+    empty = _empty_issues()
+    for name in (COLUMN, REASON, MESSAGE):
+        empty[name] = pd.Categorical([])
+    return empty
+
+
+def _warning_report(warned: list[_Warning], lines: IntArray) -> pd.DataFrame:
+    """The warnings table, sorted by row then column, like the issue table.
+
+    ``column``, ``reason`` and ``message`` are categoricals (a few distinct values each),
+    ``value`` holds the raw values as read.
+    """
+    if not warned:
+        return _empty_warnings()
+    counts = [len(warning.positions) for warning in warned]
+    positions = np.concatenate([warning.positions for warning in warned])
+    ranks = np.repeat([warning.rank for warning in warned], counts)
+    order = np.lexsort((ranks, positions))
+    offsets = np.cumsum([0, *(len(warning.texts) for warning in warned)])[:-1]
+    codes = np.concatenate([w.codes + offset for w, offset in zip(warned, offsets, strict=True)])
+    texts = [text for warning in warned for text in warning.texts]
+    columns = [warning.column for warning in warned]
+    reasons = [warning.reason.value for warning in warned]
+    which = np.repeat(np.arange(len(warned)), counts)[order]
+    return pd.DataFrame(
+        {
+            LINE: lines[positions[order]],
+            COLUMN: pd.Categorical.from_codes(which, categories=pd.Index(columns)),
+            VALUE: _chunks([w.values for w in warned]).take(pa.array(order)).to_pandas(),
+            REASON: pd.Categorical.from_codes(which, categories=pd.Index(reasons)),
+            MESSAGE: pd.Categorical.from_codes(codes[order], categories=pd.Index(texts)),
+        }
+    )
+
+
 def _joined_per_row(positions: IntArray, messages: pa.Array) -> tuple[IntArray, pa.Array]:
     """Rejected rows (sorted) and all their messages joined by "; ", without a row loop.
 
@@ -629,7 +754,7 @@ def _quarantine(
 
 
 def _typed_column(spec: ColumnSpec, values: Any, keep: BoolArray, required: bool) -> Any:
-    if spec.kind is ColumnKind.TEXT:
+    if spec.kind is ColumnKind.TEXT or spec.name in CONTACT_COLUMNS:
         return values.filter(pa.array(keep)).to_pandas().array
     if spec.kind is ColumnKind.CATEGORY:
         return pd.Categorical.from_codes(values[keep], categories=pd.Index(spec.categories))

@@ -128,6 +128,8 @@ class ProfileOutcome:
             "accepted": result.accepted,
             "rejected": result.rejected,
             "reasons": result.reason_counts(),
+            "warnings": len(result.warnings),
+            "warning_reasons": result.warning_counts(),
             "quarantine": None if quarantine is None else str(quarantine),
         }
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,12 @@ from loan_recovery.notify.reminders import (
     reminder_targets,
 )
 from loan_recovery.notify.senders import Sender, build_senders
-from loan_recovery.notify.templates import TemplateRenderer, check_templates
+from loan_recovery.notify.templates import (
+    DEFAULT_LANGUAGE,
+    TemplateRenderer,
+    check_templates,
+    is_language_fallback,
+)
 from loan_recovery.store.audit import CLI_ACTOR, audit_record, write_audit_records
 from loan_recovery.store.db import Store, store_session_scope
 from loan_recovery.store.errors import InvalidRequestError
@@ -77,7 +82,7 @@ from loan_recovery.store.outbox import (
     idempotency_key,
     outbox_counts,
     outbox_messages,
-    release_unconfirmed,
+    release_message,
 )
 from loan_recovery.store.queries import Page
 
@@ -87,6 +92,8 @@ REMINDER_ACTION = "reminder"
 FROM_PLAN, FROM_STORE, FROM_ALERT, FROM_CALLER = schema.TARGET_SOURCES
 
 #: Columns of :attr:`RemindOutcome.view` (no personal data: addresses are masked).
+#: The borrower's own Preferred_Language tag, beside the template language used.
+REQUESTED_LANGUAGE = "requested_language"
 VIEW_COLUMNS: tuple[str, ...] = (
     schema.LOAN_ID,
     CAMPAIGN,
@@ -95,6 +102,7 @@ VIEW_COLUMNS: tuple[str, ...] = (
     REASON,
     CHANNEL,
     LANGUAGE,
+    REQUESTED_LANGUAGE,
     "to",
     "local_time",
     SCHEDULED_FOR,
@@ -121,6 +129,28 @@ class RemindOutcome:
     alert_targets: int = 0
     alerts_note: str | None = None
 
+    def language_note(self) -> str | None:
+        """One line naming the languages that fell back to the default template."""
+        fallbacks = self.language_fallbacks()
+        if not fallbacks:
+            return None
+        listed = ", ".join(f"{tag} ({count:,})" for tag, count in fallbacks.items())
+        total = sum(fallbacks.values())
+        return (
+            f"{total:,} reminder(s) written in {DEFAULT_LANGUAGE}: no template for {listed} "
+            f"(templates exist for {', '.join(schema.LANGUAGES)})."
+        )
+
+    def language_fallbacks(self) -> dict[str, int]:
+        """Requested languages with no template, and how many reminders queued in this run
+        go out in the default language instead (the run says so)."""
+        if not len(self.view):
+            return {}
+        queued = self.view[self.view[QUEUED].astype(bool)]
+        requested = queued[REQUESTED_LANGUAGE]
+        fallback = requested[[is_language_fallback(tag) for tag in requested]]
+        return {str(tag): int(count) for tag, count in fallback.value_counts().items()}
+
     def as_dict(self) -> dict[str, Any]:
         """Counts for ``--json`` and the audit log."""
         return {
@@ -135,6 +165,7 @@ class RemindOutcome:
             "alerts": self.alerts,
             "alert_targets": self.alert_targets,
             "alerts_note": self.alerts_note,
+            "language_fallbacks": self.language_fallbacks(),
             **({} if self.dispatch is None else {"dispatch": self.dispatch.as_dict()}),
         }
 
@@ -279,6 +310,9 @@ def _view(prepared: pd.DataFrame) -> pd.DataFrame:
             REASON: prepared[REASON].to_numpy(),
             CHANNEL: prepared[CHANNEL].to_numpy(),
             LANGUAGE: prepared[LANGUAGE].to_numpy(),
+            REQUESTED_LANGUAGE: prepared[schema.PREFERRED_LANGUAGE].to_numpy()
+            if schema.PREFERRED_LANGUAGE in prepared
+            else None,
             "to": [
                 mask_address(address, channel)
                 for address, channel in zip(prepared[ADDRESS], prepared[CHANNEL], strict=True)
@@ -612,18 +646,22 @@ def run_outbox_release(
     actor: str = CLI_ACTOR,
     now: datetime | None = None,
 ) -> OutboxRecord:
-    """Release a message held as unconfirmed: due for sending again, or sent (audited).
+    """Settle a message that is not final (in doubt or stuck): due for sending again, or
+    sent (audited).
 
-    See :func:`~loan_recovery.store.outbox.release_unconfirmed`. A released message goes
-    out on the next ``remind`` run, after the contact policy has been asked again.
+    See :func:`~loan_recovery.store.outbox.release_message`. A message still claimed by a
+    sender is refused until the claim lease (``notify.claim_lease_seconds``) has passed. A
+    released message goes out on the next ``remind`` run, after the contact policy has
+    been asked again.
     """
     moment = now.astimezone(UTC) if now is not None else utc_now()
     with store_session_scope(settings, store) as active, active.transaction() as session:
-        return release_unconfirmed(
+        return release_message(
             session,
             outbox_id,
             resend=resend,
             actor=actor,
             now=moment,
             unconfirmed_reason=Reason.UNCONFIRMED.value,
+            guard=timedelta(seconds=settings.notify.claim_lease_seconds),
         )

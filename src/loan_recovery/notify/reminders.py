@@ -4,8 +4,8 @@
 table, pandas for the rest): it reads contact details, opt-outs, recent attempts and
 unpaid installments, asks the contact policy for a decision per loan, fixes the message's
 facts (amount due, due date, references) and renders each message once to prove its
-template works. :func:`queue_reminders` then inserts the rows into the outbox, once per
-idempotency key. Nothing here sends: :mod:`loan_recovery.notify.dispatch` does.
+template works for it. :func:`queue_reminders` then inserts the rows into the outbox, once
+per idempotency key. Nothing here sends: :mod:`loan_recovery.notify.dispatch` does.
 
 What a reminder says is due: the unpaid remainder of the loan's installments due on or
 before the campaign date, with the oldest unpaid due date; failing that, its next
@@ -15,6 +15,7 @@ unpaid installment; failing that (no history in the store), one ``Monthly_EMI`` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -52,6 +53,8 @@ from loan_recovery.notify.templates import (
 from loan_recovery.store.models import OutboxStatus
 from loan_recovery.store.outbox import attempt_times, contact_rows, enqueue, idempotency_key
 from loan_recovery.store.payments import UNPAID_AMOUNT, unpaid_installments
+
+logger = logging.getLogger(__name__)
 
 #: Columns of a targets frame: the loan and the campaign that wants it reminded.
 CAMPAIGN = "campaign"
@@ -134,8 +137,10 @@ def prepare_reminders(
     reason, channel, scheduled time and zone, the idempotency key, language, facts, and
     the recipient's address (personal data: for the sender and masked displays only).
     Loans the store does not hold come back held with reason ``unknown-loan`` and are
-    never queued. Every message that could be sent is rendered once here, so a template
-    error stops the run before anything is queued or sent.
+    never queued. Every message that could be sent is rendered once here: a broken
+    template has stopped the run before
+    (:func:`~loan_recovery.notify.templates.check_templates`); a message that fails for
+    its own facts is logged and queued, and fails alone when it is sent.
     """
     policy = ContactPolicy.from_settings(settings.notify)
     day = campaign_date(now, settings)
@@ -250,23 +255,40 @@ def message_context(row: Any) -> dict[str, Any]:
     }
 
 
-def _check_renders(frame: pd.DataFrame, renderer: TemplateRenderer, settings: Settings) -> None:
-    """Render every message that is not held; a template error raises before any write."""
+def _check_renders(frame: pd.DataFrame, renderer: TemplateRenderer, settings: Settings) -> int:
+    """Render every message that is not held; how many could not be rendered.
+
+    A broken template has stopped the run already
+    (:func:`~loan_recovery.notify.templates.check_templates` renders each one with a
+    sample message). What fails here fails for one message's own facts: it is
+    logged with its loan id and still queued, and the dispatcher records it ``failed``
+    (``template-error``) when it comes due, so one message never stops a run.
+    """
     sendable = frame[frame[DECISION] != Decision.HOLD.value]
     names = _cells(sendable, schema.BORROWER_NAME)
+    failures = 0
     for row, name in zip(sendable.itertuples(index=False), names, strict=True):
-        variables = message_variables(
-            borrower_name=name,
-            loan_id=str(getattr(row, schema.LOAN_ID)),
-            context=message_context(row),
-            language=str(getattr(row, LANGUAGE)),
-            settings=settings,
-        )
-        renderer.render(
-            channel=str(getattr(row, CHANNEL)),
-            language=str(getattr(row, LANGUAGE)),
-            variables=variables,
-        )
+        try:
+            variables = message_variables(
+                borrower_name=name,
+                loan_id=str(getattr(row, schema.LOAN_ID)),
+                context=message_context(row),
+                language=str(getattr(row, LANGUAGE)),
+                settings=settings,
+            )
+            renderer.render(
+                channel=str(getattr(row, CHANNEL)),
+                language=str(getattr(row, LANGUAGE)),
+                variables=variables,
+            )
+        except Exception as error:  # one message's facts: recorded when it is sent
+            failures += 1
+            logger.warning(
+                "queue loan=%s cannot be rendered (%s); it fails when it is sent",
+                getattr(row, schema.LOAN_ID),
+                type(error).__name__,
+            )
+    return failures
 
 
 def queue_reminders(

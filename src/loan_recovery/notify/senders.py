@@ -4,6 +4,15 @@ Both take an :class:`OutgoingMessage` and a ``handing_over`` callback that they 
 the last moment before the message can reach the other side: the dispatcher records
 ``delivering`` there, so after a crash it knows whether a message may have arrived.
 
+* **Addresses.** Before anything is sent, the address is checked offline and put in the
+  form the server gets (:func:`email_recipient`, :func:`sms_recipient`): one email
+  address (``email-validator``, no deliverability lookup; an internationalised domain
+  goes out in its ASCII ``xn--`` form) or one phone number (``+`` and 6 to 15 digits;
+  spaces, dots, dashes and brackets are dropped). Anything else (a list such as
+  ``a@b, c@d``, a display name, spaces, a part too long) raises
+  :class:`InvalidAddressError`; a message that cannot be encoded raises
+  :class:`MessageBuildError`. :func:`check_message` runs the same checks for the
+  dispatcher, before it claims a message, so a bad address never becomes an attempt.
 * **Email.** The SMTP conversation is driven step by step: ``MAIL``, ``RCPT``, ``DATA``
   and the message text, then ``handing_over()``, then the final ``.`` line, which is the
   moment the server takes responsibility for the message. A server that loses the
@@ -11,17 +20,28 @@ the last moment before the message can reach the other side: the dispatcher reco
   "not sent", and only the few microseconds between the callback and the server's reply
   are in doubt. SMTP has no idempotency key, so a message in doubt is never resent
   automatically (see :mod:`loan_recovery.notify.dispatch`). Replies: 4xx is transient,
-  5xx permanent.
+  5xx permanent. An address with non-ASCII characters before the ``@``
+  (``müller.naidu@example.com``) is sent with ``MAIL FROM ... SMTPUTF8`` and UTF-8
+  headers (RFC 6531/6532) when the server advertises ``SMTPUTF8``; otherwise it fails at
+  once (``smtputf8-unsupported``) with nothing sent: such an address has no ASCII form.
+  Any error leaves the connection clean for the next message (``RSET``, or a new one).
+  A server that cannot be reached (or refuses the login) is not tried again by the same
+  sender: the following messages fail fast as transient, so a dead server costs one
+  timeout per run, not one per message.
 * **SMS.** One JSON ``POST`` per message with the outbox key in an ``Idempotency-Key``
   header (and the body), retried on 5xx and timeouts with exponential backoff, never on
   4xx. 429 (rate limited) is not retried at once either, but counts as transient, so the
   message is tried again later instead of failing. A gateway that does not drop repeated
   keys (``notify.sms.idempotent = false``) gets no retry after a read timeout: the first
   request may have gone through, so the message is reported unconfirmed instead.
+
+Error messages never hold the address (server replies that echo it are masked), so they
+can go to logs and the outbox.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import socket
@@ -31,14 +51,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
 from email.utils import formatdate
 from hashlib import sha256
 from typing import Protocol
 
 import httpx
+from email_validator import EmailNotValidError, validate_email
 
 from loan_recovery.config import NotifySettings, SmsGatewaySettings, SmtpSettings
 from loan_recovery.notify.errors import (
+    FailureReason,
+    InvalidAddressError,
+    MessageBuildError,
     PermanentSendError,
     SenderNotConfiguredError,
     SendError,
@@ -50,11 +75,16 @@ from loan_recovery.store.models import Channel
 #: Header carrying the outbox key on every email and SMS request.
 KEY_HEADER = "X-Reminder-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Longest part before the ``@`` an SMTP server must accept (RFC 5321, 4.5.3.1.1), octets.
+LOCAL_PART_MAX_OCTETS = 64
 _MESSAGE_POLICY = SMTP_POLICY.clone(cte_type="7bit")  # 7-bit safe: any server takes it
+_UTF8_MESSAGE_POLICY = SMTPUTF8_POLICY.clone(cte_type="7bit")  # UTF-8 headers, 7-bit body
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _EOL = re.compile(rb"\r\n|\r|\n")
 _ADDRESS = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+?\d[\d\s-]{7,}\d")
+_PHONE_LAYOUT = re.compile(r"[\s().-]")
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{6,15}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +113,89 @@ def _no_op() -> None:
     return None
 
 
+def scrub(text: str) -> str:
+    """``text`` with anything that looks like an email address or phone number masked.
+
+    Server replies often echo the recipient; errors end up in logs and the outbox.
+    """
+    return _PHONE.sub("***", _ADDRESS.sub("***", text))
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` without any of ``secrets`` (an address, its parts), then :func:`scrub`-bed.
+
+    For error texts that may quote what they choke on (a server reply, a library's
+    message): the known address goes whatever its form, the rest by pattern.
+    """
+    for secret in sorted({item for item in secrets if item and len(item) > 2}, key=len)[::-1]:
+        text = text.replace(secret, "***")
+    return scrub(text)
+
+
+# --- addresses ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EmailRecipient:
+    """An email address as the server gets it, and whether it needs ``SMTPUTF8``."""
+
+    address: str
+    smtputf8: bool
+
+
+def email_recipient(raw: object) -> EmailRecipient:
+    """The one email address in ``raw``, ready for ``RCPT TO``; :class:`InvalidAddressError`
+    when ``raw`` is not exactly one valid address.
+
+    The domain goes out in ASCII (``xn--`` for an internationalised one); only a
+    non-ASCII part before the ``@`` needs a server with ``SMTPUTF8``.
+    """
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise InvalidAddressError("no email address")
+    try:
+        valid = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as error:
+        problem = redact(str(error), text, *text.split("@"))
+        raise InvalidAddressError(f"not one valid email address: {problem}"[:300]) from None
+    if len(valid.local_part.encode("utf-8")) > LOCAL_PART_MAX_OCTETS:
+        raise InvalidAddressError(
+            f"not one valid email address: the part before the @ is longer than "
+            f"{LOCAL_PART_MAX_OCTETS} octets"
+        )
+    if valid.ascii_email:
+        return EmailRecipient(address=valid.ascii_email, smtputf8=False)
+    return EmailRecipient(address=valid.normalized, smtputf8=True)
+
+
+def sms_recipient(raw: object) -> str:
+    """The one phone number in ``raw`` (``+`` and 6 to 15 digits, layout dropped), or
+    :class:`InvalidAddressError`."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        raise InvalidAddressError("no phone number")
+    number = _PHONE_LAYOUT.sub("", text)
+    if not _PHONE_NUMBER.fullmatch(number):
+        raise InvalidAddressError(
+            "not one valid phone number: expected + and 6 to 15 digits (spaces, dots, "
+            "dashes and brackets allowed)"
+        )
+    return number
+
+
 # --- email ------------------------------------------------------------------------------------
-def email_message(message: OutgoingMessage, sender: str) -> EmailMessage:
+def email_message(
+    message: OutgoingMessage, sender: str, *, recipient: EmailRecipient | None = None
+) -> EmailMessage:
     """The MIME message of a reminder: plain text, UTF-8, a Message-ID derived from its key.
 
     A resent message (after a transient failure) keeps its Message-ID, so mail clients
-    and servers that deduplicate by it see one message.
+    and servers that deduplicate by it see one message. Headers are UTF-8 (RFC 6532)
+    only for a recipient that needs ``SMTPUTF8``; otherwise every line is 7-bit.
     """
-    email = EmailMessage(policy=_MESSAGE_POLICY)
+    recipient = recipient or email_recipient(message.to)
+    policy = _UTF8_MESSAGE_POLICY if recipient.smtputf8 else _MESSAGE_POLICY
+    email = EmailMessage(policy=policy)
     email["From"] = sender
-    email["To"] = message.to
+    email["To"] = recipient.address
     email["Subject"] = message.subject or ""
     email["Date"] = formatdate(localtime=False, usegmt=True)
     digest = sha256(message.idempotency_key.encode("utf-8")).hexdigest()[:32]
@@ -110,19 +213,62 @@ def _smtp_data(email: EmailMessage) -> bytes:
     return raw if raw.endswith(b"\r\n") else raw + b"\r\n"
 
 
-def scrub(text: str) -> str:
-    """``text`` with anything that looks like an email address or phone number masked.
+def prepare_email(message: OutgoingMessage, sender: str) -> tuple[EmailRecipient, bytes]:
+    """The recipient and the DATA payload of an email, or the reason it cannot be sent.
 
-    Server replies often echo the recipient; errors end up in logs and the outbox.
+    Raises :class:`InvalidAddressError` or :class:`MessageBuildError` (``encoding-error``
+    for text that cannot be encoded, ``build-error`` for anything else the MIME builder
+    refuses); the error text never holds the address.
     """
-    return _PHONE.sub("***", _ADDRESS.sub("***", text))
+    recipient = email_recipient(message.to)
+    try:
+        return recipient, _smtp_data(email_message(message, sender, recipient=recipient))
+    except UnicodeError as error:
+        raise MessageBuildError(
+            f"the message cannot be encoded: {type(error).__name__}",
+            reason=FailureReason.ENCODING_ERROR.value,
+        ) from None
+    except (ValueError, TypeError, LookupError) as error:
+        problem = redact(str(error), message.to, recipient.address)
+        raise MessageBuildError(
+            f"the message cannot be built: {type(error).__name__}: {problem}"[:300]
+        ) from None
 
 
-def _smtp_error(code: int, reply: bytes | str, what: str) -> SendError:
+def prepare_sms(message: OutgoingMessage) -> str:
+    """The phone number of an SMS; raises like :func:`prepare_email` when it cannot go."""
+    number = sms_recipient(message.to)
+    try:
+        message.body.encode("utf-8")
+    except UnicodeError as error:
+        raise MessageBuildError(
+            f"the message cannot be encoded: {type(error).__name__}",
+            reason=FailureReason.ENCODING_ERROR.value,
+        ) from None
+    return number
+
+
+def check_message(message: OutgoingMessage, settings: NotifySettings) -> None:
+    """Raise what sending ``message`` would raise before any network step, if anything.
+
+    The dispatcher calls it before claiming a message, so a message that cannot be built
+    or addressed fails without becoming a contact attempt.
+    """
+    if message.channel == Channel.EMAIL:
+        prepare_email(message, settings.smtp.sender)
+    elif message.channel == Channel.SMS:
+        prepare_sms(message)
+    else:
+        raise MessageBuildError(f"unknown channel {message.channel!r}")
+
+
+def _smtp_error(code: int, reply: bytes | str, what: str, *secrets: str) -> SendError:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    message = f"SMTP {what} refused: {code} {scrub(text.strip())}"
+    message = f"SMTP {what} refused: {code} {redact(text.strip(), *secrets)}"[:500]
     if 400 <= code < 500:
         return TransientSendError(message)
+    if what == "recipient":
+        return PermanentSendError(message, reason=FailureReason.RECIPIENT_REFUSED.value)
     return PermanentSendError(message)
 
 
@@ -139,13 +285,19 @@ class SmtpEmailSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        #: Why the server could not be used, once it could not: later sends fail fast.
+        self._unusable: str | None = None
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is not None:
             return self._smtp
+        if self._unusable is not None:
+            raise TransientSendError(
+                f"{self._unusable} (not tried again in this run)", sent_nothing=True
+            )
         settings = self.settings
+        smtp: smtplib.SMTP | None = None
         try:
-            smtp: smtplib.SMTP
             if settings.ssl:
                 smtp = smtplib.SMTP_SSL(
                     settings.host,
@@ -164,15 +316,26 @@ class SmtpEmailSender:
                 password = "" if settings.password is None else settings.password.get_secret_value()
                 smtp.login(settings.username, password)
         except smtplib.SMTPAuthenticationError as error:
-            raise PermanentSendError(f"SMTP login refused: {error.smtp_code}") from None
+            problem = f"SMTP login refused ({error.smtp_code}); check notify.smtp.username/password"
+            raise self._unreachable(smtp, problem) from None
         except smtplib.SMTPNotSupportedError as error:
-            raise PermanentSendError(f"SMTP server does not support {error}") from None
+            problem = f"SMTP server does not support {error}; check notify.smtp"
+            raise self._unreachable(smtp, problem) from None
         except (smtplib.SMTPException, OSError) as error:
-            raise TransientSendError(
+            problem = (
                 f"cannot reach SMTP server {settings.host}:{settings.port}: {scrub(str(error))}"
-            ) from None
+            )
+            raise self._unreachable(smtp, problem) from None
         self._smtp = smtp
         return smtp
+
+    def _unreachable(self, smtp: smtplib.SMTP | None, problem: str) -> TransientSendError:
+        """Remember that the server cannot be used; the error for this message."""
+        if smtp is not None:
+            with contextlib.suppress(OSError):
+                smtp.close()
+        self._unusable = problem
+        return TransientSendError(problem, sent_nothing=True)
 
     def _drop_connection(self) -> None:
         if self._smtp is not None:
@@ -183,18 +346,30 @@ class SmtpEmailSender:
 
     def send(self, message: OutgoingMessage, *, handing_over: Callable[[], None] = _no_op) -> None:
         """Send one email; the server's reply to the final dot decides the outcome."""
-        data = _smtp_data(email_message(message, self.settings.sender))
+        recipient, data = prepare_email(message, self.settings.sender)
+        secrets = (message.to, recipient.address)
         smtp = self._connection()
+        options: list[str] = []
+        if recipient.smtputf8:
+            if not smtp.has_extn("smtputf8"):
+                raise PermanentSendError(
+                    "the address has non-ASCII characters before the @ and the SMTP server "
+                    "does not offer SMTPUTF8; nothing was sent",
+                    reason=FailureReason.SMTPUTF8_UNSUPPORTED.value,
+                    sent_nothing=True,
+                )
+            options.append("SMTPUTF8")
         try:
-            code, reply = smtp.mail(self.settings.sender)
+            smtp.command_encoding = "ascii"  # smtplib keeps UTF-8 after an SMTPUTF8 message
+            code, reply = smtp.mail(self.settings.sender, options)
             if code != 250:
-                raise _smtp_error(code, reply, "sender")
-            code, reply = smtp.rcpt(message.to)
+                raise _smtp_error(code, reply, "sender", *secrets)
+            code, reply = smtp.rcpt(recipient.address)
             if code not in (250, 251):
-                raise _smtp_error(code, reply, "recipient")
+                raise _smtp_error(code, reply, "recipient", *secrets)
             code, reply = smtp.docmd("DATA")
             if code != 354:
-                raise _smtp_error(code, reply, "DATA")
+                raise _smtp_error(code, reply, "DATA", *secrets)
             smtp.send(data)
         except SendError:
             self._reset()
@@ -202,8 +377,11 @@ class SmtpEmailSender:
         except (smtplib.SMTPException, OSError) as error:
             self._drop_connection()
             raise TransientSendError(
-                f"SMTP connection failed before handover: {scrub(str(error))}"
+                f"SMTP connection failed before handover: {redact(str(error), *secrets)}"
             ) from None
+        except BaseException:
+            self._drop_connection()  # half a transaction: never reuse this connection
+            raise
         try:
             handing_over()
         except BaseException:
@@ -215,10 +393,11 @@ class SmtpEmailSender:
         except (smtplib.SMTPException, OSError) as error:
             self._drop_connection()
             raise UnconfirmedSendError(
-                f"SMTP connection lost after the message was handed over: {scrub(str(error))}"
+                "SMTP connection lost after the message was handed over: "
+                f"{redact(str(error), *secrets)}"
             ) from None
         if code != 250:
-            raise _smtp_error(code, reply, "message")
+            raise _smtp_error(code, reply, "message", *secrets)
 
     def _reset(self) -> None:
         if self._smtp is None:
@@ -279,9 +458,13 @@ class HttpSmsSender:
         return float(min(delay, self.settings.backoff_max_seconds))
 
     def send(self, message: OutgoingMessage, *, handing_over: Callable[[], None] = _no_op) -> None:
-        """Post one SMS; retry 5xx and timeouts, stop at once on 4xx."""
+        """Post one SMS; retry 5xx and timeouts, stop at once on 4xx.
+
+        A try that failed to connect sent nothing; when every try did, the transient
+        error says so (``sent_nothing``), and the try is no contact attempt.
+        """
         payload: Mapping[str, str] = {
-            "to": message.to,
+            "to": prepare_sms(message),
             "text": message.body,
             "sender": self.settings.sender_id,
             "reference": message.idempotency_key,
@@ -290,6 +473,7 @@ class HttpSmsSender:
         handing_over()
         self.last_requests = 0
         problem = ""
+        reached = False
         for retry in range(self.settings.max_retries + 1):
             if retry:
                 self._sleep(self.backoff(retry - 1))
@@ -301,13 +485,16 @@ class HttpSmsSender:
             except httpx.TimeoutException as error:
                 problem = f"gateway timed out ({type(error).__name__})"
                 sent = not isinstance(error, httpx.ConnectTimeout)
+                reached = reached or sent
                 if sent and not self.settings.idempotent:
                     # the gateway may have taken it and cannot drop a repeat: stop here
                     raise UnconfirmedSendError(f"{problem}; it may have been sent") from None
                 continue
             except httpx.TransportError as error:
                 problem = f"gateway unreachable ({type(error).__name__})"
+                reached = reached or not isinstance(error, httpx.ConnectError)
                 continue
+            reached = True
             status = response.status_code
             if 200 <= status < 300:
                 return
@@ -316,7 +503,9 @@ class HttpSmsSender:
             if 400 <= status < 500:
                 raise PermanentSendError(f"gateway refused the message: HTTP {status}")
             problem = f"gateway error: HTTP {status}"
-        raise TransientSendError(f"{problem} after {self.last_requests} tries")
+        raise TransientSendError(
+            f"{problem} after {self.last_requests} tries", sent_nothing=not reached
+        )
 
     def _http(self) -> httpx.Client:
         """The HTTP client, made on first use (a run with no SMS due opens nothing)."""

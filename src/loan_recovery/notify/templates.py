@@ -106,8 +106,23 @@ def format_date(day: date, language: str) -> str:
 
 
 def message_language(language: str | None) -> str:
-    """The template language of a borrower: theirs when known, else English."""
-    return language if language in schema.LANGUAGES else DEFAULT_LANGUAGE
+    """The template language of a borrower: theirs (or its main subtag: ``hi-IN`` gets
+    Hindi) when a template exists, else English."""
+    if not isinstance(language, str) or not language:
+        return DEFAULT_LANGUAGE
+    if language in schema.LANGUAGES:
+        return language
+    primary = language.split("-", 1)[0].lower()
+    return primary if primary in schema.LANGUAGES else DEFAULT_LANGUAGE
+
+
+def is_language_fallback(language: str | None) -> bool:
+    """True when the borrower asked for a language we have no template for."""
+    if not isinstance(language, str) or not language:
+        return False
+    return message_language(language) == DEFAULT_LANGUAGE and (
+        language.split("-", 1)[0].lower() != DEFAULT_LANGUAGE
+    )
 
 
 class TemplateRenderer:

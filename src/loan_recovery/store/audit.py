@@ -5,11 +5,23 @@ never claims a write that rolled back nor misses one that committed. Their detai
 hold personal data: values of :data:`schema.PERSONAL_DATA_COLUMNS` are replaced by
 :data:`MASK` before anything is written (the columns' names stay, so "phone changed" is
 still visible).
+
+Free text (an action's notes, the agent it is assigned to, an API key's name: the fields
+of :data:`FREE_TEXT_FIELDS`) is what people type, and agents type a borrower's phone
+number or email into a note. Its audited value goes through :func:`redact_text`: email
+addresses, phone numbers and runs of 7 or more digits (account and card numbers) become
+``[email]``, ``[phone]`` and ``[number]``, the rest of the text stays, so "notes changed
+from 'call back' to 'promised [number] by Friday'" is still readable. Redaction, not a
+hash of the whole text: an unsalted hash of a short note (a phone number alone) is
+reversed by trying every number, and a hash tells an auditor nothing. What redaction
+cannot catch is a borrower's name or address written out in words: notes are shown in
+full only to agents and admins (see :mod:`loan_recovery.store.queries`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -29,6 +41,21 @@ CLI_ACTOR = "cli"
 
 _PERSONAL = frozenset(schema.PERSONAL_DATA_COLUMNS)
 AUDIT_TABLE: sa.Table = AuditEntry.__table__  # type: ignore[assignment]
+
+#: Audit-detail keys holding free text people type; their values are redacted.
+FREE_TEXT_FIELDS: frozenset[str] = frozenset({"notes", "assigned_agent", "name"})
+#: Digits a phone number or account number has at least (shorter runs are amounts, days).
+MIN_REDACTED_DIGITS = 7
+EMAIL_PLACEHOLDER = "[email]"
+PHONE_PLACEHOLDER = "[phone]"
+NUMBER_PLACEHOLDER = "[number]"
+#: Anything shaped like an address: a word, an at sign, a word (matched from a word's
+#: start only, so a long text without one costs one pass).
+_EMAIL = re.compile(r"(?<![^\s@<>()\[\],;:\"])[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+")
+#: Digits, optionally led by "+" and split by spaces, dots, dashes, slashes or brackets.
+_DIGITS = re.compile(r"\+?\(?\d(?:[\s./()-]{0,2}\d)*")
+#: Dates are kept: 2026-07-20, 20/07/2026, 2026.07.20 (digits split by one - / or .).
+_DATE = re.compile(r"\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2\d{4}")
 
 
 def json_value(value: Any) -> Any:
@@ -55,11 +82,52 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
+def _digits_redacted(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(character.isdigit() for character in text)
+    if digits < MIN_REDACTED_DIGITS or _DATE.fullmatch(text.strip()):
+        return text
+    return NUMBER_PLACEHOLDER if text.isdigit() else PHONE_PLACEHOLDER
+
+
+def redact_text(text: str) -> str:
+    """``text`` with email addresses, phone numbers and long digit runs replaced.
+
+    A run of :data:`MIN_REDACTED_DIGITS` or more digits, allowing the separators phone
+    numbers are written with, becomes ``[phone]`` when it has a "+" or separators and
+    ``[number]`` when it is bare digits (an account number); a date keeps its digits.
+    """
+    if not text:
+        return text
+    return _DIGITS.sub(_digits_redacted, _EMAIL.sub(EMAIL_PLACEHOLDER, text))
+
+
 def masked(column: str, value: Any) -> Any:
-    """The JSON value to audit for ``column``: :data:`MASK` for personal data."""
+    """The JSON value to audit for ``column``: :data:`MASK` for personal data, free text
+    (:data:`FREE_TEXT_FIELDS`) redacted."""
     if column in _PERSONAL:
         return None if json_value(value) is None else MASK
+    if column in FREE_TEXT_FIELDS and isinstance(value, str):
+        return redact_text(value)
     return json_value(value)
+
+
+def redact_details(details: Any, field: str | None = None) -> Any:
+    """JSON ``details`` with every free-text value redacted, at any depth.
+
+    A value counts as free text when its key is in :data:`FREE_TEXT_FIELDS`, or when it is
+    the ``old``/``new`` of such a key's change record (``{"notes": {"old": ..}}``).
+    """
+    if isinstance(details, Mapping):
+        return {
+            key: redact_details(value, field if key in ("old", "new") else str(key))
+            for key, value in details.items()
+        }
+    if isinstance(details, list):
+        return [redact_details(item, field) for item in details]
+    if isinstance(details, str) and field in FREE_TEXT_FIELDS:
+        return redact_text(details)
+    return details
 
 
 def change(column: str, old: Any, new: Any) -> dict[str, Any]:
@@ -100,13 +168,17 @@ def write_audit(
     entity_id: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add one audit row to the session's transaction and return it (flushed, with id)."""
+    """Add one audit row to the session's transaction and return it (flushed, with id).
+
+    Free text in ``details`` is redacted here whatever the caller did (see
+    :func:`redact_details`): one row at a time, the pass costs nothing.
+    """
     record = audit_record(
         actor=actor,
         action=action,
         entity=entity,
         entity_id=entity_id,
-        details=None if details is None else json_value(dict(details)),
+        details=None if details is None else redact_details(json_value(dict(details))),
     )
     entry = AuditEntry(**record)
     session.add(entry)

@@ -4,6 +4,18 @@ These are the writes an agent makes through the API (or a script). Each takes th
 session, the ``actor`` (the API key's name, or ``"cli"``) and keyword-only fields, checks
 them, writes one audit row in the same transaction and returns a plain record the API
 can serialise. Committing is the caller's business.
+
+Finished actions stay finished. A status change is a compare-and-set: the row is updated
+``WHERE status = <the status read>`` and a count of 0 rows means another request changed
+it first (:class:`ConcurrentUpdateError`, API 409), so two agents closing one action can
+never both win, and a late edit never lands on an action that was closed meanwhile. Every
+other change of an action goes through the same guarded update. Once an action is done
+or cancelled its money and promise (:data:`FINAL_FIELDS`) are refused
+(:class:`FinalActionError`, API 409): they are what the economics and the next training
+run read. Notes and the assigned agent may still be corrected.
+
+Free text (notes, assigned agent) goes to the audit log redacted (see
+:func:`loan_recovery.store.audit.redact_text`).
 """
 
 from __future__ import annotations
@@ -12,13 +24,13 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from loan_recovery.data import schema
-from loan_recovery.store.audit import write_audit
+from loan_recovery.store.audit import masked, write_audit
 from loan_recovery.store.errors import InvalidRequestError, NotFoundError
 from loan_recovery.store.models import (
     ALLOWED_TRANSITIONS,
@@ -37,6 +49,18 @@ class _Unset(Enum):
 
 #: "Leave this field as it is" in :func:`update_action` (None clears a field).
 UNSET = _Unset.UNSET
+#: Statuses after which an action's money and promise never change.
+FINAL_STATUSES: tuple[ActionStatus, ...] = (ActionStatus.DONE, ActionStatus.CANCELLED)
+#: Fields of an action fixed once it is final: its cost and its promise to pay.
+FINAL_FIELDS: tuple[str, ...] = ("cost", "promise_amount", "promise_date")
+
+
+class FinalActionError(InvalidRequestError):
+    """A change to the money or promise of a done or cancelled action (API: 409)."""
+
+
+class ConcurrentUpdateError(InvalidRequestError):
+    """Another request changed the action between this one's read and write (API: 409)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +163,16 @@ def _amount(name: str, value: float | None) -> float | None:
     return float(value)
 
 
-def _stamp(row: Action, status: ActionStatus, now: datetime) -> None:
-    """Set the status and the timestamps it implies."""
-    row.status = status.value
-    if status is ActionStatus.IN_PROGRESS and row.started_at is None:
-        row.started_at = now
-    if status in (ActionStatus.DONE, ActionStatus.CANCELLED):
-        row.completed_at = now
+def _stamped(
+    status: ActionStatus, now: datetime, *, started_at: datetime | None = None
+) -> dict[str, Any]:
+    """The status and the timestamps it implies, as column values."""
+    values: dict[str, Any] = {"status": status.value}
+    if status is ActionStatus.IN_PROGRESS and started_at is None:
+        values["started_at"] = now
+    if status in FINAL_STATUSES:
+        values["completed_at"] = now
+    return values
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -181,8 +208,8 @@ def create_action(
         created_by=actor,
         created_at=now,
         updated_at=now,
+        **_stamped(checked, now),
     )
-    _stamp(row, checked, now)
     session.add(row)
     session.flush()
     record = ActionRecord.of(row)
@@ -196,10 +223,11 @@ def create_action(
             "loan_id": loan_id,
             "action": row.action,
             "status": row.status,
-            "assigned_agent": assigned_agent,
+            "assigned_agent": masked("assigned_agent", assigned_agent),
             "cost": row.cost,
             "promise_amount": row.promise_amount,
             "promise_date": promise_date,
+            "notes": masked("notes", notes),
         },
     )
     return record
@@ -220,30 +248,33 @@ def update_action(
     """Change the fields given (``UNSET`` leaves one alone) and audit old and new values.
 
     Status moves only forward: planned -> in-progress -> done, and planned or in-progress
-    -> cancelled; done and cancelled actions are final.
+    -> cancelled; done and cancelled actions are final, and so are their cost and promise
+    (:class:`FinalActionError`). The write is compare-and-set on the status read, so a
+    concurrent change raises :class:`ConcurrentUpdateError` instead of being overwritten.
     """
     row = session.get(Action, action_id)
     if row is None:
         raise NotFoundError(f"no action {action_id} in the store.")
     now = utc_now()
+    current = ActionStatus(row.status)
+    values: dict[str, Any] = {}
     changes: dict[str, dict[str, Any]] = {}
 
     def put(name: str, value: Any) -> None:
         old = getattr(row, name)
         if old != value:
-            changes[name] = {"old": old, "new": value}
-            setattr(row, name, value)
+            changes[name] = {"old": masked(name, old), "new": masked(name, value)}
+            values[name] = value
 
     if not isinstance(status, _Unset):
         target = _status(status)
-        current = ActionStatus(row.status)
         if target is not current:
             if target not in ALLOWED_TRANSITIONS[current]:
                 raise InvalidRequestError(
                     f"action {action_id} is {current.value}; it cannot become {target.value}."
                 )
             changes["status"] = {"old": current.value, "new": target.value}
-            _stamp(row, target, now)
+            values.update(_stamped(target, now, started_at=row.started_at))
     if not isinstance(assigned_agent, _Unset):
         put("assigned_agent", assigned_agent)
     if not isinstance(cost, _Unset):
@@ -254,9 +285,16 @@ def update_action(
         put("promise_date", promise_date)
     if not isinstance(notes, _Unset):
         put("notes", notes)
+    frozen = [name for name in FINAL_FIELDS if name in values]
+    if current in FINAL_STATUSES and frozen:
+        raise FinalActionError(
+            f"action {action_id} is {current.value}, so its {', '.join(frozen)} cannot "
+            f"change: a done or cancelled action keeps the {', '.join(FINAL_FIELDS)} it "
+            "closed with (notes and assigned_agent may still change). Log a new action "
+            "for new work."
+        )
     if changes:
-        row.updated_at = now
-        session.flush()
+        _compare_and_set(session, row, expected=current, values={**values, "updated_at": now})
         write_audit(
             session,
             actor=actor,
@@ -266,6 +304,35 @@ def update_action(
             details={"loan_id": row.loan_id, "changes": changes},
         )
     return ActionRecord.of(row)
+
+
+def _compare_and_set(
+    session: Session, row: Action, *, expected: ActionStatus, values: dict[str, Any]
+) -> None:
+    """``UPDATE actions SET values WHERE id = row.id AND status = expected``; exactly one row.
+
+    Anything else means another transaction changed the status after ``row`` was read:
+    :class:`ConcurrentUpdateError`, and this request's transaction rolls back.
+    """
+    result = cast(
+        "sa.CursorResult[Any]",
+        session.execute(
+            sa.update(Action)
+            .where(Action.id == row.id, Action.status == expected.value)
+            .values(values)
+            .execution_options(synchronize_session="fetch")
+        ),
+    )
+    if result.rowcount != 1:
+        now_status = session.scalar(
+            sa.select(Action.status)
+            .where(Action.id == row.id)
+            .execution_options(populate_existing=True)
+        )
+        raise ConcurrentUpdateError(
+            f"action {row.id} was changed by another request while this one ran (it was "
+            f"{expected.value}, it is now {now_status}); read it again and retry."
+        )
 
 
 # --- outcomes ---------------------------------------------------------------------------------

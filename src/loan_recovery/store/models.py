@@ -7,7 +7,9 @@ a loan column: a database column is the canonical name in lower case (``Days_Pas
 Scores, actions, outcomes, model versions, API keys and the audit log are ORM classes:
 the API creates and reads them one at a time. Revision 0002 adds ``payments`` (a Core
 table, imported in bulk, keyed by loan and due date) and the reminder tables ``outbox``,
-``contact_attempts`` and ``opt_outs``.
+``contact_attempts`` and ``opt_outs``. Revision 0003 adds ``idempotency_keys``: the first
+answer to each creating API request sent with an ``Idempotency-Key``, so a retry replays
+it instead of creating again.
 
 Personal data (name, phone, email) lives only in ``borrowers``, never in ``loans``, in the
 audit log or in logs. Every timestamp is stored and returned in UTC.
@@ -389,7 +391,12 @@ IN_FLIGHT_STATUSES: tuple[OutboxStatus, ...] = (OutboxStatus.SENDING, OutboxStat
 
 
 class AttemptOutcome(StrEnum):
-    """What came of one contact attempt (every attempt counts towards the cap)."""
+    """What came of one contact attempt.
+
+    Only attempts that may have reached the borrower are kept and count towards the cap;
+    one that never reached the network is deleted. ``ABANDONED`` is no longer written
+    (rows from older versions may still carry it).
+    """
 
     STARTED = "started"
     SENT = "sent"
@@ -481,3 +488,36 @@ class OptOut(Base):
     source: Mapped[str] = mapped_column(sa.String(LABEL_LENGTH))
     actor: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+# --- idempotent API writes (revision 0003) ---------------------------------------------------
+#: Longest ``Idempotency-Key`` header value accepted (a UUID takes 36 characters).
+IDEMPOTENCY_KEY_LENGTH = 255
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a creating POST sent with an ``Idempotency-Key`` header.
+
+    One row per (API key, route, idempotency key): the unique constraint is what stops two
+    concurrent retries from both creating, on SQLite and PostgreSQL alike. The row is
+    written in the request's own transaction, so it exists exactly when the write it
+    describes committed; ``status_code`` and ``response`` are null only inside that
+    transaction. Rows past ``expires_at`` count as absent and are purged.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("api_key_id", "route", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(
+        sa.String(KEY_LENGTH), comment="Public id of the API key that sent the request"
+    )
+    route: Mapped[str] = mapped_column(sa.String(TEXT_LENGTH), comment="Method and path")
+    idempotency_key: Mapped[str] = mapped_column(sa.String(IDEMPOTENCY_KEY_LENGTH))
+    request_hash: Mapped[str] = mapped_column(
+        sa.String(64), comment="SHA-256 of the canonical request body"
+    )
+    status_code: Mapped[int | None] = mapped_column(sa.Integer())
+    response: Mapped[str | None] = mapped_column(sa.Text(), comment="The first response body")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

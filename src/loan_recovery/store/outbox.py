@@ -8,12 +8,20 @@ conditional on the status it expects (compare-and-set), so two senders never bot
 message::
 
     pending/deferred --claim--> sending --handover begins--> delivering --> sent
-                         |            \\--> failed (permanent) / deferred (transient)
-                         \\--> held (policy) / deferred (policy)
+      |   |                       |                              \\--> failed / deferred /
+      |   |                       |                                   held (unconfirmed)
+      |   |                       \\--> failed (refused, out of tries) / deferred (retry)
+      |   \\--> held (policy) / deferred (policy)
+      \\--> failed (cannot be built or addressed: never claimed)
 
-Claiming also records a contact attempt (what the rolling cap counts). Why those steps
-make a crash or rerun send each reminder at most once, and lose none silently, is argued
-in :mod:`loan_recovery.notify.dispatch`; :func:`recover_abandoned` is the restart half.
+Claiming records a contact attempt (what the rolling cap counts), so a message in flight
+counts at once. An attempt counts only if the message may have reached the borrower:
+when a try ends before its handover began (``sending``: refused at ``RCPT``, server
+unreachable, no ``SMTPUTF8``, the sender died) or the sender knows it sent nothing, its
+attempt row is deleted again; the outbox row keeps the try in ``attempts`` and
+``last_error``. Why those steps make a crash or rerun send each reminder at most once,
+and lose none silently, is argued in :mod:`loan_recovery.notify.dispatch`;
+:func:`recover_abandoned` is the restart half and :func:`release_message` a person's.
 
 The API reads :func:`outbox_messages` and :func:`outbox_counts`; nothing here holds
 personal data (names and addresses stay in ``borrowers``).
@@ -214,8 +222,9 @@ def attempt_times(
 ) -> pd.DataFrame:
     """Contact attempts after ``since`` on ``loan_ids``: columns ``Loan_ID`` and ``at`` (UTC).
 
-    Every attempt counts, whatever came of it: a send that failed or whose delivery is
-    unconfirmed may still have reached the borrower.
+    Every recorded attempt counts, whatever came of it: a send that failed after its
+    handover began, or whose delivery is unconfirmed, may still have reached the borrower.
+    A try that cannot have reached the borrower leaves no attempt (see the module doc).
     """
     parts: list[pd.DataFrame] = []
     for start in range(0, len(loan_ids), LOOKUP_CHUNK):
@@ -307,10 +316,11 @@ def _transition(
 def claim(session: Session, message: OutboxMessage, *, now: datetime, channel: str) -> int:
     """Mark a locked due message ``sending`` on ``channel``, record the attempt; its id.
 
-    The attempt is recorded before anything is sent, so the rolling cap counts it even if
-    the sender dies half-way. ``channel`` may differ from the queued one when the
-    borrower's allowed channels changed. Raises :class:`MessageMovedError` if another
-    sender claimed it first.
+    The attempt is recorded before anything is sent, so the rolling cap counts it while
+    the message is in flight (another sender deciding on the same loan sees it); it is
+    deleted again if the try ends before its handover began. ``channel`` may differ from
+    the queued one when the borrower's allowed channels changed. Raises
+    :class:`MessageMovedError` if another sender claimed it first.
     """
     _transition(
         session,
@@ -336,6 +346,36 @@ def claim(session: Session, message: OutboxMessage, *, now: datetime, channel: s
     return attempt.id
 
 
+def fail_unclaimed(
+    session: Session,
+    message: OutboxMessage,
+    *,
+    now: datetime,
+    channel: str,
+    reason: str,
+    error: str,
+) -> None:
+    """A locked due message that cannot be built or addressed: ``failed`` at once.
+
+    Counted as a try (``attempts``) but not as a contact attempt: nothing left the
+    process. Raises :class:`MessageMovedError` if another sender claimed it first.
+    """
+    _transition(
+        session,
+        message.id,
+        expected=DUE_STATUSES,
+        values={
+            "status": OutboxStatus.FAILED.value,
+            "channel": channel,
+            "reason": reason,
+            "last_error": error[:2_000],
+            "attempts": message.attempts + 1,
+            "attempted_at": now,
+            "updated_at": now,
+        },
+    )
+
+
 def mark_delivering(session: Session, outbox_id: int, *, now: datetime) -> None:
     """The handover begins: from here on the message may have arrived."""
     _transition(
@@ -353,7 +393,46 @@ def _attempt_outcome(session: Session, attempt_id: int | None, outcome: AttemptO
         )
 
 
+def _drop_open_attempt(session: Session, attempt_id: int | None) -> None:
+    """Delete an attempt that cannot have reached the borrower (still ``started``)."""
+    if attempt_id is not None:
+        session.execute(
+            sa.delete(ATTEMPTS).where(
+                ATTEMPTS.c.id == attempt_id, ATTEMPTS.c.outcome == AttemptOutcome.STARTED.value
+            )
+        )
+
+
+def latest_attempt(session: Session, outbox_id: int) -> int | None:
+    """The id of the latest contact attempt of a message (None: none recorded)."""
+    latest: int | None = session.scalar(
+        sa.select(sa.func.max(ATTEMPTS.c.id)).where(ATTEMPTS.c.outbox_id == outbox_id)
+    )
+    return latest
+
+
 _IN_FLIGHT = (OutboxStatus.SENDING, OutboxStatus.DELIVERING)
+
+
+def _in_flight_status(session: Session, outbox_id: int) -> OutboxStatus:
+    """The status of a message a sender holds; :class:`MessageMovedError` if it holds none."""
+    status = session.scalar(sa.select(OUTBOX.c.status).where(OUTBOX.c.id == outbox_id))
+    if status not in {item.value for item in _IN_FLIGHT}:
+        raise MessageMovedError(
+            f"outbox message {outbox_id} is no longer sending/delivering; another sender or a "
+            "recovery moved it."
+        )
+    return OutboxStatus(status)
+
+
+def _settle_failed_attempt(
+    session: Session, attempt_id: int | None, *, handed_over: bool, sent_nothing: bool
+) -> None:
+    """A try that did not deliver: counted if it may have reached the borrower, else gone."""
+    if handed_over and not sent_nothing:
+        _attempt_outcome(session, attempt_id, AttemptOutcome.FAILED)
+    else:
+        _drop_open_attempt(session, attempt_id)
 
 
 def mark_sent(session: Session, outbox_id: int, attempt_id: int | None, *, now: datetime) -> None:
@@ -374,20 +453,39 @@ def mark_sent(session: Session, outbox_id: int, attempt_id: int | None, *, now: 
 
 
 def mark_failed(
-    session: Session, outbox_id: int, attempt_id: int | None, *, now: datetime, error: str
+    session: Session,
+    outbox_id: int,
+    attempt_id: int | None,
+    *,
+    now: datetime,
+    error: str,
+    reason: str | None = None,
+    sent_nothing: bool = False,
 ) -> None:
-    """The message cannot be delivered (refused for good, or too many transient failures)."""
+    """The message cannot be delivered (refused for good, or too many transient failures).
+
+    ``reason`` is the short code shown with it (``invalid-address``, ...). The attempt
+    counts only if the handover had begun (``delivering``) and the sender does not know
+    that it sent nothing; otherwise it is deleted.
+    """
+    status = _in_flight_status(session, outbox_id)
     _transition(
         session,
         outbox_id,
-        expected=_IN_FLIGHT,
+        expected=(status,),
         values={
             "status": OutboxStatus.FAILED.value,
+            "reason": reason,
             "last_error": error[:2_000],
             "updated_at": now,
         },
     )
-    _attempt_outcome(session, attempt_id, AttemptOutcome.FAILED)
+    _settle_failed_attempt(
+        session,
+        attempt_id,
+        handed_over=status == OutboxStatus.DELIVERING,
+        sent_nothing=sent_nothing,
+    )
 
 
 def mark_retry(
@@ -399,12 +497,17 @@ def mark_retry(
     until: datetime,
     reason: str,
     error: str,
+    sent_nothing: bool = False,
 ) -> None:
-    """Not delivered this time: back to ``deferred`` until ``until``."""
+    """Not delivered this time: back to ``deferred`` until ``until``.
+
+    The attempt counts as :func:`mark_failed` says.
+    """
+    status = _in_flight_status(session, outbox_id)
     _transition(
         session,
         outbox_id,
-        expected=_IN_FLIGHT,
+        expected=(status,),
         values={
             "status": OutboxStatus.DEFERRED.value,
             "reason": reason,
@@ -413,7 +516,12 @@ def mark_retry(
             "updated_at": now,
         },
     )
-    _attempt_outcome(session, attempt_id, AttemptOutcome.FAILED)
+    _settle_failed_attempt(
+        session,
+        attempt_id,
+        handed_over=status == OutboxStatus.DELIVERING,
+        sent_nothing=sent_nothing,
+    )
 
 
 def mark_unconfirmed(
@@ -463,6 +571,7 @@ class Recovered:
     requeued: int = 0
     unconfirmed_held: int = 0
     unconfirmed_requeued: int = 0
+    failed: int = 0
 
 
 def recover_abandoned(
@@ -472,14 +581,19 @@ def recover_abandoned(
     lease: timedelta,
     resend_unconfirmed: Collection[str] = (),
     unconfirmed_reason: str = "unconfirmed",
+    max_attempts: int | None = None,
+    abandoned_reason: str = "abandoned",
 ) -> Recovered:
     """Settle messages claimed longer than ``lease`` ago by a sender that never finished.
 
     * ``sending``: the handover never began, so nothing can have arrived: back to
-      ``pending`` for an immediate retry (the attempt is marked abandoned, still counted).
+      ``pending`` for an immediate retry, and its attempt is deleted (it contacted no
+      one). After ``max_attempts`` tries it is ``failed`` with ``abandoned_reason``
+      instead: a message that stops its sender every time must not stop every run.
     * ``delivering``: it may have arrived. On a channel in ``resend_unconfirmed`` (an SMS
       gateway that drops repeated idempotency keys) it is queued again; otherwise it is
       ``held`` with ``unconfirmed_reason``: sending twice is worse than asking a person.
+      Its attempt counts either way.
     """
     cutoff = now - lease
     stale = (
@@ -491,36 +605,32 @@ def recover_abandoned(
         .order_by(OutboxMessage.id)
         .with_for_update(skip_locked=True)
     )
-    requeued = held = resent = 0
+    requeued = held = resent = failed = 0
     for message in session.scalars(stale).all():
-        attempt = session.scalars(
-            sa.select(ContactAttempt.id)
-            .where(ContactAttempt.outbox_id == message.id)
-            .order_by(ContactAttempt.id.desc())
-            .limit(1)
-        ).first()
-        if message.status == OutboxStatus.SENDING or message.channel in resend_unconfirmed:
-            unconfirmed = message.status == OutboxStatus.DELIVERING
-            _transition(
-                session,
-                message.id,
-                expected=_IN_FLIGHT,
-                values={
-                    "status": OutboxStatus.PENDING.value,
-                    "scheduled_for": now,
-                    "last_error": "sender stopped before confirming; queued again",
-                    "updated_at": now,
-                },
-            )
-            _attempt_outcome(
-                session,
-                attempt,
-                AttemptOutcome.UNCONFIRMED if unconfirmed else AttemptOutcome.ABANDONED,
-            )
-            if unconfirmed:
-                resent += 1
-            else:
-                requeued += 1
+        attempt = latest_attempt(session, message.id)
+        if message.status == OutboxStatus.SENDING:
+            _drop_open_attempt(session, attempt)
+            if max_attempts is not None and message.attempts >= max_attempts:
+                _transition(
+                    session,
+                    message.id,
+                    expected=(OutboxStatus.SENDING,),
+                    values={
+                        "status": OutboxStatus.FAILED.value,
+                        "reason": abandoned_reason,
+                        "last_error": f"the sender stopped while holding it on each of "
+                        f"{message.attempts} tries; not tried again",
+                        "updated_at": now,
+                    },
+                )
+                failed += 1
+                continue
+            _requeue(session, message.id, now=now, expected=OutboxStatus.SENDING)
+            requeued += 1
+        elif message.channel in resend_unconfirmed:
+            _requeue(session, message.id, now=now, expected=OutboxStatus.DELIVERING)
+            _attempt_outcome(session, attempt, AttemptOutcome.UNCONFIRMED)
+            resent += 1
         else:
             mark_unconfirmed(
                 session,
@@ -529,10 +639,26 @@ def recover_abandoned(
                 now=now,
                 reason=unconfirmed_reason,
                 error="sender stopped after handing the message over, before the server "
-                "confirmed it; check the mail server's log, then release or close it",
+                "confirmed it; check the mail server's log, then release it",
             )
             held += 1
-    return Recovered(requeued=requeued, unconfirmed_held=held, unconfirmed_requeued=resent)
+    return Recovered(
+        requeued=requeued, unconfirmed_held=held, unconfirmed_requeued=resent, failed=failed
+    )
+
+
+def _requeue(session: Session, outbox_id: int, *, now: datetime, expected: OutboxStatus) -> None:
+    _transition(
+        session,
+        outbox_id,
+        expected=(expected,),
+        values={
+            "status": OutboxStatus.PENDING.value,
+            "scheduled_for": now,
+            "last_error": "sender stopped before confirming; queued again",
+            "updated_at": now,
+        },
+    )
 
 
 def hold_open_messages(
@@ -601,9 +727,130 @@ def outbox_counts(session: Session, *, campaign: str | None = None) -> dict[str,
     return counts
 
 
-# --- a person's way out of "unconfirmed" --------------------------------------------------------
-#: Audit ``action`` of releasing a message held as unconfirmed.
+# --- a person's way out: release ---------------------------------------------------------------
+#: Audit ``action`` of releasing a message.
 RELEASE_ACTION = "outbox.release"
+#: How long after its claim a message in flight is left to its sender by default: a
+#: ``delivering`` message younger than this may be being handed over right now.
+RELEASE_GUARD = timedelta(minutes=5)
+
+
+def release_message(
+    session: Session,
+    outbox_id: int,
+    *,
+    resend: bool,
+    actor: str,
+    now: datetime,
+    unconfirmed_reason: str = "unconfirmed",
+    guard: timedelta = RELEASE_GUARD,
+) -> OutboxRecord:
+    """Settle a message that is not final, or held as unconfirmed, as a person decided.
+
+    ``resend`` (it never arrived, or it should go now): back to ``pending``, due now; the
+    next dispatch asks the contact policy again and sends it. Otherwise (it did arrive):
+    ``sent``, at its last attempt's time, and that attempt counts as sent. By status:
+
+    * ``pending``, ``deferred``: ``resend`` makes it due now; it cannot be marked sent.
+    * ``sending``: its handover never began, so it cannot have arrived: ``resend`` queues
+      it again and deletes its open attempt; it cannot be marked sent. Safe even while a
+      sender holds it: that sender's handover then finds it moved and sends nothing.
+    * ``delivering`` (claimed at least ``guard`` ago, so no sender is still waiting for
+      the server) and ``held`` as ``unconfirmed_reason``: either choice; the attempt
+      keeps counting.
+    * ``sent``, ``failed`` and ``held`` by the contact policy are final:
+      :class:`InvalidRequestError`, as for a ``delivering`` message younger than
+      ``guard``; an unknown id raises :class:`NotFoundError`.
+
+    The change is conditional on the message not having moved meanwhile (compare-and-set)
+    and audited.
+    """
+    message = session.get(OutboxMessage, outbox_id)
+    if message is None:
+        raise NotFoundError(f"no outbox message {outbox_id}.")
+    status = OutboxStatus(message.status)
+    state = status.value + (f" ({message.reason})" if message.reason else "")
+    _check_releasable(message, status, state, resend, now, unconfirmed_reason, guard)
+    target = OutboxStatus.PENDING if resend else OutboxStatus.SENT
+    values: dict[str, Any] = {"status": target.value, "reason": None, "updated_at": now}
+    if resend:
+        values["scheduled_for"] = now
+    else:
+        values["sent_at"] = message.attempted_at or now
+        values["last_error"] = None
+    condition = [OUTBOX.c.id == outbox_id, OUTBOX.c.status == status.value]
+    if status == OutboxStatus.HELD:
+        condition.append(OUTBOX.c.reason == unconfirmed_reason)
+    result = session.execute(
+        sa.update(OUTBOX)
+        .where(*condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise MessageMovedError(
+            f"outbox message {outbox_id} changed while it was being released; list it again."
+        )
+    latest = latest_attempt(session, outbox_id)
+    if not resend:  # the attempt in doubt did reach the borrower
+        _attempt_outcome(session, latest, AttemptOutcome.SENT)
+    elif status == OutboxStatus.SENDING:  # never handed over: it contacted no one
+        _drop_open_attempt(session, latest)
+    elif status == OutboxStatus.DELIVERING:
+        _attempt_outcome(session, latest, AttemptOutcome.UNCONFIRMED)
+    write_audit(
+        session,
+        actor=actor,
+        action=RELEASE_ACTION,
+        entity="outbox",
+        entity_id=str(outbox_id),
+        details={
+            "loan_id": message.loan_id,
+            "campaign": message.campaign,
+            "channel": message.channel,
+            "from": {"status": status.value, "reason": message.reason},
+            "to": target.value,
+        },
+    )
+    session.expire(message)
+    refreshed = session.get(OutboxMessage, outbox_id)
+    if refreshed is None:  # pragma: no cover - updated just above in this transaction
+        raise NotFoundError(f"no outbox message {outbox_id}.")
+    return OutboxRecord.of(refreshed)
+
+
+def _check_releasable(
+    message: OutboxMessage,
+    status: OutboxStatus,
+    state: str,
+    resend: bool,
+    now: datetime,
+    unconfirmed_reason: str,
+    guard: timedelta,
+) -> None:
+    """Raise :class:`InvalidRequestError` when ``message`` cannot be released so."""
+    name = f"outbox message {message.id} is {state}"
+    if status in (OutboxStatus.SENT, OutboxStatus.FAILED):
+        raise InvalidRequestError(f"{name}: that is final; there is nothing to release.")
+    if status == OutboxStatus.HELD and message.reason != unconfirmed_reason:
+        raise InvalidRequestError(
+            f"{name}: held by the contact rules, which is final; only a message whose "
+            f"delivery is in doubt ({unconfirmed_reason}, delivering) or that is not sent "
+            "yet can be released."
+        )
+    if status == OutboxStatus.DELIVERING:
+        claimed = message.attempted_at or message.updated_at
+        if claimed > now - guard:
+            raise InvalidRequestError(
+                f"{name}: a sender claimed it at {claimed:%Y-%m-%d %H:%M:%S} UTC and may be "
+                f"handing it over right now; release it after {claimed + guard:%H:%M:%S} UTC "
+                "(or let the next `remind` run settle it)."
+            )
+    if not resend and status in (*DUE_STATUSES, OutboxStatus.SENDING):
+        raise InvalidRequestError(
+            f"{name}: its handover never began, so it cannot have arrived; use --resend "
+            "to send it now."
+        )
 
 
 def release_unconfirmed(
@@ -615,67 +862,13 @@ def release_unconfirmed(
     now: datetime,
     unconfirmed_reason: str = "unconfirmed",
 ) -> OutboxRecord:
-    """Settle a message held because its delivery is unconfirmed, as a person decided.
-
-    ``resend``: the person found it never arrived (not in the mail server's log), so it
-    goes back to ``pending``, due now; the next dispatch asks the contact policy again and
-    sends it. Otherwise it arrived: ``sent`` (at its last attempt's time) and that attempt
-    counts as sent. Only a ``held`` message whose reason is ``unconfirmed_reason`` can be
-    released: any other (opted out, do-not-contact, already sent) raises
-    :class:`InvalidRequestError`, an unknown id :class:`NotFoundError`. The change is
-    conditional on the message still being held (compare-and-set) and audited.
-    """
-    message = session.get(OutboxMessage, outbox_id)
-    if message is None:
-        raise NotFoundError(f"no outbox message {outbox_id}.")
-    if message.status != OutboxStatus.HELD or message.reason != unconfirmed_reason:
-        state = message.status + (f" ({message.reason})" if message.reason else "")
-        raise InvalidRequestError(
-            f"outbox message {outbox_id} is {state}, not held as {unconfirmed_reason}; only "
-            "a message whose delivery is unconfirmed can be released."
-        )
-    target = OutboxStatus.PENDING if resend else OutboxStatus.SENT
-    values: dict[str, Any] = {"status": target.value, "reason": None, "updated_at": now}
-    if resend:
-        values["scheduled_for"] = now
-    else:
-        values["sent_at"] = message.attempted_at or now
-        values["last_error"] = None
-    result = session.execute(
-        sa.update(OUTBOX)
-        .where(
-            OUTBOX.c.id == outbox_id,
-            OUTBOX.c.status == OutboxStatus.HELD.value,
-            OUTBOX.c.reason == unconfirmed_reason,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise MessageMovedError(
-            f"outbox message {outbox_id} changed while it was being released; list it again."
-        )
-    if not resend:  # the attempt in doubt did reach the borrower
-        latest = session.scalar(
-            sa.select(sa.func.max(ATTEMPTS.c.id)).where(ATTEMPTS.c.outbox_id == outbox_id)
-        )
-        _attempt_outcome(session, latest, AttemptOutcome.SENT)
-    write_audit(
+    """:func:`release_message` under its former name (every non-final status, not only
+    ``held`` as unconfirmed), with the default guard."""
+    return release_message(
         session,
+        outbox_id,
+        resend=resend,
         actor=actor,
-        action=RELEASE_ACTION,
-        entity="outbox",
-        entity_id=str(outbox_id),
-        details={
-            "loan_id": message.loan_id,
-            "campaign": message.campaign,
-            "channel": message.channel,
-            "from": {"status": OutboxStatus.HELD.value, "reason": unconfirmed_reason},
-            "to": target.value,
-        },
+        now=now,
+        unconfirmed_reason=unconfirmed_reason,
     )
-    session.expire(message)
-    refreshed = session.get(OutboxMessage, outbox_id)
-    if refreshed is None:  # pragma: no cover - updated just above in this transaction
-        raise NotFoundError(f"no outbox message {outbox_id}.")
-    return OutboxRecord.of(refreshed)

@@ -7,7 +7,8 @@ of a loan is its current score. Actions follow the recommendation:
 
 * a loan whose recommended action is already open (planned or in progress) keeps it;
 * other *planned* actions of the loan are cancelled: the new plan supersedes them
-  (actions an agent has started are left alone);
+  (actions an agent has started are left alone, also when the agent started one while
+  the plan was being stored: the cancel is compare-and-set on ``planned``);
 * otherwise a new action is created with status ``planned`` and the expected cost;
 * ``hold`` creates no action.
 
@@ -29,11 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from loan_recovery.data import schema
 from loan_recovery.store.audit import json_value, write_audit
-from loan_recovery.store.bulk import Column, Same, bulk_insert, bulk_update
+from loan_recovery.store.bulk import Column, Same, bulk_insert
 from loan_recovery.store.errors import InvalidRequestError, NotFoundError
 from loan_recovery.store.loans import LOOKUP_CHUNK, UpsertCounts, key_in, upsert_loans
 from loan_recovery.store.models import (
@@ -297,6 +299,35 @@ def _open_actions(connection: sa.Connection, keys: np.ndarray[Any, Any]) -> pd.D
     )
 
 
+def _ids_in(connection: sa.Connection, ids: list[int]) -> sa.ColumnElement[bool]:
+    """``actions.id IN ids``: one array parameter on PostgreSQL (as :func:`key_in`)."""
+    if connection.dialect.name == "postgresql":
+        array = sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.BigInteger()))
+        return ACTIONS.c.id == sa.any_(array)
+    return ACTIONS.c.id.in_(ids)
+
+
+def _cancel_planned(connection: sa.Connection, ids: list[int], now: datetime) -> list[int]:
+    """Cancel the actions of ``ids`` that are still planned; returns the ids cancelled.
+
+    Compare-and-set (``WHERE status = 'planned'``), as every status change of an action:
+    one an agent started, finished or cancelled since the plan read it stays as it is.
+    """
+    cancelled: list[int] = []
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        rows = connection.execute(
+            sa.update(ACTIONS)
+            .where(
+                _ids_in(connection, ids[start : start + LOOKUP_CHUNK]),
+                ACTIONS.c.status == ActionStatus.PLANNED.value,
+            )
+            .values(status=ActionStatus.CANCELLED.value, updated_at=now, completed_at=now)
+            .returning(ACTIONS.c.id)
+        )
+        cancelled.extend(int(value) for value in rows.scalars())
+    return sorted(cancelled)
+
+
 def _plan_actions(
     connection: sa.Connection,
     worklist: pd.DataFrame,
@@ -314,19 +345,9 @@ def _plan_actions(
     matches = existing["action"] == existing["recommended"]
     covered = set(existing.loc[matches, "loan_id"])
     stale = existing["status"].eq(ActionStatus.PLANNED.value) & ~matches
-    cancelled = [int(value) for value in existing.loc[stale, "id"].tolist()]
-    if cancelled:
-        bulk_update(
-            connection,
-            ACTIONS,
-            key="id",
-            columns={
-                "id": cancelled,
-                "status": Same(ActionStatus.CANCELLED.value),
-                "updated_at": Same(now),
-                "completed_at": Same(now),
-            },
-        )
+    cancelled = _cancel_planned(
+        connection, [int(value) for value in existing.loc[stale, "id"].tolist()], now
+    )
     wanted = (recommended != HOLD) & ~recommended.index.isin(list(covered))
     new = worklist.loc[wanted.to_numpy()]
     new_keys = keys[wanted.to_numpy()].tolist()

@@ -8,7 +8,7 @@ most recent plan run that included it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from loan_recovery.data import schema
-from loan_recovery.store.audit import masked
+from loan_recovery.store.audit import MASK, masked
 from loan_recovery.store.cases import ActionRecord, OutcomeRecord
 from loan_recovery.store.errors import InvalidRequestError, NotFoundError
 from loan_recovery.store.models import (
@@ -298,7 +298,9 @@ def loan_detail(
     """The loan (canonical names), its borrower, last ``history`` scores, actions, outcomes.
 
     Personal data (name, phone, email) is masked unless ``include_personal``: the API
-    decides by the caller's role, and nothing else ever sees it.
+    decides by the caller's role, and nothing else ever sees it. The same goes for what
+    agents type: without ``include_personal`` an action's notes read :data:`MASK` (a note
+    may name the borrower or quote their phone) and its assigned agent is redacted.
     """
     row = session.execute(sa.select(loans).where(loan_key == loan_id)).mappings().first()
     if row is None:
@@ -329,8 +331,21 @@ def loan_detail(
         loan=loan,
         borrower=borrower,
         scores=[ScoreRecord.of(score) for score in scores],
-        actions=[ActionRecord.of(action) for action in actions],
+        actions=[
+            ActionRecord.of(action) if include_personal else _without_free_text(action)
+            for action in actions
+        ],
         outcomes=[OutcomeRecord.of(outcome) for outcome in outcomes],
+    )
+
+
+def _without_free_text(row: Action) -> ActionRecord:
+    """An action as a viewer sees it: notes masked, the assigned agent redacted."""
+    record = ActionRecord.of(row)
+    return replace(
+        record,
+        notes=None if record.notes is None else MASK,
+        assigned_agent=masked("assigned_agent", record.assigned_agent),
     )
 
 

@@ -7,14 +7,16 @@ the audit log keeps pointing at it.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.responses import Response
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
-from loan_recovery.api.deps import Admin, ModelsDep, SessionDep, Viewer
-from loan_recovery.api.routes.responses import AUTHENTICATED, errors
+from loan_recovery.api.deps import Admin, IdempotencyDep, ModelsDep, SessionDep, Viewer
+from loan_recovery.api.routes.responses import AUTHENTICATED, IDEMPOTENT, errors
 from loan_recovery.api.schemas import TEXT_PATTERN, ApiKeyCreate, ApiKeyCreated, ChampionInfo
 from loan_recovery.store.apikeys import ApiKeyInfo, create_api_key, list_api_keys, revoke_api_key
 from loan_recovery.store.models import KEY_LENGTH, LABEL_LENGTH, TEXT_LENGTH
@@ -67,13 +69,35 @@ def get_keys(_principal: Admin, session: SessionDep) -> list[ApiKeyInfo]:
     "/apikeys",
     response_model=ApiKeyCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(409),
+    responses=errors(*IDEMPOTENT),
     tags=["admin"],
 )
-def post_key(body: ApiKeyCreate, principal: Admin, session: SessionDep) -> ApiKeyCreated:
-    """Create a key; the response holds it this once. Role: admin."""
+def post_key(
+    body: ApiKeyCreate, principal: Admin, session: SessionDep, idempotency: IdempotencyDep
+) -> Response:
+    """Create a key; the response holds it this once. Role: admin.
+
+    With an Idempotency-Key a retry creates no second key, but it cannot show the secret
+    again (it is never stored): it answers 409 naming the key created, to revoke if the
+    first answer was lost.
+    """
+    if (earlier := idempotency.claim(session, body)) is not None:
+        key_id = json.loads(earlier.body)["info"]["key_id"]
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the first request with this Idempotency-Key already created API key {key_id}; "
+            "its secret is shown only once and never stored, so it cannot be sent again. "
+            f"If that answer was lost, revoke {key_id} and create a new key with a new "
+            "Idempotency-Key.",
+        )
     created = create_api_key(session, name=body.name, role=body.role, actor=principal.name)
-    return ApiKeyCreated(key=created.key, info=created.info)
+    shown = ApiKeyCreated(key=created.key, info=created.info)
+    return idempotency.respond(
+        session,
+        status.HTTP_201_CREATED,
+        shown.model_dump_json().encode("utf-8"),
+        saved=json.dumps({"info": {"key_id": created.info.key_id}}).encode("utf-8"),
+    )
 
 
 @router.delete(

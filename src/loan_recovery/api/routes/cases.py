@@ -1,8 +1,11 @@
 """The case store's reads and an agent's writes: worklist, loans, actions, outcomes, summaries.
 
 Roles: every read needs viewer or above; logging actions and outcomes needs agent or
-above. A loan's borrower contact details (name, phone, email) are shown to agents and
-admins, who work the case, and masked for viewers.
+above. A loan's borrower contact details (name, phone, email) and its actions' notes are
+shown to agents and admins, who work the case, and masked for viewers.
+
+Creating an action or an outcome takes an ``Idempotency-Key`` header (see
+:class:`loan_recovery.api.deps.Idempotency`): a retried request creates nothing new.
 
 No ``from __future__ import annotations`` here: the loan detail's response type is built
 at runtime from the schema.
@@ -12,9 +15,11 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import Response
+from pydantic import TypeAdapter
 
-from loan_recovery.api.deps import Agent, SessionDep, Viewer
-from loan_recovery.api.routes.responses import AUTHENTICATED, errors
+from loan_recovery.api.deps import Agent, IdempotencyDep, SessionDep, Viewer
+from loan_recovery.api.routes.responses import AUTHENTICATED, IDEMPOTENT, errors
 from loan_recovery.api.schemas import (
     MAX_NUMBER,
     TEXT_PATTERN,
@@ -59,6 +64,8 @@ ActionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 def build_router(schemas: ApiSchemas) -> APIRouter:
     """The case routes, with this app's loan-detail model."""
     router = APIRouter(tags=["cases"], responses=errors(*AUTHENTICATED))
+    action_json = TypeAdapter(ActionRecord).dump_json
+    outcome_json = TypeAdapter(OutcomeRecord).dump_json
 
     @router.get("/worklist", response_model=Page[WorklistItem])
     def get_worklist(
@@ -87,7 +94,7 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
     @router.get("/loans/{loan_id:path}", response_model=schemas.loan_detail, responses=errors(404))
     def get_loan(loan_id: LoanId, principal: Viewer, session: SessionDep) -> dict[str, Any]:
         """A loan with its borrower, scores, actions and outcomes. Role: viewer (contact
-        details masked) or agent/admin (shown)."""
+        details and notes masked) or agent/admin (shown)."""
         detail = loan_detail(session, loan_id=loan_id, include_personal=principal.has(Role.AGENT))
         return {
             "loan": detail.loan,
@@ -101,11 +108,19 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
         "/actions",
         response_model=ActionRecord,
         status_code=status.HTTP_201_CREATED,
-        responses=errors(404, 409),
+        responses=errors(404, *IDEMPOTENT),
     )
-    def post_action(body: ActionCreate, principal: Agent, session: SessionDep) -> ActionRecord:
-        """Log a recovery action on a stored loan (planned or in progress). Role: agent."""
-        return create_action(
+    def post_action(
+        body: ActionCreate, principal: Agent, session: SessionDep, idempotency: IdempotencyDep
+    ) -> Response:
+        """Log a recovery action on a stored loan (planned or in progress). Role: agent.
+
+        Send an Idempotency-Key: a retry with the same key and body answers as the first
+        request did and logs nothing new.
+        """
+        if (earlier := idempotency.claim(session, body)) is not None:
+            return idempotency.replay(earlier)
+        record = create_action(
             session,
             loan_id=body.loan_id,
             action=body.action,
@@ -117,6 +132,7 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
             promise_date=body.promise_date,
             notes=body.notes,
         )
+        return idempotency.respond(session, status.HTTP_201_CREATED, action_json(record))
 
     @router.patch("/actions/{action_id}", response_model=ActionRecord, responses=errors(404, 409))
     def patch_action(
@@ -125,7 +141,9 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
         """Change an action's status, agent, cost, promise or notes. Role: agent.
 
         Fields left out stay as they are; ``null`` clears one (status cannot be cleared).
-        Status moves forward only; done and cancelled are final (409 otherwise).
+        Status moves forward only; done and cancelled are final, and so are their cost,
+        promise_amount and promise_date (409 otherwise). A change that races another one
+        on the same action is refused (409): read the action again and retry.
         """
         given = body.model_fields_set
 
@@ -150,11 +168,19 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
         "/outcomes",
         response_model=OutcomeRecord,
         status_code=status.HTTP_201_CREATED,
-        responses=errors(404, 409),
+        responses=errors(404, *IDEMPOTENT),
     )
-    def post_outcome(body: OutcomeCreate, principal: Agent, session: SessionDep) -> OutcomeRecord:
-        """Record what a loan's recovery brought; a named open action becomes done. Role: agent."""
-        return record_outcome(
+    def post_outcome(
+        body: OutcomeCreate, principal: Agent, session: SessionDep, idempotency: IdempotencyDep
+    ) -> Response:
+        """Record what a loan's recovery brought; a named open action becomes done. Role: agent.
+
+        Outcomes are the next training run's labels, so send an Idempotency-Key: a retry
+        with the same key and body answers as the first request did and records nothing.
+        """
+        if (earlier := idempotency.claim(session, body)) is not None:
+            return idempotency.replay(earlier)
+        record = record_outcome(
             session,
             loan_id=body.loan_id,
             amount_recovered=body.amount_recovered,
@@ -163,6 +189,7 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
             actor=principal.name,
             action_id=body.action_id,
         )
+        return idempotency.respond(session, status.HTTP_201_CREATED, outcome_json(record))
 
     @router.get("/portfolio/summary", response_model=PortfolioSummary)
     def get_portfolio_summary(_principal: Viewer, session: SessionDep) -> PortfolioSummary:

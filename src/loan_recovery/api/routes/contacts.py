@@ -3,19 +3,22 @@
 Role: agent. ``POST /v1/contacts/opt-out`` records the request where no later import can
 undo it, sets the borrower's flag, holds their queued reminders when every channel is
 stopped, and writes an audit row naming the caller; from then on the contact policy
-holds every reminder to them (see :mod:`loan_recovery.notify.optout`).
+holds every reminder to them (see :mod:`loan_recovery.notify.optout`). It takes an
+``Idempotency-Key`` header: a retried request records no second opt-out.
 """
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
 from fastapi import APIRouter, status
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from loan_recovery.api.deps import Agent, SessionDep
-from loan_recovery.api.routes.responses import AUTHENTICATED, errors
-from loan_recovery.api.schemas import TEXT_PATTERN, one_of
+from loan_recovery.api.deps import Agent, IdempotencyDep, SessionDep
+from loan_recovery.api.routes.responses import AUTHENTICATED, IDEMPOTENT, errors
+from loan_recovery.api.schemas import TEXT_PATTERN, RequestModel, one_of
 from loan_recovery.notify.optout import opt_out
+from loan_recovery.store.audit import redact_text
 from loan_recovery.store.models import LABEL_LENGTH, TEXT_LENGTH, Channel
 
 #: The ``channel`` that stops every channel (stored as no channel).
@@ -27,7 +30,7 @@ else:
     ChannelChoice = one_of((*(channel.value for channel in Channel), ALL_CHANNELS))
 
 
-class OptOutRequest(BaseModel):
+class OptOutRequest(RequestModel):
     """Stop reminders to a borrower, named by one of their loans or by their id."""
 
     model_config = ConfigDict(extra="forbid")
@@ -85,10 +88,18 @@ router = APIRouter(prefix="/contacts", tags=["contacts"], responses=errors(*AUTH
     "/opt-out",
     response_model=OptOutResult,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(404),
+    responses=errors(404, *IDEMPOTENT),
 )
-def post_opt_out(body: OptOutRequest, principal: Agent, session: SessionDep) -> OptOutResult:
-    """Stop reminders to a borrower (all channels, or one); audited. Role: agent."""
+def post_opt_out(
+    body: OptOutRequest, principal: Agent, session: SessionDep, idempotency: IdempotencyDep
+) -> Response:
+    """Stop reminders to a borrower (all channels, or one); audited. Role: agent.
+
+    With an Idempotency-Key a retry answers as the first request did and records no
+    second opt-out. ``source`` is a label: phone numbers and addresses in it are redacted.
+    """
+    if (earlier := idempotency.claim(session, body)) is not None:
+        return idempotency.replay(earlier)
     channel = None if body.channel == ALL_CHANNELS else body.channel
     record = opt_out(
         session,
@@ -96,9 +107,9 @@ def post_opt_out(body: OptOutRequest, principal: Agent, session: SessionDep) -> 
         loan_id=body.loan_id,
         borrower_id=body.borrower_id,
         channel=channel,
-        source=body.source,
+        source=redact_text(body.source),
     )
-    return OptOutResult(
+    result = OptOutResult(
         id=record.id,
         borrower_id=record.borrower_id,
         channel=record.channel or ALL_CHANNELS,
@@ -106,4 +117,7 @@ def post_opt_out(body: OptOutRequest, principal: Agent, session: SessionDep) -> 
         loans=record.loans,
         held_messages=record.held_messages,
         at=record.at,
+    )
+    return idempotency.respond(
+        session, status.HTTP_201_CREATED, result.model_dump_json().encode("utf-8")
     )

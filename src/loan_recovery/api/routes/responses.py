@@ -14,6 +14,7 @@ _TEXT: dict[int, str] = {
     409: "Conflicts with the stored state",
     413: "Request body over the configured size limit",
     422: "Invalid request: each problem with its location and reason",
+    428: "No Idempotency-Key header, and the server requires one on creating requests",
     500: "Unexpected error (only an error id; details in the server log)",
     503: "Models not loaded, or database unavailable",
 }
@@ -33,3 +34,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 #: What every authenticated route can answer besides its own codes.
 AUTHENTICATED = (401, 403)
+#: What a creating POST can answer besides its own codes: 409 for an Idempotency-Key
+#: reused with another body, 428 for a missing one when the server requires it.
+IDEMPOTENT = (409, 428)

@@ -9,19 +9,32 @@ the caller, version and counts.
 Roles: scoring reads, so a viewer may score; planning writes the case store (new scores,
 actions created and superseded), so it needs an agent or admin.
 
+Plan takes an ``Idempotency-Key`` header: a retry with the same key and body is scored
+again (the key is claimed after scoring, so no database connection waits on the model)
+but answered with the first run and stores nothing. Score creates nothing, so it takes
+none.
+
 No ``from __future__ import annotations`` here: the body type is built at runtime from the
 schema, and FastAPI must see it as an object, not a name.
 """
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from loan_recovery.api.deps import Agent, ModelsDep, Principal, SessionDep, SettingsDep, Viewer
-from loan_recovery.api.routes.responses import AUTHENTICATED, errors
+from loan_recovery.api.deps import (
+    Agent,
+    IdempotencyDep,
+    ModelsDep,
+    Principal,
+    SessionDep,
+    SettingsDep,
+    Viewer,
+)
+from loan_recovery.api.routes.responses import AUTHENTICATED, IDEMPOTENT, errors
 from loan_recovery.api.schemas import ApiSchemas
 from loan_recovery.api.scoring import ScoredBatch, ServingModels, response_json, score_records
 from loan_recovery.store.audit import audit_scoring
@@ -80,20 +93,26 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
         audit(session, principal, models, len(scored.rows), "score")
         return Response(response_json(payload(models, scored)), media_type=JSON)
 
-    @router.post("/plan", response_model=schemas.plan_response, responses=errors(409))
+    @router.post("/plan", response_model=schemas.plan_response, responses=errors(*IDEMPOTENT))
     def plan(
         batch: batch_type,  # type: ignore[valid-type]
         principal: Agent,
         models: ModelsDep,
         settings: SettingsDep,
         session: SessionDep,
+        idempotency: IdempotencyDep,
     ) -> Response:
         """Score the loans and store them, their scores and planned actions as one run.
 
         Role: agent or admin. Loans are upserted by Loan_ID; a loan whose recommended
-        action is already open keeps it, other planned actions are superseded.
+        action is already open keeps it, other planned actions are superseded. Send an
+        Idempotency-Key: a retry with the same key and body gets the first run's answer
+        and stores no second run.
         """
         scored = score_records(records(batch), models, settings)
+        # Claimed after scoring, so no connection is held while the loans are scored.
+        if (earlier := idempotency.claim(session, batch)) is not None:
+            return idempotency.replay(earlier)
         stored = store_plan(
             session,
             scored.plan.worklist,
@@ -116,6 +135,6 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
             "loans_unchanged": 0 if counts is None else counts.unchanged,
             "loans_outdated": 0 if counts is None else counts.outdated,
         }
-        return Response(response_json(body), media_type=JSON)
+        return idempotency.respond(session, status.HTTP_200_OK, response_json(body))
 
     return router
