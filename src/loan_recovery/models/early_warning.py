@@ -45,6 +45,7 @@ from loan_recovery.config import EarlyWarningSettings, XGBoostSettings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import IncompatibleModelError, ModelError, TrainingDataError
 from loan_recovery.models import metrics
+from loan_recovery.models.boosting import named
 from loan_recovery.models.explain import ReasonCodes, reason_codes, tree_contributions
 from loan_recovery.models.model_json import (
     column_difference,
@@ -431,8 +432,8 @@ class EarlyWarningModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             fit_rows, valid_rows = _loan_split(np.arange(len(labels)), 0.2, self.random_state)
         names = list(EARLY_WARNING_FEATURES)
         threads = _threads(self.n_jobs)
-        train = xgb.DMatrix(values[fit_rows], labels[fit_rows], feature_names=names)
-        valid = xgb.DMatrix(values[valid_rows], labels[valid_rows], feature_names=names)
+        train = xgb.DMatrix(values[fit_rows], labels[fit_rows])
+        valid = xgb.DMatrix(values[valid_rows], labels[valid_rows])
         params = {
             "objective": "binary:logistic",
             "eval_metric": "logloss",
@@ -457,7 +458,7 @@ class EarlyWarningModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             verbose_eval=False,
         )
         best = int(booster.best_iteration)
-        self.booster_ = booster[: best + 1]
+        self.booster_ = named(booster[: best + 1], names)
         self.best_iteration_ = best
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)

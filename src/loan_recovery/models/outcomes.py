@@ -79,6 +79,7 @@ from loan_recovery.exceptions import (
     TamperedModelError,
     TrainingDataError,
 )
+from loan_recovery.models.boosting import named
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.model_json import incompatible, load_checked_booster, read_model_json
 
@@ -578,7 +579,6 @@ def _train_regressor(
         target[fit_rows],
         weight=scaled[fit_rows],
         base_margin=None if base_margin is None else base_margin[fit_rows],
-        feature_names=names,
         nthread=threads,
     )
     valid = xgb.QuantileDMatrix(
@@ -586,7 +586,6 @@ def _train_regressor(
         target[valid_rows],
         weight=scaled[valid_rows],
         base_margin=None if base_margin is None else base_margin[valid_rows],
-        feature_names=names,
         ref=train,
         nthread=threads,
     )
@@ -599,7 +598,7 @@ def _train_regressor(
         verbose_eval=False,
     )
     best = int(booster.best_iteration)
-    trimmed = booster[: best + 1]
+    trimmed = named(booster[: best + 1], names)
     trimmed.set_param({"nthread": 1})
     return trimmed, best
 

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from loan_recovery.config import RandomForestSettings, XGBoostSettings
 from loan_recovery.exceptions import ModelError
+from loan_recovery.models.boosting import named
 from loan_recovery.models.design import monotone_constraints
 from loan_recovery.models.risk_inputs import (
     Float32Array,
@@ -134,7 +135,7 @@ def train_booster(
         # Early stopping may not have run this round: the caller discards the booster.
         return booster, booster.num_boosted_rounds() - 1, True
     best = int(booster.best_iteration)
-    return booster[: best + 1], best, False
+    return named(booster[: best + 1], names), best, False
 
 
 def boost_rounds(
@@ -149,13 +150,14 @@ def boost_rounds(
     monotone: bool = True,
 ) -> xgb.Booster:
     """Exactly ``n_rounds`` trees on every row given: no split is held back."""
-    train = xgb.QuantileDMatrix(values, labels, feature_names=list(names), nthread=threads)
-    return xgb.train(
+    train = xgb.QuantileDMatrix(values, labels, nthread=threads)
+    booster = xgb.train(
         xgboost_params(settings, names, random_state, threads, monotone=monotone),
         train,
         num_boost_round=n_rounds,
         verbose_eval=False,
     )
+    return named(booster, names)
 
 
 def boost_with_curve(
@@ -175,13 +177,8 @@ def boost_with_curve(
     every round that could be chosen; cross-fitting picks one count for all folds from the
     mean curve.
     """
-    feature_names = list(names)
-    train_matrix = xgb.QuantileDMatrix(
-        train[0], train[1], feature_names=feature_names, nthread=threads
-    )
-    test_matrix = xgb.QuantileDMatrix(
-        test[0], test[1], feature_names=feature_names, ref=train_matrix, nthread=threads
-    )
+    train_matrix = xgb.QuantileDMatrix(train[0], train[1], nthread=threads)
+    test_matrix = xgb.QuantileDMatrix(test[0], test[1], ref=train_matrix, nthread=threads)
     history: dict[str, Any] = {}
     booster = xgb.train(
         xgboost_params(settings, names, random_state, threads, monotone=monotone),
@@ -193,7 +190,7 @@ def boost_with_curve(
         verbose_eval=False,
         callbacks=callbacks or [],
     )
-    return booster, np.asarray(history["test"]["logloss"], dtype=np.float64)
+    return named(booster, names), np.asarray(history["test"]["logloss"], dtype=np.float64)
 
 
 def forest_positive(

@@ -75,7 +75,8 @@ class SmallDataSearch:
                 self.settings.inner_folds, shuffle=True, random_state=random_state
             ).split(values, labels)
         )
-        matrix = xgb.DMatrix(values, labels, feature_names=list(names), nthread=threads)
+        # Unnamed: XGBoost would otherwise re-check every feature name on every round.
+        matrix = xgb.DMatrix(values, labels, nthread=threads)
         results: list[tuple[float, int, XGBoostSettings]] = []
         for index, candidate in enumerate(list(self.grid)):
             started = time.monotonic()

@@ -71,6 +71,7 @@ from sklearn.utils.validation import check_is_fitted
 from loan_recovery.config import OutcomeSettings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ModelError, TrainingDataError
+from loan_recovery.models.boosting import named
 from loan_recovery.models.outcomes import (
     LEARNERS,
     MIN_TRAINING_ROWS,
@@ -191,14 +192,12 @@ def _boost(
         values[fit_rows],
         target[fit_rows],
         base_margin=None if base_margin is None else base_margin[fit_rows],
-        feature_names=names,
         nthread=1,
     )
     valid = xgb.QuantileDMatrix(
         values[valid_rows],
         target[valid_rows],
         base_margin=None if base_margin is None else base_margin[valid_rows],
-        feature_names=names,
         ref=train,
         nthread=1,
     )
@@ -211,7 +210,7 @@ def _boost(
         verbose_eval=False,
     )
     best = int(booster.best_iteration)
-    trimmed = booster[: best + 1]
+    trimmed = named(booster[: best + 1], names)
     trimmed.set_param({"nthread": 1})
     return trimmed, best
 
