@@ -1066,7 +1066,7 @@ def remind(
     decided = ", ".join(f"{count:,} {name}" for name, count in outcome.decisions.items())
     verb = "would queue" if dry_run else "queued"
     console.print(
-        f"{len(outcome.view):,} targets ({decided}); {verb} {outcome.queued:,}, "
+        f"{outcome.targets:,} targets ({decided}); {verb} {outcome.queued:,}, "
         f"{outcome.already_queued:,} already queued, {outcome.not_queued:,} unknown loans; "
         f"{outcome.due_now:,} queued messages due now"
     )

@@ -114,7 +114,12 @@ VIEW_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class RemindOutcome:
-    """What a remind run decided, queued and sent."""
+    """What a remind run decided, queued and sent.
+
+    ``view`` and ``decisions`` cover the targets decided in this run: a real run does not
+    decide again a target whose key an earlier run queued (it counts in
+    ``already_queued``), a dry run shows every target.
+    """
 
     view: pd.DataFrame
     decisions: dict[str, int]
@@ -128,6 +133,15 @@ class RemindOutcome:
     alerts: int = 0
     alert_targets: int = 0
     alerts_note: str | None = None
+
+    @property
+    def targets(self) -> int:
+        """Every target of the run: queued now, queued by an earlier run, or unknown.
+
+        Not ``len(view)``: a rerun (after a crash, or the next cron run the same day)
+        decides only the new targets, and its counts must still add up.
+        """
+        return self.queued + self.already_queued + self.not_queued
 
     def language_note(self) -> str | None:
         """One line naming the languages that fell back to the default template."""
@@ -156,7 +170,7 @@ class RemindOutcome:
         return {
             "now": self.now.isoformat(),
             "dry_run": self.dry_run,
-            "targets": len(self.view),
+            "targets": self.targets,
             **self.decisions,
             "queued": self.queued,
             "already_queued": self.already_queued,
