@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test format bench bench-models bench-dashboard screenshots clean
+.PHONY: run test test-lowest format bench bench-models bench-dashboard screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP_TEST)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The unit tests against the lowest versions pyproject.toml allows, in a throwaway venv
+# (needs only Python; see docs/dependency-floors.md).
+test-lowest:
+	PYTHON="$(PYTHON)" bash scripts/check_lowest_deps.sh
 
 format: $(STAMP_TEST)
 	$(BIN)/ruff format src tests benchmarks
