@@ -851,24 +851,3 @@ def _check_releasable(
             f"{name}: its handover never began, so it cannot have arrived; use --resend "
             "to send it now."
         )
-
-
-def release_unconfirmed(
-    session: Session,
-    outbox_id: int,
-    *,
-    resend: bool,
-    actor: str,
-    now: datetime,
-    unconfirmed_reason: str = "unconfirmed",
-) -> OutboxRecord:
-    """:func:`release_message` under its former name (every non-final status, not only
-    ``held`` as unconfirmed), with the default guard."""
-    return release_message(
-        session,
-        outbox_id,
-        resend=resend,
-        actor=actor,
-        now=now,
-        unconfirmed_reason=unconfirmed_reason,
-    )
