@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -204,6 +204,8 @@ def validate(
         console.print(validation_tables(result, str(file)))
         if outcome.quarantine_path is not None:
             console.print(f"Rejected rows kept in [bold]{outcome.quarantine_path}[/]")
+        if outcome.warnings_path is not None:
+            console.print(_warnings_line(outcome.warnings_path))
     raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
 
 
@@ -398,6 +400,8 @@ def score(
     if result.rejected:
         kept = outcome.validation.quarantine_path
         console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")
+    if outcome.validation.warnings_path is not None:
+        console.print(_warnings_line(outcome.validation.warnings_path))
     raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
 
 
@@ -466,6 +470,8 @@ def plan(
     if result.rejected:
         kept = outcome.validation.quarantine_path
         console.print(f"{result.rejected:,} rejected rows kept in [bold]{kept}[/]")
+    if outcome.validation.warnings_path is not None:
+        console.print(_warnings_line(outcome.validation.warnings_path))
     raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
 
 
@@ -770,12 +776,18 @@ def db_current() -> None:
 
 
 def _report_import(
-    title: str, counts: Mapping[str, int], quarantine: Path | None, *, as_json: bool
+    title: str,
+    counts: Mapping[str, int],
+    quarantine: Path | None,
+    *,
+    as_json: bool,
+    payload: Mapping[str, Any] | None = None,
+    warnings: Path | None = None,
 ) -> None:
-    """How `import` and `import-payments` report: the counts as JSON, or a one-row table
-    of them and where the rejected rows went."""
+    """How `import` and `import-payments` report: ``payload`` (default: the counts) as
+    JSON, or a one-row table of the counts and where the rejected rows and warnings went."""
     if as_json:
-        typer.echo(json.dumps(dict(counts)))
+        typer.echo(json.dumps(dict(payload if payload is not None else counts)))
         return
     table = Table(title=title)
     for name in counts:
@@ -785,6 +797,16 @@ def _report_import(
     console.print(table)
     if quarantine is not None:
         console.print(f"Rejected rows kept in [bold]{quarantine}[/]")
+    if warnings is not None:
+        console.print(_warnings_line(warnings))
+
+
+def _warnings_line(path: Path) -> str:
+    """Where the warnings went, and what they mean for the loans."""
+    return (
+        f"Warnings (loans kept; an unusable email or phone turns that channel off, a bad "
+        f"language becomes the default) listed in [bold]{path}[/]"
+    )
 
 
 @app.command("import")
@@ -802,8 +824,11 @@ def import_(
 ) -> None:
     """Upsert loans (and borrowers) into the case store by Loan_ID; bad rows quarantined.
 
-    Re-importing a file changes nothing; changed rows are updated and audited. Exit code
-    0: every row accepted; 1: some rows rejected; 2: unusable file or database.
+    Re-importing a file changes nothing; changed rows are updated and audited. A loan
+    with an unusable email or phone is imported with that channel off and listed in
+    FILE.warnings.csv (line, column, reason); --json adds "warnings" and
+    "warning_reasons". Exit code 0: every row accepted (warnings or not); 1: some rows
+    rejected; 2: unusable file or database.
     """
     settings = _settings()
     with _stderr().status(f"Importing {file} ...") as status:
@@ -824,6 +849,8 @@ def import_(
         outcome.as_dict(),
         outcome.validation.quarantine_path,
         as_json=as_json,
+        payload=outcome.payload(),
+        warnings=outcome.validation.warnings_path,
     )
     raise typer.Exit(EXIT_REJECTED_ROWS if outcome.rejected else EXIT_OK)
 

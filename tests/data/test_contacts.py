@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import langcodes
 import pandas as pd
 import phonenumbers
 import pyarrow as pa
@@ -14,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from loan_recovery.config import load_settings
 from loan_recovery.data import contacts
 from loan_recovery.data.contacts import (
+    LANGCODES_CACHE_LIMIT,
     MAX_EMAIL_LENGTH,
     InvalidContactError,
     check_emails,
@@ -65,6 +67,8 @@ def test_usable_emails_are_normalised_as_the_library_does(given: str, expected: 
         ("asha@", "after the @-sign"),
         ("@example.com", "before the @-sign"),
         ("asha@exa_mple.com", "invalid characters"),
+        ("a" * 65 + "@example.com", "before the @ is longer than 64 octets"),
+        ("ü" * 33 + "@example.com", "before the @ is longer than 64 octets"),  # 66 octets
     ],
 )
 def test_unusable_emails_say_why_without_quoting_the_address(given: str, why: str) -> None:
@@ -243,12 +247,15 @@ def test_the_libraries_are_asked_once_per_distinct_unusual_value(
 
 # --- the fast paths give exactly the libraries' answers ----------------------------------------
 def _library_email(value: str) -> str | None:
+    """email-validator's normal form, and RFC 5321's 64 octets before the @ (which the
+    library checks only in strict mode, and an SMTP server need not accept beyond)."""
     if not value.strip():
         return None
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
+        checked = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError:
         return None
+    return None if len(checked.local_part.encode("utf-8")) > 64 else checked.normalized
 
 
 def _library_phone(value: str, region: str) -> str | None:
@@ -325,3 +332,13 @@ def test_normal_forms_are_fixed_points() -> None:
     assert check_emails(emails).normalized.to_pylist() == emails
     assert check_phones(phones).normalized.to_pylist() == phones
     assert check_languages(languages).normalized.to_pylist() == languages
+
+
+def test_many_distinct_languages_do_not_grow_langcodes_cache_without_bound() -> None:
+    """Gives 12,000 distinct well-formed tags (Tamil with a variant); expects each kept and
+    langcodes' parse cache no larger than the bound afterwards."""
+    tags = [f"ta-{chr(97 + number % 26)}{number:05d}" for number in range(12_000)]
+    checked = check_languages(tags)
+    assert checked.normalized.to_pylist() == tags
+    assert len(tags) > LANGCODES_CACHE_LIMIT
+    assert len(langcodes.Language._PARSE_CACHE) <= LANGCODES_CACHE_LIMIT

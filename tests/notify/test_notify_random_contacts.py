@@ -18,16 +18,15 @@ no address appears in the project's logs.
 from __future__ import annotations
 
 import logging
-import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from contact_records import EMPTY, INVALID, VALID, Record, random_records
 from notify_servers import SmsGateway, SmtpServer
 
 from loan_recovery.config import Settings
@@ -46,97 +45,6 @@ from loan_recovery.store.models import (
 RECORDS = 1_000
 SEED = 14
 MONDAY_1130_IST = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-VALID, INVALID, EMPTY = "valid", "invalid", "empty"
-WORDS = ("asha", "ravi", "meera", "john", "li", "fatima", "o'neil", "kumar", "rao", "smith")
-UNICODE_WORDS = ("müller", "josé", "δοκιμή", "用户", "राम", "søren", "zoë")
-DOMAINS = ("example.com", "mail.example.in", "lender.example.org", "sub.mail.example.co.in")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One borrower's contact details and what the sending path must do with them."""
-
-    channel: str
-    address: str | None
-    kind: str
-
-
-def _email(rng: random.Random, number: int) -> tuple[str | None, str]:
-    word, other = rng.choice(WORDS), rng.choice(WORDS)
-    domain = rng.choice(DOMAINS)
-    valid = [
-        f"{word}.{other}{number}@{domain}",
-        f"{word}+reminders{number}@{domain}",
-        f"  {word}{number}@{domain.upper()}\t",
-        f"{word}{number}@müller-{number}.de",
-        f"{rng.choice(UNICODE_WORDS)}.{word}{number}@{domain}",
-        f"{'a' * (64 - len(str(number)))}{number}@{domain}",
-    ]
-    invalid = [
-        f"{word}{number}@{other}",
-        f"{word}{number}@{domain}, {other}{number}@{domain}",
-        f"a@b, c@d{number}",
-        f"{word}{number}@{domain};{other}@{domain}",
-        f"{word.title()} {other.title()} <{word}{number}@{domain}>",
-        f"{word} {other}{number}@{domain}",
-        f"{word}..{other}{number}@{domain}",
-        f".{word}{number}@{domain}",
-        f"{word}{number}.@{domain}",
-        f"@{domain}",
-        f"{word}{number}@",
-        f"{word}{number}.{domain}",
-        f"{word}{number}@@{domain}",
-        f"{word}{number}@{domain}\r\nBcc: everyone@{domain}",
-        f"{word}\t{number}@{domain}",
-        f"{word}{number}@exa mple.com",
-        f"{'x' * rng.randint(65, 300)}{number}@{domain}",
-        f"{word}{number}@{'.'.join(['d' * 50] * 5)}.com",
-    ]
-    empty: list[str | None] = ["", "   ", None]
-    kind = rng.choices((VALID, INVALID, EMPTY), weights=(50, 40, 10))[0]
-    if kind == VALID:
-        return rng.choice(valid), kind
-    if kind == INVALID:
-        return rng.choice(invalid), kind
-    return rng.choice(empty), kind
-
-
-def _phone(rng: random.Random) -> tuple[str | None, str]:
-    digits = "".join(rng.choice("0123456789") for _ in range(8))
-    valid = [
-        f"+9198{digits}",
-        f"+91 98{digits[:3]} {digits[3:]}",
-        f"(+91) 98{digits[:4]}-{digits[4:]}",
-    ]
-    invalid = [
-        f"98abc{digits}",
-        f"+9198{digits}, +9197{digits}",
-        "1" * rng.randint(16, 40),
-        "+",
-        f"☎ 98{digits}",
-        f"+9198{digits}@example.com",
-    ]
-    empty: list[str | None] = ["", " ", None]
-    kind = rng.choices((VALID, INVALID, EMPTY), weights=(50, 40, 10))[0]
-    if kind == VALID:
-        return rng.choice(valid), kind
-    if kind == INVALID:
-        return rng.choice(invalid), kind
-    return rng.choice(empty), kind
-
-
-def random_records(count: int, seed: int) -> dict[str, Record]:
-    """``count`` records by borrower id, about 70% email and 30% SMS."""
-    rng = random.Random(seed)
-    records: dict[str, Record] = {}
-    for number in range(count):
-        if rng.random() < 0.7:
-            address, kind = _email(rng, number)
-            records[f"B{number:04d}"] = Record("email", address, kind)
-        else:
-            address, kind = _phone(rng)
-            records[f"B{number:04d}"] = Record("sms", address, kind)
-    return records
 
 
 def _write_contacts(store: Store, records: dict[str, Record]) -> None:

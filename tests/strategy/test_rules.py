@@ -164,6 +164,34 @@ def test_reminder_consent(catalogue: ActionCatalogue) -> None:
     assert outcome.explanations.iloc[0] == "reminder removed: no SMS or email consent"
 
 
+def test_reminder_needs_an_address_on_a_consented_channel(catalogue: ActionCatalogue) -> None:
+    """Gives consent with and without the channel's address (validation blanks unusable
+    ones); expects the reminder off only when no consented channel has an address."""
+    table = _table(
+        5,
+        {
+            schema.CONSENT_SMS: ["Yes", "Yes", "No", "Yes", "No"],
+            schema.CONSENT_EMAIL: ["No", "Yes", "Yes", "Yes", "No"],
+            schema.PHONE: [None, None, "+919800000000", "+919800000000", None],
+            schema.EMAIL: ["a@example.com", "a@example.com", None, None, None],
+        },
+    )
+    outcome = _apply(table, catalogue)
+    assert _removed(outcome, "reminder-consent") == {"reminder": [True, False, True, False, True]}
+    assert outcome.explanations.iloc[0] == (
+        "reminder removed: no usable phone or email on a consented channel"
+    )
+    assert outcome.explanations.iloc[4] == "reminder removed: no SMS or email consent"
+
+
+def test_missing_address_column_says_nothing_about_addresses(catalogue: ActionCatalogue) -> None:
+    """Gives SMS consent and an Email column but no Phone column; expects the reminder kept."""
+    table = _table(
+        1, {schema.CONSENT_SMS: ["Yes"], schema.CONSENT_EMAIL: ["No"], schema.EMAIL: [None]}
+    )
+    assert _removed(_apply(table, catalogue), "reminder-consent") == {}
+
+
 def test_reminder_consent_inactive_without_both_columns(catalogue: ActionCatalogue) -> None:
     """Gives only Consent_SMS = No; expects the rule inactive (email consent is unknown)."""
     outcome = _apply(_table(1, {schema.CONSENT_SMS: ["No"]}), catalogue)

@@ -50,6 +50,10 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Longest email address (RFC 5321, as email-validator counts it).
 MAX_EMAIL_LENGTH = 254
+#: Longest part before the ``@`` an SMTP server must accept (RFC 5321, 4.5.3.1.1), in
+#: octets; email-validator checks it only in strict mode, and a longer one is refused at
+#: sending, so validation refuses it first.
+MAX_LOCAL_PART_OCTETS = 64
 #: Longest text read as a phone number: E.164 has at most 15 digits, so even a number
 #: written with spaces, brackets and an extension fits; longer text is not a number.
 MAX_PHONE_LENGTH = 64
@@ -65,6 +69,8 @@ _NULL_TEXT = pa.scalar(None, _TEXT)
 NO_AT_SIGN = "it has no @-sign"
 SEVERAL_ADDRESSES = "it holds a comma, a semicolon or a space: give exactly one address"
 EMAIL_TOO_LONG = f"it is longer than {MAX_EMAIL_LENGTH} characters"
+LOCAL_PART_TOO_LONG = f"the part before the @ is longer than {MAX_LOCAL_PART_OCTETS} octets"
+_LONG_LOCAL_PART = rf"^[^@]{{{MAX_LOCAL_PART_OCTETS + 1},}}@"
 MALFORMED_EMAIL = "it is not a well-formed address"
 NOT_A_NUMBER = "it is not a phone number"
 PHONE_TOO_LONG = f"it is longer than {MAX_PHONE_LENGTH} characters"
@@ -263,8 +269,15 @@ def _decide_emails(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
     too_long = _mask(pc.greater(pc.utf8_length(distinct), MAX_EMAIL_LENGTH))
     no_at = ~blank & _mask(pc.invert(pc.match_substring(distinct, "@")))
     listed = _mask(pc.match_substring_regex(distinct, _LIST_OR_SPACE))
-    refused = ~blank & (too_long | no_at | listed)
-    labelled = [(too_long, EMAIL_TOO_LONG), (no_at, NO_AT_SIGN), (listed, SEVERAL_ADDRESSES)]
+    # characters before the first @: more than 64 characters is more than 64 octets
+    long_local = _mask(pc.match_substring_regex(distinct, _LONG_LOCAL_PART))
+    refused = ~blank & (too_long | no_at | listed | long_local)
+    labelled = [
+        (too_long, EMAIL_TOO_LONG),
+        (no_at, NO_AT_SIGN),
+        (listed, SEVERAL_ADDRESSES),
+        (long_local, LOCAL_PART_TOO_LONG),
+    ]
     plain = ~refused & _mask(pc.match_substring_regex(distinct, _PLAIN_EMAIL))
     for special in (_NOT_AS_GIVEN, _RESERVED_DOMAIN, _CASELESS_MAILBOX):
         plain &= ~_mask(pc.match_substring_regex(distinct, special))
@@ -287,6 +300,8 @@ def _email_verdict(value: str) -> _Verdict:
         checked = validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as error:
         return None, _scrubbed(str(error), value)
+    if len(checked.local_part.encode("utf-8")) > MAX_LOCAL_PART_OCTETS:
+        return None, LOCAL_PART_TOO_LONG
     return checked.normalized, None
 
 
@@ -429,16 +444,30 @@ def _phone_verdict(value: str, region: str) -> _Verdict:
 
 
 # --- language -----------------------------------------------------------------------------------
+#: Most parsed tags langcodes may keep between checks: its parse cache has no bound, and
+#: a file of a million distinct well-formed tags would otherwise stay in memory for good.
+LANGCODES_CACHE_LIMIT = 10_000
+
+
 def _decide_languages(distinct: pa.Array, default: str) -> tuple[pa.Array, pa.Array]:
     blank = _mask(pc.equal(distinct, ""))
     problems = _nulls(len(distinct))
-    return _settle(
+    decided = _settle(
         distinct,
         _nulls(len(distinct)),
         problems,
         ~blank,
         lambda value: _language_or_default(value, default),
     )
+    _bound_langcodes_cache(LANGCODES_CACHE_LIMIT)
+    return decided
+
+
+def _bound_langcodes_cache(limit: int) -> None:
+    """Empty langcodes' parse cache once it holds more than ``limit`` tags."""
+    cache = getattr(langcodes.Language, "_PARSE_CACHE", None)
+    if isinstance(cache, dict) and len(cache) > limit:
+        cache.clear()
 
 
 def _language_or_default(value: str, default: str) -> _Verdict:

@@ -72,6 +72,7 @@ ISSUE_COLUMNS: tuple[str, ...] = (LINE, COLUMN, VALUE, REASON, MESSAGE)
 #: dtype of DATE columns; microseconds, so any calendar date fits.
 DATE_DTYPE = "datetime64[us]"
 QUARANTINE_SUFFIX = ".quarantine.csv"
+WARNINGS_SUFFIX = ".warnings.csv"
 
 _TEXT = pa.large_string()
 _NUMBER_PATTERN = r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)$"
@@ -225,6 +226,21 @@ def default_quarantine_path(input_path: Path | str) -> Path:
 def write_quarantine(result: ValidationResult, path: Path | str) -> Path:
     """Write the rejected rows (original values, line and reasons); format by suffix."""
     return write_table(result.quarantine, path)
+
+
+def default_warnings_path(input_path: Path | str) -> Path:
+    """Where warnings go by default: beside the input, ``<stem>.warnings.csv``."""
+    path = Path(input_path)
+    return path.with_name(f"{table_stem(path)}{WARNINGS_SUFFIX}")
+
+
+def write_warnings(result: ValidationResult, path: Path | str) -> Path:
+    """Write one row per warning (line, column, reason, message); format by suffix.
+
+    The unusable value itself is left out: it is an email address or a phone number, and
+    the line number finds it in the lender's own file without copying it anywhere else.
+    """
+    return write_table(result.warnings.drop(columns=[VALUE]), path)
 
 
 # --- whole-table checks -------------------------------------------------------------------

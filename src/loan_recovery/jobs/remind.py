@@ -161,9 +161,10 @@ class RemindOutcome:
         if not len(self.view):
             return {}
         queued = self.view[self.view[QUEUED].astype(bool)]
-        requested = queued[REQUESTED_LANGUAGE]
-        fallback = requested[[is_language_fallback(tag) for tag in requested]]
-        return {str(tag): int(count) for tag, count in fallback.value_counts().items()}
+        counts = queued[REQUESTED_LANGUAGE].value_counts()  # each distinct tag asked once
+        return {
+            str(tag): int(count) for tag, count in counts.items() if is_language_fallback(str(tag))
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """Counts for ``--json`` and the audit log."""

@@ -57,8 +57,8 @@ class ImportOutcome:
         """Every row read is inserted, updated, unchanged, outdated or rejected."""
         return self.rows_read == self.counts.loans + self.rejected
 
-    def as_dict(self) -> dict[str, Any]:
-        """The counts ``import --json`` prints and the audit row records."""
+    def as_dict(self) -> dict[str, int]:
+        """The counts: what the loans became, and how many warnings validation gave."""
         counts = self.counts
         return {
             "rows_read": self.rows_read,
@@ -69,7 +69,13 @@ class ImportOutcome:
             "rejected": self.rejected,
             "borrowers_inserted": counts.borrowers_inserted,
             "borrowers_updated": counts.borrowers_updated,
+            "warnings": len(self.validation.result.warnings),
         }
+
+    def payload(self) -> dict[str, Any]:
+        """What ``import --json`` prints and the audit row records: the counts and the
+        warnings by reason (loans kept with an unusable contact detail)."""
+        return self.as_dict() | {"warning_reasons": self.validation.result.warning_counts()}
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def run_import(
                 actor=actor,
                 action=LOANS_IMPORT,
                 entity="loan",
-                details={"source": path.name, **outcome.as_dict()},
+                details={"source": path.name, **outcome.payload()},
             )
         return outcome
 

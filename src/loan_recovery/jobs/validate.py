@@ -1,4 +1,5 @@
-"""Validate job: check a lender file and keep every rejected row in a quarantine file."""
+"""Validate job: check a lender file, keep every rejected row in a quarantine file and
+list every warning (a loan kept with an unusable contact detail) in a warnings file."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ from loan_recovery.config import Settings
 from loan_recovery.data.validation import (
     ValidationResult,
     default_quarantine_path,
+    default_warnings_path,
     validate_file,
     write_quarantine,
+    write_warnings,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class ValidateOutcome:
-    """The validation result and where the rejected rows went (None when none were)."""
+    """The validation result, where the rejected rows went and where the warnings went
+    (None when there were none)."""
 
     result: ValidationResult
     quarantine_path: Path | None
+    warnings_path: Path | None = None
 
 
 def run_validate(
@@ -29,12 +34,17 @@ def run_validate(
     mapping_path: Path | None = None,
     quarantine_path: Path | None = None,
     require_label: bool = False,
+    warnings_path: Path | None = None,
 ) -> ValidateOutcome:
-    """Validate ``path``; write rejected rows beside it (or to ``quarantine_path``)."""
+    """Validate ``path``; write rejected rows beside it (or to ``quarantine_path``) and
+    the warnings beside it too (or to ``warnings_path``)."""
     result = validate_file(
         path, mapping_path=mapping_path, settings=settings, require_label=require_label
     )
-    written: Path | None = None
+    rejected: Path | None = None
     if result.rejected:
-        written = write_quarantine(result, quarantine_path or default_quarantine_path(path))
-    return ValidateOutcome(result=result, quarantine_path=written)
+        rejected = write_quarantine(result, quarantine_path or default_quarantine_path(path))
+    warned: Path | None = None
+    if len(result.warnings):
+        warned = write_warnings(result, warnings_path or default_warnings_path(path))
+    return ValidateOutcome(result=result, quarantine_path=rejected, warnings_path=warned)

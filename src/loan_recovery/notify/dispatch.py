@@ -52,9 +52,11 @@ treats those older than ``notify.claim_lease_seconds`` as abandoned
 ``notify.max_send_attempts`` tries, so a message that kills its sender cannot do so on
 every run; ``delivering`` becomes ``unconfirmed`` as above.
 
-The one gap: between committing ``delivering`` and the final dot leaving the socket (a
-few microseconds) a crash leaves an email that did not arrive marked unconfirmed; it is
-visible, not silently lost. A lease shorter than the longest send would let a second
+The one gap: between committing ``delivering`` and the server's reply to the final dot
+(a network round trip and the server's own work: milliseconds, or up to ``smtp.timeout``
+on a slow server) a crash leaves an email that may or may not have arrived marked
+unconfirmed; it is visible, never silently lost or blindly resent, and the runbook
+settles it from the mail server's log. A lease shorter than the longest send would let a second
 sender take over a live message, so keep it well above ``smtp.timeout``.
 """
 

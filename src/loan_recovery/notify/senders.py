@@ -60,6 +60,7 @@ import httpx
 from email_validator import EmailNotValidError, validate_email
 
 from loan_recovery.config import NotifySettings, SmsGatewaySettings, SmtpSettings
+from loan_recovery.data.contacts import MAX_LOCAL_PART_OCTETS
 from loan_recovery.notify.errors import (
     FailureReason,
     InvalidAddressError,
@@ -75,8 +76,6 @@ from loan_recovery.store.models import Channel
 #: Header carrying the outbox key on every email and SMS request.
 KEY_HEADER = "X-Reminder-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: Longest part before the ``@`` an SMTP server must accept (RFC 5321, 4.5.3.1.1), octets.
-LOCAL_PART_MAX_OCTETS = 64
 _MESSAGE_POLICY = SMTP_POLICY.clone(cte_type="7bit")  # 7-bit safe: any server takes it
 _UTF8_MESSAGE_POLICY = SMTPUTF8_POLICY.clone(cte_type="7bit")  # UTF-8 headers, 7-bit body
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -156,10 +155,10 @@ def email_recipient(raw: object) -> EmailRecipient:
     except EmailNotValidError as error:
         problem = redact(str(error), text, *text.split("@"))
         raise InvalidAddressError(f"not one valid email address: {problem}"[:300]) from None
-    if len(valid.local_part.encode("utf-8")) > LOCAL_PART_MAX_OCTETS:
+    if len(valid.local_part.encode("utf-8")) > MAX_LOCAL_PART_OCTETS:
         raise InvalidAddressError(
             f"not one valid email address: the part before the @ is longer than "
-            f"{LOCAL_PART_MAX_OCTETS} octets"
+            f"{MAX_LOCAL_PART_OCTETS} octets"
         )
     if valid.ascii_email:
         return EmailRecipient(address=valid.ascii_email, smtputf8=False)

@@ -22,8 +22,11 @@ Rules and their data:
 - ``do-not-contact``: ``Do_Not_Contact == "Yes"`` removes reminder and call. Inactive when
   the column is absent; a blank value is no request.
 - ``reminder-consent``: both ``Consent_SMS`` and ``Consent_Email`` not "Yes" removes the
-  reminder (a blank is no consent: consent must be given, not assumed). Inactive unless
-  both columns are present: a file without consent columns says nothing about consent.
+  reminder (a blank is no consent: consent must be given, not assumed), and so does
+  consent only on channels without an address (``Phone`` for SMS, ``Email`` for email;
+  validation blanks an unusable one). Inactive unless both consent columns are present: a
+  file without them says nothing about consent; a missing address column says nothing
+  about that channel's address.
 - ``attempt-limit``: ``Collection_Attempts >= max_collection_attempts`` removes call.
 - ``asset-class-floor``: actions in ``asset_class_excluded_actions[class]`` are removed for
   loans of that RBI asset class (by default an NPA never gets only a reminder).
@@ -327,16 +330,37 @@ def do_not_contact_rule(context: RuleContext) -> RuleResult:
     )
 
 
+def _has_address(context: RuleContext, column: str) -> BoolArray:
+    """A non-blank ``column`` per loan; all true when the file has no such column (it
+    says nothing about addresses). Validation blanks an unusable email or phone."""
+    if column not in context.table.columns:
+        return np.ones(context.n_loans, dtype=np.bool_)
+    present: BoolArray = context.table[column].notna().to_numpy(dtype=np.bool_)
+    return present
+
+
 def reminder_consent_rule(context: RuleContext) -> RuleResult:
-    """A reminder needs consent on at least one channel (SMS or email)."""
+    """A reminder needs a channel it can go out on: SMS or email consent, with a usable
+    phone or email on that channel (a reminder planned for an unreachable borrower is a
+    slot wasted and an action never taken)."""
     columns = (schema.CONSENT_SMS, schema.CONSENT_EMAIL)
     if not all(column in context.table.columns for column in columns):
-        rows = np.zeros(context.n_loans, dtype=np.bool_)
+        no_consent = np.zeros(context.n_loans, dtype=np.bool_)
+        no_address = no_consent
     else:
-        rows = ~(
-            context.equals(schema.CONSENT_SMS, _YES) | context.equals(schema.CONSENT_EMAIL, _YES)
+        sms = context.equals(schema.CONSENT_SMS, _YES)
+        email = context.equals(schema.CONSENT_EMAIL, _YES)
+        no_consent = ~(sms | email)
+        reachable = (sms & _has_address(context, schema.PHONE)) | (
+            email & _has_address(context, schema.EMAIL)
         )
-    sentences = _sentence("reminder removed", [(rows, "no SMS or email consent")], context.n_loans)
+        no_address = ~no_consent & ~reachable
+    clauses = [
+        (no_consent, "no SMS or email consent"),
+        (no_address, "no usable phone or email on a consented channel"),
+    ]
+    sentences = _sentence("reminder removed", clauses, context.n_loans)
+    rows = no_consent | no_address
     return RuleResult(context.removal(["reminder"], rows), _series(sentences, context.table.index))
 
 
@@ -383,7 +407,9 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     ),
     Guardrail("do-not-contact", "No reminder or call when contact is barred", do_not_contact_rule),
     Guardrail(
-        "reminder-consent", "No reminder without SMS or email consent", reminder_consent_rule
+        "reminder-consent",
+        "No reminder without a consented channel that has a usable address",
+        reminder_consent_rule,
     ),
     Guardrail(
         "attempt-limit", "No call once the contact-attempt limit is reached", attempt_limit_rule
