@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loan_recovery.api.limits import KEY_INVALID, KEY_REQUIRED, open_paths
+from loan_recovery.api.deps import KEY_INVALID, KEY_REQUIRED
+from loan_recovery.api.limits import open_paths
 from loan_recovery.api.routes import admin, health
 
 TIMEOUT = 1.0  # header and body timeouts of the test server, seconds

@@ -47,7 +47,13 @@ if TYPE_CHECKING:  # api.early_warning imports this module for its dependency
 #: Rank of each role: a route open to a role is open to every higher one.
 ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.AGENT: 1, Role.ADMIN: 2}
 API_KEY_HEADER = "X-API-Key"
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+#: The 401 answers of :func:`get_principal`, shared with
+#: :mod:`loan_recovery.api.limits`, which refuses the same requests before their body is
+#: read: a client sees one wording whichever of the two refuses it.
+KEY_REQUIRED = f"an API key is required: send 'Authorization: Bearer <key>' or '{API_KEY_HEADER}'."
+KEY_INVALID = "the API key is invalid or revoked."
+#: The challenge every 401 carries (RFC 9110 requires one).
+AUTH_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def single_valued_query(request: Request) -> None:
@@ -167,18 +173,12 @@ def get_principal(
     """The caller of a valid, active key; 401 without one or with a bad or revoked key."""
     presented = bearer.credentials if bearer is not None else header_key
     if not presented:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"an API key is required: send 'Authorization: Bearer <key>' or '{API_KEY_HEADER}'.",
-            headers=_CHALLENGE,
-        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, KEY_REQUIRED, headers=AUTH_CHALLENGE)
     with _store(state).transaction() as session:
         key = verify_api_key(session, presented)
         principal = None if key is None else Principal(key.key_id, key.name, Role(key.role))
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "the API key is invalid or revoked.", headers=_CHALLENGE
-        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, KEY_INVALID, headers=AUTH_CHALLENGE)
     return principal
 
 

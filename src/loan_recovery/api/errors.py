@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy.exc
@@ -119,8 +119,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
 
 
-async def _send_json(send: Send, status_code: int, detail: str) -> None:
-    response = JSONResponse({"detail": detail}, status_code=status_code)
+async def send_json(
+    send: Send, status_code: int, detail: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """Send ``{"detail": detail}`` straight through ASGI ``send``.
+
+    For middleware that answers outside FastAPI's handlers (an error boundary, a request
+    refused by its head), so their answers keep the shape of every other error.
+    """
+    response = JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
     await response({"type": "http"}, _no_receive, send)
 
 
@@ -164,7 +171,7 @@ class ErrorBoundaryMiddleware:
                 frames,
             )
             if not started:
-                await _send_json(
+                await send_json(
                     send,
                     status.HTTP_500_INTERNAL_SERVER_ERROR,
                     f"internal error (error id {error_id}); the server log has details.",

@@ -18,26 +18,28 @@ here only looks at the headers; whether the key is valid stays with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import HTTPException
 from fastapi.dependencies.models import Dependant
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loan_recovery.api.deps import API_KEY_HEADER, get_principal
+from loan_recovery.api.deps import (
+    API_KEY_HEADER,
+    AUTH_CHALLENGE,
+    KEY_INVALID,
+    KEY_REQUIRED,
+    get_principal,
+)
+from loan_recovery.api.errors import send_json
 from loan_recovery.config import HttpLimitsSettings
 from loan_recovery.store.apikeys import KEY_PREFIX
 
-#: The messages of :func:`loan_recovery.api.deps.get_principal`'s 401s.
-KEY_REQUIRED = f"an API key is required: send 'Authorization: Bearer <key>' or '{API_KEY_HEADER}'."
-KEY_INVALID = "the API key is invalid or revoked."
 _CLOSE = {"Connection": "close"}
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _API_KEY_NAME = API_KEY_HEADER.lower().encode("latin-1")
 
 
@@ -97,23 +99,19 @@ class RequestLimitsMiddleware:
         head = _Head.read(scope)
         too_large = self._head_too_large(head)
         if too_large is not None:
-            await _refuse(
-                scope, send, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, too_large, head, _CLOSE
-            )
+            await _refuse(send, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, too_large, head, _CLOSE)
             return
         path: str = scope["path"]
         if path not in self.open_paths:
             problem = head.key_problem()
             if problem is not None:
-                await _refuse(scope, send, HTTPStatus.UNAUTHORIZED, problem, head, _CHALLENGE)
+                await _refuse(send, HTTPStatus.UNAUTHORIZED, problem, head, AUTH_CHALLENGE)
                 return
         limit = (
             self.batch_body_bytes if path in self.batch_paths else self.limits.max_record_body_bytes
         )
         if head.length is not None and head.length > limit:
-            await _refuse(
-                scope, send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, body_too_large(limit), head
-            )
+            await _refuse(send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, body_too_large(limit), head)
             return
         if not head.has_body:
             await self.app(scope, receive, send)
@@ -184,7 +182,9 @@ class _Head:
         """Why no key can be valid (the message of 401), or None when one may be.
 
         Reads the key as :func:`~loan_recovery.api.deps.get_principal` does: a bearer
-        token first, else the API-key header.
+        token first, else the API-key header; answers with its messages, so a client
+        cannot tell which of the two refused it. Only the key's prefix is checked here:
+        the full shape and the secret are the store's to judge.
         """
         presented = self.api_key
         if self.authorization:
@@ -199,21 +199,15 @@ class _Head:
 
 
 async def _refuse(
-    scope: Scope,
     send: Send,
     status: HTTPStatus,
     detail: str,
     head: _Head,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> None:
     """Answer before the body is read; close the connection when there is one to skip."""
     extra = {**(headers or {}), **(_CLOSE if head.has_body else {})}
-    response = JSONResponse({"detail": detail}, status_code=status.value, headers=extra)
-    await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:  # pragma: no cover - responses never read the request
-    return {"type": "http.disconnect"}
+    await send_json(send, status.value, detail, extra)
 
 
 def _limited_body(receive: Receive, limit: int, timeout: float) -> Receive:
