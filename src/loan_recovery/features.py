@@ -71,11 +71,13 @@ def category_equals(series: pd.Series, value: str) -> npt.NDArray[np.bool_]:
     ``"string"`` dtype, so both paths give the same answer for the same values.
     """
     if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = series.cat.categories
+        categorical = series.array  # the Categorical itself: no accessor objects per call
+        categories = categorical.categories
         if categories.inferred_type == "string":
-            position = categories.get_indexer(pd.Index([value], dtype=categories.dtype))[0]
-            codes = np.asarray(series.cat.codes)
-            if position < 0:
+            codes = np.asarray(categorical.codes)
+            try:
+                position = categories.get_loc(value)  # a hashed look-up, built once per dtype
+            except KeyError:
                 return np.zeros(len(codes), dtype=np.bool_)
             matches: npt.NDArray[np.bool_] = codes == position
             return matches

@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from loan_recovery.config import ContactSettings, Settings, load_settings
 from loan_recovery.data import schema
@@ -284,12 +285,20 @@ def _cells(raw: pd.DataFrame, name: str) -> _Cells:
     original = _as_text(raw[name])
     text = pc.utf8_trim_whitespace(original)
     blank: BoolArray = pc.equal(text, "").to_numpy()
-    rank = list(raw.columns).index(name)
+    rank = raw.columns.get_loc(name)  # column names are unique (checked first): an int
+    assert isinstance(rank, int)
     return _Cells(name, rank, original, text, blank)
 
 
 def _as_text(series: pd.Series) -> pa.ChunkedArray:
     """The column as non-null text: CSV text unchanged, typed values (Parquet) printed."""
+    if isinstance(series.array, ArrowStringArray):  # text already in Arrow: no conversion
+        array = series.array.__arrow_array__()
+        if isinstance(array, pa.Array):
+            array = pa.chunked_array([array])
+        if array.type != _TEXT:
+            array = array.cast(_TEXT)
+        return array if array.null_count == 0 else pc.fill_null(array, "")
     try:
         array = pa.array(series, from_pandas=True)
         if isinstance(array, pa.Array):
@@ -691,11 +700,19 @@ def _issue_report(
     return issues, positions[order], messages
 
 
-def _empty_warnings() -> pd.DataFrame:
+def _build_empty_warnings() -> pd.DataFrame:
     empty = _empty_issues()
     for name in (COLUMN, REASON, MESSAGE):
         empty[name] = pd.Categorical([])
     return empty
+
+
+_EMPTY_WARNINGS = _build_empty_warnings()
+
+
+def _empty_warnings() -> pd.DataFrame:
+    """An empty warnings table: a copy of a prebuilt one (building it costs ~1.5 ms)."""
+    return _EMPTY_WARNINGS.copy()
 
 
 def _warning_report(warned: list[_Warning], lines: IntArray) -> pd.DataFrame:

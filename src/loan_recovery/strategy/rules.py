@@ -37,7 +37,7 @@ A loan whose actions are all removed is kept, with the plan label
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,6 +129,30 @@ class Guardrail:
     name: str
     description: str
     check: Callable[[RuleContext], RuleResult]
+
+
+class _RuleFrames(Mapping[str, pd.DataFrame]):
+    """Rule name -> its removal mask as a loans x actions frame, built when first read
+    (the plan reads only ``allowed``; building a frame per rule on every call cost more
+    than the rules themselves on a one-loan request)."""
+
+    def __init__(self, masks: Mapping[str, BoolArray], index: pd.Index, columns: list[str]):
+        self._masks = masks
+        self._index = index
+        self._columns = columns
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self._frames:
+            frame = pd.DataFrame(self._masks[name], index=self._index, columns=self._columns)
+            self._frames[name] = frame
+        return self._frames[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._masks)
+
+    def __len__(self) -> int:
+        return len(self._masks)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -506,12 +530,12 @@ def apply_guardrails(
     eligible = catalogue.eligibility(table).to_numpy(dtype=np.bool_)
     allowed = eligible.copy()
     columns = list(catalogue.names)
-    removed_by: dict[str, pd.DataFrame] = {}
+    removed: dict[str, BoolArray] = {}
     clauses: list[tuple[BoolArray, str | Text]] = []
     for rule in rules:
         result = rule.check(context)
         allowed &= ~result.removed
-        removed_by[rule.name] = pd.DataFrame(result.removed, index=table.index, columns=columns)
+        removed[rule.name] = result.removed
         narrowed = (result.removed & eligible).any(axis=1)
         sentences = _sentence_array(result.sentences, table.index)
         explained = narrowed.copy()
@@ -529,5 +553,5 @@ def apply_guardrails(
         eligible=pd.DataFrame(eligible, index=table.index, columns=columns),
         allowed=pd.DataFrame(allowed, index=table.index, columns=columns),
         explanations=explanations,
-        removed_by=removed_by,
+        removed_by=_RuleFrames(removed, table.index, columns),
     )
