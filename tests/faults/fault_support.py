@@ -7,6 +7,8 @@
   command's starting database.
 * :func:`choose_kill_point` draws a trial's kill point from a seeded generator: every
   trial is reproducible from ``LOAN_RECOVERY_FAULT_SEED`` and its number.
+* :class:`Scenario` runs a command's clean run and its trials (copy the store, kill the
+  command, log where, rerun it): each test module adds only its own checks.
 * :func:`table` reads a store table without the columns a rerun legitimately changes.
 """
 
@@ -20,13 +22,14 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 from killpoints import KILL_AT_ENV, PHASES, RECORD_ENV
 
@@ -46,6 +49,11 @@ DEFAULT_SEED = 1408
 RUN_TIMEOUT = 300.0
 #: Exit code of a process that died of SIGKILL, as subprocess reports it.
 KILLED = -signal.SIGKILL
+#: Every trial module's ``pytestmark``: selected by ``-m faults``, run only where SIGKILL is.
+FAULT_MARKS = [
+    pytest.mark.faults,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
+]
 
 
 def trial_count() -> int:
@@ -78,6 +86,19 @@ def child_environment() -> dict[str, str]:
         PYTHONHASHSEED="0",
     )
     return environment
+
+
+#: A command's environment, given the store's URL and the run's folder.
+EnvFor = Callable[[str, Path], dict[str, str]]
+
+
+def store_env(url: str, folder: Path) -> dict[str, str]:
+    """A command's environment on the store at ``url``, its var folder inside ``folder``
+    (so a trial's files stay in the trial's folder)."""
+    return child_environment() | {
+        "LOAN_RECOVERY_DATABASE_URL": url,
+        "LOAN_RECOVERY_VAR_DIR": str(folder / "var"),
+    }
 
 
 # --- launching and killing ----------------------------------------------------------------------
@@ -124,15 +145,24 @@ class Launcher(Protocol):
     def close(self) -> None: ...
 
 
-def _outputs(cwd: Path) -> tuple[Path, Path, Path]:
+def _prepare(
+    cwd: Path, env: Mapping[str, str], record: bool
+) -> tuple[tuple[Path, Path, Path], dict[str, str]]:
+    """What both launchers do before a run: fresh stdout, stderr and commit-record paths
+    under ``cwd/runs``, and the child's environment (``env``, plus where to write the
+    commit record when ``record``: the clean run that sizes the trials)."""
     stamp = f"{time.monotonic_ns()}"
     folder = cwd / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    return (
-        folder / f"{stamp}.out",
-        folder / f"{stamp}.err",
-        folder / f"{stamp}.record.json",
-    )
+    paths = (folder / f"{stamp}.out", folder / f"{stamp}.err", folder / f"{stamp}.record.json")
+    environment = dict(env)
+    if record:
+        environment[RECORD_ENV] = str(paths[2])
+    return paths, environment
+
+
+def _ran_over(argv: Sequence[str]) -> AssertionError:
+    return AssertionError(f"`loan-recovery {' '.join(argv)}` ran over {RUN_TIMEOUT} s")
 
 
 def _finish(
@@ -193,10 +223,7 @@ class ForkServer:
         kill_after: float | None = None,
         record: bool = False,
     ) -> Run:
-        paths = _outputs(cwd)
-        environment = dict(env)
-        if record:
-            environment[RECORD_ENV] = str(paths[2])
+        paths, environment = _prepare(cwd, env, record)
         request = {
             "argv": list(argv),
             "env": environment,
@@ -211,7 +238,7 @@ class ForkServer:
         self._process.stdin.flush()
         reply = self._reply()
         if reply["timed_out"]:
-            raise AssertionError(f"`loan-recovery {' '.join(argv)}` ran over {RUN_TIMEOUT} s")
+            raise _ran_over(argv)
         return _finish(argv, reply["returncode"], reply["elapsed"], reply["killed"], paths, record)
 
     def close(self) -> None:
@@ -243,10 +270,7 @@ class ExecLauncher:
         kill_after: float | None = None,
         record: bool = False,
     ) -> Run:
-        paths = _outputs(cwd)
-        environment = dict(env)
-        if record:
-            environment[RECORD_ENV] = str(paths[2])
+        paths, environment = _prepare(cwd, env, record)
         with paths[0].open("w") as out, paths[1].open("w") as err:
             start = time.monotonic()
             process = subprocess.Popen(
@@ -264,9 +288,7 @@ class ExecLauncher:
                 process.send_signal(signal.SIGKILL)  # not reaped yet: still our child
                 process.wait()
                 if kill_after is None:
-                    raise AssertionError(
-                        f"`loan-recovery {' '.join(argv)}` ran over {RUN_TIMEOUT} s"
-                    ) from None
+                    raise _ran_over(argv) from None
                 killed = True
             elapsed = time.monotonic() - start
         return _finish(argv, process.returncode, elapsed, killed, paths, record)
@@ -481,6 +503,17 @@ def audit_count(url: str, action: str) -> int:
     return int(rows(url, "SELECT count(*) FROM audit_log WHERE action = :a", a=action)[0][0])
 
 
+def batch_audit(url: str, batch: str, *changes: str) -> dict[str, int]:
+    """Rows inserted and updated over every ``batch`` audit row, and the audit rows of each
+    ``changes`` action: equal to the clean run's when a committed batch was never written
+    again and a lost one entirely again (each row inserted once, each change audited once)."""
+    batches = audit_details(url, batch)
+    return {
+        "inserted": sum(int(details["inserted"]) for details in batches),
+        "updated": sum(int(details["updated"]) for details in batches),
+    } | {action: audit_count(url, action) for action in changes}
+
+
 def assert_same(found: pd.DataFrame, expected: pd.DataFrame, what: str) -> None:
     """Equal content (values exact, dtypes free: a NULL-free column may load narrower)."""
     assert list(found.columns) == list(expected.columns), what
@@ -530,43 +563,85 @@ def landed(run: Run, clean: Run) -> str:
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial's identity: what it runs, on which backend, and where it logs."""
+    """One trial: the command it kills, its number and test, where it logs and runs."""
 
     command: str
     number: int
     nodeid: str
     log: Path
+    folder: Path
 
     def kill_point(self, clean: Run) -> KillPoint:
         return choose_kill_point(trial_rng(self.command, self.number), self.number, clean)
 
 
-def run_killed(
-    launcher: Launcher,
-    databases: Databases,
-    trial: Trial,
-    *,
-    url: str,
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    cwd: Path,
-    clean: Run,
-) -> Run:
-    """Run the command and SIGKILL it at the trial's kill point; log where it landed."""
-    point = trial.kill_point(clean)
-    killed = launcher.run(argv, env=dict(env) | point.env(), cwd=cwd, kill_after=point.kill_after)
-    databases.after_kill(url)
-    TrialRecord(
-        nodeid=trial.nodeid,
-        command=trial.command,
-        backend=databases.backend,
-        trial=trial.number,
-        kill=point.describe(),
-        landed=landed(killed, clean),
-        killed_elapsed=killed.elapsed,
-        clean_elapsed=clean.elapsed,
-    ).write(trial.log)
-    return killed
+class Finished(NamedTuple):
+    """A run that ended normally (a clean run, a trial's rerun), with its store's URL and
+    environment: what the checks read."""
+
+    url: str
+    env: dict[str, str]
+    run: Run
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A module's command on one backend: the store it starts from (``base_url``, copied
+    for every run), the launcher and databases, and how a run that is not killed exits
+    (1 when the input has rejected rows). Its two methods are what every module shares."""
+
+    launcher: Launcher
+    databases: Databases
+    base_url: str
+    exit_code: int = 0
+
+    def clean_run(self, folder: Path, argv: Sequence[str], env: EnvFor = store_env) -> Finished:
+        """The command once without a kill: the trials' reference; its recorded commits and
+        duration size their kill points."""
+        url = self.databases.copy(self.base_url)
+        environment = env(url, folder)
+        run = self.launcher.run(argv, env=environment, cwd=folder, record=True)
+        assert run.returncode == self.exit_code, run.describe()
+        return Finished(url, environment, run)
+
+    def kill_and_rerun(
+        self,
+        trial: Trial,
+        clean: Run,
+        argv: Sequence[str],
+        env: EnvFor = store_env,
+        *,
+        rerun_argv: Sequence[str] | None = None,
+        after_kill: Callable[[str], None] | None = None,
+    ) -> Finished:
+        """One trial up to its checks, which are the caller's: on a fresh copy of the store,
+        run ``argv`` and SIGKILL it at the trial's kill point (drawn from the ``clean`` run,
+        logged with where it landed; the run may have ended first). ``after_kill`` checks
+        what the kill left; the rerun (``rerun_argv``, else ``argv``) must end normally."""
+        url = self.databases.copy(self.base_url)
+        environment = env(url, trial.folder)
+        point = trial.kill_point(clean)
+        killed = self.launcher.run(
+            argv, env=environment | point.env(), cwd=trial.folder, kill_after=point.kill_after
+        )
+        self.databases.after_kill(url)
+        TrialRecord(
+            nodeid=trial.nodeid,
+            command=trial.command,
+            backend=self.databases.backend,
+            trial=trial.number,
+            kill=point.describe(),
+            landed=landed(killed, clean),
+            killed_elapsed=killed.elapsed,
+            clean_elapsed=clean.elapsed,
+        ).write(trial.log)
+        assert killed.returncode in (KILLED, self.exit_code), killed.describe()
+        if after_kill is not None:
+            after_kill(url)
+        again = argv if rerun_argv is None else rerun_argv
+        rerun = self.launcher.run(again, env=environment, cwd=trial.folder)
+        assert rerun.returncode == self.exit_code, rerun.describe()
+        return Finished(url, environment, rerun)
 
 
 def note(trial: Trial, **values: int) -> None:
@@ -574,3 +649,27 @@ def note(trial: Trial, **values: int) -> None:
     the run's summary adds them up per command and backend."""
     with trial.log.open("a") as log:
         log.write(json.dumps({"nodeid": trial.nodeid, "notes": values}) + "\n")
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """The counts contract of an import job (``import``, ``import-payments``): ``job`` is
+    its run's audit action, ``same`` the counts a rerun shares with the clean run (the
+    file's), ``written`` the counts rows read add up to."""
+
+    job: str
+    same: tuple[str, ...]
+    written: tuple[str, ...]
+
+    def check(self, trial: Trial, url: str, rerun: Run, clean: Run) -> None:
+        """The rerun's counts against the clean run's, and the rerun's audit row holding
+        them; notes whether the kill fell mid-import (some rows written, not all)."""
+        counts, expected = rerun.json(), clean.json()
+        written_before = expected["inserted"] - counts["inserted"]
+        note(trial, killed_mid_import=int(0 < written_before < expected["inserted"]))
+        for name in self.same:
+            assert counts[name] == expected[name], name
+        assert counts["rows_read"] == sum(counts[name] for name in self.written)
+        runs = audit_details(url, self.job)
+        assert len(runs) in (2, 3)  # the base import, the rerun, and the killed run if it ended
+        assert {key: runs[-1][key] for key in counts} == counts

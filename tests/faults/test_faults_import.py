@@ -15,7 +15,6 @@ batches of 60 (one transaction each). Compared after the rerun:
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,17 +22,16 @@ import pandas as pd
 import pytest
 from fault_data import BAD_ROWS, LOANS, FaultFiles
 from fault_support import (
-    KILLED,
+    FAULT_MARKS,
     Databases,
+    ImportCounts,
     Launcher,
     Run,
+    Scenario,
     Trial,
     assert_same,
-    audit_count,
-    audit_details,
-    child_environment,
-    note,
-    run_killed,
+    batch_audit,
+    store_env,
     table,
     trial_count,
 )
@@ -41,16 +39,19 @@ from fault_support import (
 from loan_recovery.jobs.store import LOANS_IMPORT
 from loan_recovery.store.loans import BORROWER_UPDATE, IMPORT_BATCH, LOAN_UPDATE
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
-]
+pytestmark = FAULT_MARKS
 
 COMMAND = "import"
 BATCH = 60
 #: Written by whichever run last touched a row: a rerun legitimately differs here.
 IGNORED = ("created_at", "updated_at")
 EXIT_REJECTED = 1
+#: The counts of the file, as the clean run's; rows read add up to the written ones.
+COUNTS = ImportCounts(
+    LOANS_IMPORT,
+    same=("rows_read", "rejected"),
+    written=("inserted", "updated", "unchanged", "outdated", "rejected"),
+)
 
 
 def _argv(files: FaultFiles, folder: Path) -> list[str]:
@@ -61,25 +62,12 @@ def _argv(files: FaultFiles, folder: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _env(url: str, folder: Path) -> dict[str, str]:
-    return child_environment() | {
-        "LOAN_RECOVERY_DATABASE_URL": url,
-        "LOAN_RECOVERY_VAR_DIR": str(folder / "var"),
-    }
-
-
 def _state(url: str) -> dict[str, pd.DataFrame]:
     return {name: table(url, name, ignore=IGNORED) for name in ("loans", "borrowers")}
 
 
 def _audited(url: str) -> dict[str, int]:
-    batches = audit_details(url, IMPORT_BATCH)
-    return {
-        "inserted": sum(int(batch["inserted"]) for batch in batches),
-        "updated": sum(int(batch["updated"]) for batch in batches),
-        LOAN_UPDATE: audit_count(url, LOAN_UPDATE),
-        BORROWER_UPDATE: audit_count(url, BORROWER_UPDATE),
-    }
+    return batch_audit(url, IMPORT_BATCH, LOAN_UPDATE, BORROWER_UPDATE)
 
 
 @dataclass(frozen=True)
@@ -91,33 +79,28 @@ class Clean:
 
 
 @pytest.fixture(scope="module")
-def base_url(
+def scenario(
     databases: Databases,
     launcher: Launcher,
     fault_files: FaultFiles,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A store holding the older export of the first 200 loans."""
+) -> Scenario:
+    """Runs from a store holding the older export of the first 200 loans."""
     url = databases.new()
     folder = tmp_path_factory.mktemp("import-base")
-    run = launcher.run(["import", str(fault_files.loans_old)], env=_env(url, folder), cwd=folder)
+    env = store_env(url, folder)
+    run = launcher.run(["import", str(fault_files.loans_old)], env=env, cwd=folder)
     assert run.returncode == 0, run.describe()
-    return url
+    return Scenario(launcher, databases, url, exit_code=EXIT_REJECTED)
 
 
 @pytest.fixture(scope="module")
 def clean(
-    databases: Databases,
-    launcher: Launcher,
-    fault_files: FaultFiles,
-    base_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
+    scenario: Scenario, fault_files: FaultFiles, tmp_path_factory: pytest.TempPathFactory
 ) -> Clean:
     """The import run once without a kill: the reference, its duration and commits."""
     folder = tmp_path_factory.mktemp("import-clean")
-    url = databases.copy(base_url)
-    run = launcher.run(_argv(fault_files, folder), env=_env(url, folder), cwd=folder, record=True)
-    assert run.returncode == EXIT_REJECTED, run.describe()
+    url, _, run = scenario.clean_run(folder, _argv(fault_files, folder))
     counts = run.json()
     assert counts["rejected"] == BAD_ROWS
     assert counts["inserted"] + counts["updated"] + counts["unchanged"] == LOANS
@@ -134,10 +117,8 @@ def clean(
 @pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_import_rerun_equals_clean_run(
     trial: int,
-    databases: Databases,
-    launcher: Launcher,
+    scenario: Scenario,
     fault_files: FaultFiles,
-    base_url: str,
     clean: Clean,
     tmp_path: Path,
     trial_log: Path,
@@ -146,37 +127,12 @@ def test_killed_import_rerun_equals_clean_run(
     """Kills the import at a seeded point (a commit, or a delay within the clean run's
     duration), reruns it; expects the clean run's loans, borrowers, quarantine file and
     counts, every loan inserted once and every change audited once."""
-    url = databases.copy(base_url)
-    argv, env = _argv(fault_files, tmp_path), _env(url, tmp_path)
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log)
-    killed = run_killed(
-        launcher,
-        databases,
-        this,
-        url=url,
-        argv=argv,
-        env=env,
-        cwd=tmp_path,
-        clean=clean.run,
-    )
-    assert killed.returncode in (KILLED, EXIT_REJECTED), killed.describe()
-
-    rerun = launcher.run(argv, env=env, cwd=tmp_path)
-    assert rerun.returncode == EXIT_REJECTED, rerun.describe()
+    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
+    url, _, rerun = scenario.kill_and_rerun(this, clean.run, _argv(fault_files, tmp_path))
 
     for name, expected in clean.state.items():
         assert_same(table(url, name, ignore=IGNORED), expected, name)
     assert (tmp_path / "rejected.csv").read_bytes() == clean.quarantine
 
-    counts, expected = rerun.json(), clean.run.json()
-    written_before = expected["inserted"] - counts["inserted"]
-    note(this, killed_mid_import=int(0 < written_before < expected["inserted"]))
-    assert counts["rows_read"] == expected["rows_read"]
-    assert counts["rejected"] == expected["rejected"]
-    written = ("inserted", "updated", "unchanged", "outdated", "rejected")
-    assert counts["rows_read"] == sum(counts[name] for name in written)
-    audited = _audited(url)
-    assert audited == clean.audited  # each loan inserted once, each change audited once
-    runs = audit_details(url, LOANS_IMPORT)
-    assert len(runs) in (2, 3)  # the base import, the rerun, and the killed run if it ended
-    assert {key: runs[-1][key] for key in counts} == counts
+    COUNTS.check(this, url, rerun, clean.run)
+    assert _audited(url) == clean.audited  # each loan inserted once, each change audited once

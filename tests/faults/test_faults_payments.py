@@ -14,7 +14,6 @@ the file brings 2,756 installments of 200 loans, 12 of loans the store does not 
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,18 +21,17 @@ import pandas as pd
 import pytest
 from fault_data import BAD_ROWS, FaultFiles
 from fault_support import (
-    KILLED,
+    FAULT_MARKS,
     Databases,
+    ImportCounts,
     Launcher,
     Run,
+    Scenario,
     Trial,
     assert_same,
-    audit_count,
-    audit_details,
-    child_environment,
-    note,
+    batch_audit,
     rows,
-    run_killed,
+    store_env,
     table,
     trial_count,
 )
@@ -41,16 +39,19 @@ from fault_support import (
 from loan_recovery.jobs.payments_import import PAYMENTS_IMPORT
 from loan_recovery.store.payments import IMPORT_BATCH, PAYMENT_UPDATE
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
-]
+pytestmark = FAULT_MARKS
 
 COMMAND = "import-payments"
 BATCH = 200
 #: Written by whichever run last touched a row: a rerun legitimately differs here.
 IGNORED = ("created_at", "updated_at")
 EXIT_REJECTED = 1
+#: The counts of the file, as the clean run's; rows read add up to the written ones.
+COUNTS = ImportCounts(
+    PAYMENTS_IMPORT,
+    same=("rows_read", "rejected", "invalid", "unknown_loan"),
+    written=("inserted", "updated", "unchanged", "rejected"),
+)
 
 
 def _argv(files: FaultFiles, folder: Path) -> list[str]:
@@ -61,21 +62,9 @@ def _argv(files: FaultFiles, folder: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _env(url: str, folder: Path) -> dict[str, str]:
-    return child_environment() | {
-        "LOAN_RECOVERY_DATABASE_URL": url,
-        "LOAN_RECOVERY_VAR_DIR": str(folder / "var"),
-    }
-
-
 def _audited(url: str) -> dict[str, int]:
-    batches = audit_details(url, IMPORT_BATCH)
-    return {
-        "inserted": sum(int(batch["inserted"]) for batch in batches),
-        "updated": sum(int(batch["updated"]) for batch in batches),
-        PAYMENT_UPDATE: audit_count(url, PAYMENT_UPDATE),
-        "stored": int(rows(url, "SELECT count(*) FROM payments")[0][0]),
-    }
+    stored = int(rows(url, "SELECT count(*) FROM payments")[0][0])
+    return batch_audit(url, IMPORT_BATCH, PAYMENT_UPDATE) | {"stored": stored}
 
 
 @dataclass(frozen=True)
@@ -87,38 +76,32 @@ class Clean:
 
 
 @pytest.fixture(scope="module")
-def base_url(
+def scenario(
     databases: Databases,
     launcher: Launcher,
     fault_files: FaultFiles,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A store holding every loan and an earlier export of the first installments."""
+) -> Scenario:
+    """Runs from a store holding every loan and an earlier export of the first installments."""
     url = databases.new()
     folder = tmp_path_factory.mktemp("payments-base")
-    env = _env(url, folder)
+    env = store_env(url, folder)
     loans = launcher.run(["import", str(fault_files.loans)], env=env, cwd=folder)
     assert loans.returncode == EXIT_REJECTED, loans.describe()  # the file's bad rows
     installments = launcher.run(
         ["import-payments", str(fault_files.payments_old)], env=env, cwd=folder
     )
     assert installments.returncode == 0, installments.describe()
-    return url
+    return Scenario(launcher, databases, url, exit_code=EXIT_REJECTED)
 
 
 @pytest.fixture(scope="module")
 def clean(
-    databases: Databases,
-    launcher: Launcher,
-    fault_files: FaultFiles,
-    base_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
+    scenario: Scenario, fault_files: FaultFiles, tmp_path_factory: pytest.TempPathFactory
 ) -> Clean:
     """The import run once without a kill: the reference, its duration and commits."""
     folder = tmp_path_factory.mktemp("payments-clean")
-    url = databases.copy(base_url)
-    run = launcher.run(_argv(fault_files, folder), env=_env(url, folder), cwd=folder, record=True)
-    assert run.returncode == EXIT_REJECTED, run.describe()
+    url, _, run = scenario.clean_run(folder, _argv(fault_files, folder))
     counts = run.json()
     assert (counts["invalid"], counts["unknown_loan"]) == (BAD_ROWS, BAD_ROWS)
     assert counts["updated"] > 0  # installments paid since the earlier export
@@ -133,10 +116,8 @@ def clean(
 @pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_payment_import_rerun_equals_clean_run(
     trial: int,
-    databases: Databases,
-    launcher: Launcher,
+    scenario: Scenario,
     fault_files: FaultFiles,
-    base_url: str,
     clean: Clean,
     tmp_path: Path,
     trial_log: Path,
@@ -145,35 +126,11 @@ def test_killed_payment_import_rerun_equals_clean_run(
     """Kills the installment import at a seeded point, reruns it; expects the clean run's
     payments, quarantine file and counts, each installment inserted once and each change
     audited once."""
-    url = databases.copy(base_url)
-    argv, env = _argv(fault_files, tmp_path), _env(url, tmp_path)
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log)
-    killed = run_killed(
-        launcher,
-        databases,
-        this,
-        url=url,
-        argv=argv,
-        env=env,
-        cwd=tmp_path,
-        clean=clean.run,
-    )
-    assert killed.returncode in (KILLED, EXIT_REJECTED), killed.describe()
-
-    rerun = launcher.run(argv, env=env, cwd=tmp_path)
-    assert rerun.returncode == EXIT_REJECTED, rerun.describe()
+    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
+    url, _, rerun = scenario.kill_and_rerun(this, clean.run, _argv(fault_files, tmp_path))
 
     assert_same(table(url, "payments", ignore=IGNORED), clean.payments, "payments")
     assert (tmp_path / "rejected.csv").read_bytes() == clean.quarantine
 
-    counts, expected = rerun.json(), clean.run.json()
-    written_before = expected["inserted"] - counts["inserted"]
-    note(this, killed_mid_import=int(0 < written_before < expected["inserted"]))
-    for name in ("rows_read", "rejected", "invalid", "unknown_loan"):
-        assert counts[name] == expected[name], name
-    written = ("inserted", "updated", "unchanged", "rejected")
-    assert counts["rows_read"] == sum(counts[name] for name in written)
+    COUNTS.check(this, url, rerun, clean.run)
     assert _audited(url) == clean.audited  # each installment inserted once, changes once
-    runs = audit_details(url, PAYMENTS_IMPORT)
-    assert len(runs) in (2, 3)  # the base import, the rerun, and the killed run if it ended
-    assert {key: runs[-1][key] for key in counts} == counts

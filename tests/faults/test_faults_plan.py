@@ -19,7 +19,6 @@ scores, new actions and the cancelled ones it supersedes. Compared after the rer
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,17 +26,17 @@ import pandas as pd
 import pytest
 from fault_data import BAD_ROWS, PLAN_LOANS, FaultFiles
 from fault_support import (
-    KILLED,
+    FAULT_MARKS,
     Databases,
     Launcher,
     Run,
+    Scenario,
     Trial,
     assert_same,
     audit_count,
-    audit_details,
-    child_environment,
+    batch_audit,
     note,
-    run_killed,
+    store_env,
     table,
     trial_count,
 )
@@ -45,10 +44,7 @@ from fault_support import (
 from loan_recovery.store.loans import BORROWER_UPDATE, IMPORT_BATCH, LOAN_UPDATE
 from loan_recovery.store.plans import PLAN_STORE
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
-]
+pytestmark = FAULT_MARKS
 
 COMMAND = "plan --store"
 BATCH = 30
@@ -72,11 +68,7 @@ def _argv(files: FaultFiles, models: Path, folder: Path) -> list[str]:
 
 
 def _env(url: str, folder: Path) -> dict[str, str]:
-    return child_environment() | {
-        "LOAN_RECOVERY_DATABASE_URL": url,
-        "LOAN_RECOVERY_VAR_DIR": str(folder / "var"),
-        "LOAN_RECOVERY_STORE__BATCH_SIZE": str(BATCH),
-    }
+    return store_env(url, folder) | {"LOAN_RECOVERY_STORE__BATCH_SIZE": str(BATCH)}
 
 
 def _state(url: str) -> dict[str, pd.DataFrame]:
@@ -95,13 +87,7 @@ def _learned_runs(url: str) -> list[pd.DataFrame]:
 
 
 def _audited(url: str) -> dict[str, int]:
-    batches = audit_details(url, IMPORT_BATCH)
-    return {
-        "inserted": sum(int(batch["inserted"]) for batch in batches),
-        "updated": sum(int(batch["updated"]) for batch in batches),
-        LOAN_UPDATE: audit_count(url, LOAN_UPDATE),
-        BORROWER_UPDATE: audit_count(url, BORROWER_UPDATE),
-    }
+    return batch_audit(url, IMPORT_BATCH, LOAN_UPDATE, BORROWER_UPDATE)
 
 
 @dataclass(frozen=True)
@@ -115,14 +101,14 @@ class Clean:
 
 
 @pytest.fixture(scope="module")
-def base_url(
+def scenario(
     databases: Databases,
     launcher: Launcher,
     fault_files: FaultFiles,
     fault_models: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A store with an older export of the first 150 loans and a bau plan of them."""
+) -> Scenario:
+    """Runs from a store with an older export of the first 150 loans and a bau plan of them."""
     url = databases.new()
     folder = tmp_path_factory.mktemp("plan-base")
     env = _env(url, folder)
@@ -134,24 +120,19 @@ def base_url(
     ]  # fmt: skip
     planned = launcher.run(bau, env=env, cwd=folder)
     assert planned.returncode == 0, planned.describe()
-    return url
+    return Scenario(launcher, databases, url, exit_code=EXIT_REJECTED)
 
 
 @pytest.fixture(scope="module")
 def clean(
-    databases: Databases,
-    launcher: Launcher,
+    scenario: Scenario,
     fault_files: FaultFiles,
     fault_models: Path,
-    base_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Clean:
     """`plan --store` run once without a kill: the reference, its duration and commits."""
     folder = tmp_path_factory.mktemp("plan-clean")
-    url = databases.copy(base_url)
-    argv = _argv(fault_files, fault_models, folder)
-    run = launcher.run(argv, env=_env(url, folder), cwd=folder, record=True)
-    assert run.returncode == EXIT_REJECTED, run.describe()
+    url, _, run = scenario.clean_run(folder, _argv(fault_files, fault_models, folder), _env)
     (scores,) = _learned_runs(url)
     assert len(scores) == PLAN_LOANS
     state = _state(url)
@@ -172,11 +153,9 @@ def clean(
 @pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_plan_store_rerun_equals_clean_run(
     trial: int,
-    databases: Databases,
-    launcher: Launcher,
+    scenario: Scenario,
     fault_files: FaultFiles,
     fault_models: Path,
-    base_url: str,
     clean: Clean,
     tmp_path: Path,
     trial_log: Path,
@@ -185,23 +164,9 @@ def test_killed_plan_store_rerun_equals_clean_run(
     """Kills `plan --store` at a seeded point, reruns it; expects the clean run's loans,
     actions, model version and files, whole score runs equal to the clean one, and an
     audit that reconciles."""
-    url = databases.copy(base_url)
-    argv, env = _argv(fault_files, fault_models, tmp_path), _env(url, tmp_path)
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log)
-    killed = run_killed(
-        launcher,
-        databases,
-        this,
-        url=url,
-        argv=argv,
-        env=env,
-        cwd=tmp_path,
-        clean=clean.run,
-    )
-    assert killed.returncode in (KILLED, EXIT_REJECTED), killed.describe()
-
-    rerun = launcher.run(argv, env=env, cwd=tmp_path)
-    assert rerun.returncode == EXIT_REJECTED, rerun.describe()
+    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
+    argv = _argv(fault_files, fault_models, tmp_path)
+    url, _, rerun = scenario.kill_and_rerun(this, clean.run, argv, _env)
     assert f"{BAD_ROWS:,} rejected rows" in rerun.stdout
 
     for name, expected in clean.state.items():

@@ -31,28 +31,28 @@ if anything was resent. Compared then:
 
 from __future__ import annotations
 
-import signal
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fault_data import REMINDED, FaultFiles
 from fault_support import (
-    KILLED,
+    FAULT_MARKS,
     Databases,
     Launcher,
     Run,
+    Scenario,
     Trial,
     assert_same,
     audit_count,
     audit_details,
-    child_environment,
     note,
     rows,
-    run_killed,
+    store_env,
     table,
     trial_count,
 )
@@ -61,10 +61,7 @@ from notify_servers import SmtpServer, running_smtp_server
 from loan_recovery.jobs.remind import REMINDERS_QUEUE
 from loan_recovery.store.outbox import RELEASE_ACTION
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
-]
+pytestmark = FAULT_MARKS
 
 COMMAND = "remind"
 FIRST = "2026-03-02T06:00:00Z"  # 11:30 in Kolkata: within contact hours
@@ -84,9 +81,7 @@ def _argv(files: FaultFiles, now: str) -> list[str]:
 
 
 def _env(url: str, folder: Path, smtp: SmtpServer) -> dict[str, str]:
-    return child_environment() | {
-        "LOAN_RECOVERY_DATABASE_URL": url,
-        "LOAN_RECOVERY_VAR_DIR": str(folder / "var"),
+    return store_env(url, folder) | {
         "LOAN_RECOVERY_NOTIFY__CHANNELS": '["email"]',
         "LOAN_RECOVERY_NOTIFY__SMTP__HOST": smtp.host,
         "LOAN_RECOVERY_NOTIFY__SMTP__PORT": str(smtp.port),
@@ -133,38 +128,31 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture(scope="module")
-def base_url(
+def scenario(
     databases: Databases,
     launcher: Launcher,
     fault_files: FaultFiles,
     tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """A store holding the 28 borrowers and their loans, nothing queued yet."""
+) -> Scenario:
+    """Runs from a store holding the 28 borrowers and their loans, nothing queued yet."""
     url = databases.new()
     folder = tmp_path_factory.mktemp("remind-base")
-    env = child_environment() | {"LOAN_RECOVERY_DATABASE_URL": url}
+    env = store_env(url, folder)
     run = launcher.run(["import", str(fault_files.contacts)], env=env, cwd=folder)
     assert run.returncode == 0, run.describe()
-    return url
+    return Scenario(launcher, databases, url)
 
 
 @pytest.fixture(scope="module")
 def clean(
-    databases: Databases,
-    launcher: Launcher,
-    fault_files: FaultFiles,
-    base_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
+    scenario: Scenario, fault_files: FaultFiles, tmp_path_factory: pytest.TempPathFactory
 ) -> Clean:
     """`remind` run once without a kill: every reminder sent once; the reference."""
     folder = tmp_path_factory.mktemp("remind-clean")
-    url = databases.copy(base_url)
     with running_smtp_server(delay=SMTP_DELAY) as server:
-        run = launcher.run(
-            _argv(fault_files, FIRST), env=_env(url, folder, server), cwd=folder, record=True
-        )
+        argv = _argv(fault_files, FIRST)
+        url, _, run = scenario.clean_run(folder, argv, partial(_env, smtp=server))
         keys, _ = _delivered(server)
-    assert run.returncode == 0, run.describe()
     assert run.json()["dispatch"]["sent"] == REMINDED
     assert keys == Counter(_expected_keys(fault_files))
     return Clean(
@@ -201,10 +189,8 @@ def _settle_unconfirmed(
 @pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_remind_rerun_sends_every_reminder_exactly_once(
     trial: int,
-    databases: Databases,
-    launcher: Launcher,
+    scenario: Scenario,
     fault_files: FaultFiles,
-    base_url: str,
     clean: Clean,
     smtp: SmtpServer,
     tmp_path: Path,
@@ -214,35 +200,33 @@ def test_killed_remind_rerun_sends_every_reminder_exactly_once(
     """Kills `remind` at a seeded point, reruns it, settles unconfirmed messages by the
     mail log; expects each reminder delivered exactly once, the clean run's outbox and
     attempts, and counts that reconcile."""
-    url = databases.copy(base_url)
-    env = _env(url, tmp_path, smtp)
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log)
-    killed = run_killed(
-        launcher,
-        databases,
-        this,
-        url=url,
-        argv=_argv(fault_files, FIRST),
-        env=env,
-        cwd=tmp_path,
-        clean=clean.run,
-    )
-    assert killed.returncode in (KILLED, 0), killed.describe()
-    arrived_before, _ = _delivered(smtp)
-    status = {str(key): str(state) for key, state in rows(url, _STATUS_BY_KEY)}
-    for key in arrived_before:  # what the server has was handed over: never sent again
-        assert status.get(key) in ("delivering", "sent"), f"{key} arrived while {status.get(key)}"
+    arrived_before: Counter[str] = Counter()
 
-    rerun = launcher.run(_argv(fault_files, RERUN), env=env, cwd=tmp_path)
-    assert rerun.returncode == 0, rerun.describe()
+    def handed_over(url: str) -> None:
+        """What the server has after the kill was handed over: never sent again."""
+        arrived_before.update(_delivered(smtp)[0])
+        status = {str(key): str(state) for key, state in rows(url, _STATUS_BY_KEY)}
+        for key in arrived_before:
+            state = status.get(key)
+            assert state in ("delivering", "sent"), f"{key} arrived while {state}"
+
+    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
+    url, env, rerun = scenario.kill_and_rerun(
+        this,
+        clean.run,
+        _argv(fault_files, FIRST),
+        partial(_env, smtp=smtp),
+        rerun_argv=_argv(fault_files, RERUN),
+        after_kill=handed_over,
+    )
     counts = rerun.json()
     assert counts["targets"] == REMINDED + UNKNOWN_LOANS
     assert counts["not_queued"] == UNKNOWN_LOANS
     assert counts["queued"] + counts["already_queued"] + counts["not_queued"] == counts["targets"]
 
-    settled, resent = _settle_unconfirmed(launcher, url, env, tmp_path, smtp)
+    settled, resent = _settle_unconfirmed(scenario.launcher, url, env, tmp_path, smtp)
     if resent:
-        final = launcher.run(_argv(fault_files, SETTLE), env=env, cwd=tmp_path)
+        final = scenario.launcher.run(_argv(fault_files, SETTLE), env=env, cwd=tmp_path)
         assert final.returncode == 0, final.describe()
         assert final.json()["dispatch"]["sent"] == len(resent)
 
