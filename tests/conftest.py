@@ -1,5 +1,6 @@
-"""Shared fixtures: one small simulated portfolio per session, with a fixed seed, and the
-test databases (see :mod:`db_support`)."""
+"""Shared fixtures: one small simulated portfolio per session, with a fixed seed, one
+trained registry that the API and dashboard tests serve, and the test databases (see
+:mod:`db_support`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from db_support import PostgresDatabases, migrate_sqlite, postgres_server_url
 from loan_recovery.config import Settings, load_settings
+from loan_recovery.data.io import write_table
+from loan_recovery.jobs.train import run_train
 from loan_recovery.simulation.portfolio import SimulatedPortfolio, simulate_portfolio
 
 SMALL_PORTFOLIO_LOANS = 2_000
@@ -26,6 +29,18 @@ def settings() -> Settings:
 def small_portfolio(settings: Settings) -> SimulatedPortfolio:
     """A 2,000-loan simulated portfolio, built once per test session."""
     return simulate_portfolio(SMALL_PORTFOLIO_LOANS, SMALL_PORTFOLIO_SEED, settings=settings)
+
+
+@pytest.fixture(scope="session")
+def served_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry whose champion was trained on 3,000 simulated loans (3-fold CV, seed 5),
+    once per session: the API and the dashboard serve it and only read it."""
+    root = tmp_path_factory.mktemp("served")
+    settings = load_settings(risk={"cv_folds": 3}, strategy={"capacity": {}, "budget": None})
+    history = write_table(simulate_portfolio(3_000, 21).loans, root / "history.csv")
+    models = root / "models"
+    run_train(history, settings=settings, models_dir=models, seed=5, promote=True)
+    return models
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """API fixtures: one trained registry per session, fresh databases, an app with keys of every role.
 
-The registry is trained once (3,000 simulated loans, 3-fold CV, as the dashboard tests
-do) and its champion loaded once; each app shares that loaded champion
+The registry is the session's ``served_models`` (trained once, shared with the dashboard
+tests) and its champion is loaded once; each app shares that loaded champion
 (``create_app(models=...)``) so no test pays for loading models again.
 
 Databases: SQLite files copied from a migrated template by default; the PostgreSQL smoke
@@ -25,8 +25,6 @@ from db_support import BACKENDS, PostgresDatabases
 from loan_recovery.api.app import create_app
 from loan_recovery.api.scoring import load_serving_models
 from loan_recovery.config import load_settings
-from loan_recovery.data.io import write_table
-from loan_recovery.jobs.train import run_train
 from loan_recovery.models.early_warning import (
     EarlyWarningBundle,
     early_warning_registry,
@@ -40,15 +38,11 @@ from loan_recovery.store.db import Store, open_store
 
 
 @pytest.fixture(scope="session")
-def api_world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
-    """Train on 3,000 simulated loans (3-fold CV) and load the champion once."""
+def api_world(served_models: Path, tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
+    """The session's trained registry, its champion loaded once."""
     root = tmp_path_factory.mktemp("api")
-    settings = load_settings(risk={"cv_folds": 3}, strategy={"capacity": {}, "budget": None})
-    history = write_table(simulate_portfolio(3_000, 21).loans, root / "history.csv")
-    models_dir = root / "models"
-    run_train(history, settings=settings, models_dir=models_dir, seed=5, promote=True)
-    serving = load_settings(models_dir=models_dir, var_dir=root / "var")
-    return ApiWorld(models_dir=models_dir, settings=serving, models=load_serving_models(serving))
+    serving = load_settings(models_dir=served_models, var_dir=root / "var")
+    return ApiWorld(models_dir=served_models, settings=serving, models=load_serving_models(serving))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import streamlit as st
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data.io import write_table
 from loan_recovery.jobs.demo import DemoOutcome, run_demo
-from loan_recovery.jobs.train import run_train
 from loan_recovery.simulation.portfolio import simulate_portfolio
 
 APP = Path(__file__).resolve().parents[2] / "src" / "loan_recovery" / "dashboard" / "app.py"
@@ -40,18 +39,16 @@ class DashboardWorld:
 
 
 @pytest.fixture(scope="session")
-def dashboard_world(tmp_path_factory: pytest.TempPathFactory) -> DashboardWorld:
-    """Train on 3,000 simulated loans (3-fold CV) and write 1,500 fresh loans as CSV."""
+def dashboard_world(
+    served_models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> DashboardWorld:
+    """The session's trained registry and 1,500 fresh loans written as CSV."""
     root = tmp_path_factory.mktemp("dashboard")
-    settings = load_settings(risk={"cv_folds": 3}, strategy={"capacity": {}, "budget": None})
-    history = write_table(simulate_portfolio(3_000, 21).loans, root / "history.csv")
-    models = root / "models"
-    run_train(history, settings=settings, models_dir=models, seed=5, promote=True)
     portfolio = write_table(simulate_portfolio(1_500, 22).loans, root / "portfolio.csv")
     return DashboardWorld(
-        models_dir=models,
+        models_dir=served_models,
         portfolio=portfolio,
-        settings=load_settings(models_dir=models, dashboard={"data_file": portfolio}),
+        settings=load_settings(models_dir=served_models, dashboard={"data_file": portfolio}),
     )
 
 
