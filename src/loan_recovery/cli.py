@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -405,6 +406,13 @@ def score(
     raise typer.Exit(EXIT_REJECTED_ROWS if result.rejected else EXIT_OK)
 
 
+class ReasonScope(StrEnum):
+    """Which loans of a plan get reason codes (``explain.scope``)."""
+
+    worked = "worked"
+    all = "all"
+
+
 @app.command()
 @_user_errors
 def plan(
@@ -434,10 +442,25 @@ def plan(
             "planned actions.",
         ),
     ] = False,
+    reasons: Annotated[
+        ReasonScope | None,
+        typer.Option(
+            help="Which loans get reason codes: worked (the worklist's worked loans, up to "
+            "explain.worked_loans; every loan of a file of at most explain.all_below) or "
+            "all (default: settings, worked)."
+        ),
+    ] = None,
 ) -> None:
     """The recovery plan: per loan, the action that adds most over leaving it alone (hold)
-    within the rules, sorted by priority; totals against holding everything and bau."""
+    within the rules, sorted by priority; totals against holding everything and bau.
+
+    Reason codes are made for the loans an agent will work (--reasons all: every loan);
+    the other loans' reason columns are blank.
+    """
     settings = _settings()
+    if reasons is not None:
+        explain = settings.explain.model_copy(update={"scope": reasons.value})
+        settings = settings.model_copy(update={"explain": explain})
     slots = parse_capacity(capacity)
     case_store = open_store(settings) if store else None  # fail before planning, not after
     try:

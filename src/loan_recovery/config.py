@@ -405,6 +405,28 @@ class ExplainSettings(BaseModel):
         description="exact: TreeSHAP; approximate: Saabas path attributions, about 7x a "
         "prediction's cost instead of ~200x, for very large books.",
     )
+    scope: Literal["worked", "all"] = Field(
+        default="worked",
+        description="Which loans of a plan get reasons. worked: those an agent will read "
+        "(the first worked_loans loans of the worklist that are worked, within capacity), "
+        "and every loan of a plan of at most all_below loans; all: every loan.",
+    )
+    worked_loans: int = Field(
+        default=10_000,
+        ge=0,
+        description="With scope=worked: at most this many worked loans, by priority, get "
+        "reasons (a day's or a week's worklist, not the whole book).",
+    )
+    all_below: int = Field(
+        default=1_000,
+        ge=0,
+        description="A plan of at most this many loans (one borrower, an API request, a "
+        "small file) gets reasons for every loan, whatever the scope.",
+    )
+
+    def every_loan(self, loans: int) -> bool:
+        """Whether a plan of ``loans`` loans explains every one of them."""
+        return self.scope == "all" or loans <= self.all_below
 
 
 class GuardrailSettings(BaseModel):

@@ -114,10 +114,29 @@ def score_loans(
         index=table.index,
     )
     if top_k > 0:  # top_k=0: no reasons, skipping the costly contributions
-        unit = bundle.risk_model.base_.contribution_unit
-        contributions = model_contributions(
-            bundle.risk_model, design, approximate=approximate_reasons, native_dtype=True
+        reasons = loan_reasons(
+            design, bundle, top_k=top_k, approximate=approximate_reasons, index=table.index
         )
-        reasons = reason_codes(contributions, design, top_k=top_k, unit=unit)
-        scored = pd.concat([scored, reasons.to_frame(index=table.index)], axis=1)
+        scored = pd.concat([scored, reasons], axis=1)
     return pd.concat([scored, engineered.drop(columns=[schema.ASSET_CLASS])], axis=1)
+
+
+def loan_reasons(
+    design: pd.DataFrame,
+    bundle: ModelBundle,
+    *,
+    top_k: int,
+    approximate: bool = False,
+    index: pd.Index | None = None,
+) -> pd.DataFrame:
+    """Columns ``reason_1 .. reason_k`` for the loans of a risk design matrix.
+
+    The one place reasons are made: :func:`score_loans` calls it for every loan it
+    scores, the plan for the loans it works (``explain.scope``).
+    """
+    unit = bundle.risk_model.base_.contribution_unit
+    contributions = model_contributions(
+        bundle.risk_model, design, approximate=approximate, native_dtype=True
+    )
+    reasons = reason_codes(contributions, design, top_k=top_k, unit=unit)
+    return reasons.to_frame(index=design.index if index is None else index)

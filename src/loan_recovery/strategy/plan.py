@@ -10,6 +10,7 @@ sorted by priority. The CLI ``plan``, the API and the dashboard all call
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from loan_recovery.data import schema
 from loan_recovery.exceptions import ModelError
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
-from loan_recovery.models.scoring import score_loans
+from loan_recovery.models.scoring import loan_reasons, score_loans
 from loan_recovery.strategy.actions import HOLD, ActionCatalogue
 from loan_recovery.strategy.policy import (
     BAU,
@@ -158,6 +159,8 @@ class ActionValues:
     alone. ``candidates``: allowed actions whose uplift clears ``strategy.min_uplift``
     and, when a safe-improvement guard is fitted, that the history supports over BAU.
     ``bau``: the lender's rule for each loan (obeying the guardrails).
+    ``reasons_deferred``: ``scores`` holds no reasons yet; the plan makes them for the
+    loans it works (``explain.scope = "worked"`` on a book above ``explain.all_below``).
     """
 
     scores: pd.DataFrame
@@ -174,12 +177,18 @@ class ActionValues:
     bau: pd.Series
     decision_uplift: pd.DataFrame
     safe_departures: bool = False
+    reasons_deferred: bool = False
 
 
 def action_values(
     table: pd.DataFrame, bundle: ModelBundle, settings: Settings, *, with_reasons: bool = True
 ) -> ActionValues:
-    """Score the loans and value every arm for each (before any choice is made)."""
+    """Score the loans and value every arm for each (before any choice is made).
+
+    Reasons are made here for every loan when ``explain.every_loan`` says so (or not at
+    all without ``with_reasons``); otherwise :func:`plan_loans` makes them for the loans
+    it works, the only ones whose reasons anyone reads.
+    """
     if bundle.outcome_model is None:
         raise ModelError(
             f"model version {bundle.version} has no outcome models; retrain it to plan."
@@ -193,17 +202,21 @@ def action_values(
     # segments and the outcome models.
     engineered = features.build_features(table)
     design = risk_design_matrix(table, settings.risk, engineered=engineered)
+    every_loan = with_reasons and settings.explain.every_loan(len(table))
     scores = score_loans(
         table,
         bundle,
         settings.risk,
-        top_k=settings.explain.top_k if with_reasons else 0,
+        top_k=settings.explain.top_k if every_loan else 0,
         approximate_reasons=settings.explain.method == "approximate",
         design=design,
         engineered=engineered,
     )
     fractions = bundle.outcome_model.predict_fractions(design).set_axis(table.index)
-    return value_actions(table, scores, fractions, settings, safety=bundle.safety)
+    valued = value_actions(table, scores, fractions, settings, safety=bundle.safety)
+    if with_reasons and not every_loan:
+        return dataclasses.replace(valued, reasons_deferred=True)
+    return valued
 
 
 def value_actions(
@@ -370,10 +383,14 @@ def plan_loans(
     for action in catalogue.names:
         position = values.columns.get_loc(action)
         columns[schema.uplift_column(action)] = uplift_matrix[order, position]
+    reasons = scores
+    if inputs.reasons_deferred:
+        worked = _worked_rows(order, held, settings.explain.worked_loans)
+        reasons = _reasons_of_rows(table, bundle, settings, worked)
     for rank in range(1, settings.explain.top_k + 1):
         reason = schema.reason_column(rank)
-        if reason in scores.columns:
-            columns[reason] = _text_column(scores[reason], order)
+        if reason in reasons.columns:
+            columns[reason] = _text_column(reasons[reason], order)
     columns[schema.GUARDRAILS] = _text_column(guard.explanations, order)
     ordered = pd.DataFrame(columns)
     return PlanResult(
@@ -381,6 +398,39 @@ def plan_loans(
         policy=policy,
         baseline_policy=baseline_name,
         capacity_plan=capacity_plan,
+    )
+
+
+def _worked_rows(
+    order: npt.NDArray[np.intp], held: npt.NDArray[np.bool_], limit: int
+) -> npt.NDArray[np.intp]:
+    """Table positions of the first ``limit`` loans of the worklist that are worked (not
+    held): with capacity, only loans within it have an action at all."""
+    return order[~held[order]][:limit]
+
+
+def _reasons_of_rows(
+    table: pd.DataFrame, bundle: ModelBundle, settings: Settings, rows: npt.NDArray[np.intp]
+) -> pd.DataFrame:
+    """Reason columns for every loan of ``table``: made for ``rows``, blank elsewhere."""
+    top_k = settings.explain.top_k
+    names = [schema.reason_column(rank) for rank in range(1, top_k + 1)]
+    blank = np.full(len(table), "", dtype=object)
+    columns = {name: blank.copy() for name in names}
+    if len(rows):
+        rows = np.sort(rows)
+        subset = table.iloc[rows]
+        made = loan_reasons(
+            risk_design_matrix(subset, settings.risk),
+            bundle,
+            top_k=top_k,
+            approximate=settings.explain.method == "approximate",
+        )
+        for name in names:
+            columns[name][rows] = made[name].to_numpy(dtype=object)
+    return pd.DataFrame(
+        {name: pd.array(values, dtype="str") for name, values in columns.items()},
+        index=table.index,
     )
 
 
