@@ -1,4 +1,7 @@
 # Two commands a newcomer needs: `make run` and `make test`. Nothing but Python required.
+# `make test` runs the suite on two workers (pytest-xdist, one test file per worker at a
+# time), then the fault-injection trials on their own: they SIGKILL child processes and
+# keep one trial log per run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,7 +30,8 @@ test: $(STAMP_TEST)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=10 --ignore=tests/faults
+	$(BIN)/pytest -q tests/faults
 
 # The unit tests against the lowest versions pyproject.toml allows, in a throwaway venv
 # (needs only Python; see docs/dependency-floors.md).

@@ -43,14 +43,6 @@ from loan_recovery.config import Settings
 _REPORT_KEY = pytest.StashKey[Path]()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "faults: fault-injection trials (SIGKILL the CLI, rerun, compare with a clean run); "
-        "LOAN_RECOVERY_FAULT_TRIALS sets trials per command and backend (default 3).",
-    )
-
-
 @pytest.fixture(scope="session")
 def trial_log(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
     """JSON lines, one per trial (``LOAN_RECOVERY_FAULT_REPORT``, else a session file)."""
