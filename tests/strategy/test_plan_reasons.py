@@ -90,3 +90,13 @@ def test_every_loan_follows_scope_and_size() -> None:
     worked = load_settings(explain={"scope": "worked", "all_below": 10}).explain
     assert (worked.every_loan(10), worked.every_loan(11)) == (True, False)
     assert load_settings(explain={"scope": "all", "all_below": 0}).explain.every_loan(10**6)
+
+
+def test_a_plan_that_works_no_loan_has_blank_reasons(
+    book: pd.DataFrame, bundle: ModelBundle
+) -> None:
+    """Gives every action zero capacity (nothing is worked); expects blank reasons, no error."""
+    capacity = dict.fromkeys(schema.ACTION_NAMES, 0)
+    worklist = plan_loans(book, bundle, _settings(all_below=0), capacity=capacity).worklist
+    assert (worklist[schema.RECOMMENDED_ACTION] == HOLD).all()
+    assert (worklist[REASONS] == "").all().all()

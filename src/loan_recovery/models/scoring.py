@@ -15,6 +15,7 @@ import pandas as pd
 from loan_recovery import features
 from loan_recovery.config import RiskSettings
 from loan_recovery.data import schema
+from loan_recovery.labels import label_array
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.explain import reason_codes, tree_contributions
@@ -101,15 +102,14 @@ def score_loans(
     segment_ids = bundle.segmenter.predict(
         _segment_input(table, engineered, tuple(bundle.segmenter.features))
     )
-    names = np.asarray(bundle.segmenter.names_, dtype=object)
     scored = pd.DataFrame(
         {
-            schema.LOAN_ID: table[schema.LOAN_ID].to_numpy(),
+            schema.LOAN_ID: table[schema.LOAN_ID].array,
             schema.RISK_SCORE: scores,
             schema.RISK_BAND: risk_bands(scores, settings),
             schema.SCORED_ASSET_CLASS: engineered[schema.ASSET_CLASS].to_numpy(),
             schema.SEGMENT_ID: segment_ids,
-            schema.SEGMENT_NAME: names[segment_ids],
+            schema.SEGMENT_NAME: label_array(bundle.segmenter.names_, segment_ids),
         },
         index=table.index,
     )

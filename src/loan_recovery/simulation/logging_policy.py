@@ -23,6 +23,7 @@ from loan_recovery.config import ActionConfig, LoggingRuleSettings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, SchemaError
 from loan_recovery.features import emi_to_income_ratio
+from loan_recovery.labels import label_series
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -74,7 +75,8 @@ def rule_of_thumb_actions(
     burden = emi_to_income_ratio(loans).to_numpy(dtype=np.float64)
     secured = pd.to_numeric(loans[schema.COLLATERAL_VALUE]).to_numpy(dtype=np.float64) > 0
     no_prior_legal = (loans[schema.LEGAL_ACTION_TAKEN] == _NO).to_numpy(dtype=np.bool_)
-    actions = np.select(
+    arms = (schema.HOLD, "reminder", "call", "restructure", "settlement", "legal", "agency")
+    codes = np.select(
         [
             dpd <= rule.hold_max_dpd,
             dpd <= rule.reminder_max_dpd,
@@ -83,10 +85,10 @@ def rule_of_thumb_actions(
             dpd <= rule.offer_max_dpd,
             secured & no_prior_legal,
         ],
-        [schema.HOLD, "reminder", "call", "restructure", "settlement", "legal"],
-        "agency",
+        list(range(len(arms) - 1)),
+        len(arms) - 1,
     )
-    return pd.Series(actions, index=loans.index, name=schema.ACTION_TAKEN, dtype="str")
+    return label_series(arms, codes, loans.index, schema.ACTION_TAKEN)
 
 
 def eligible_arms(loans: pd.DataFrame, actions: Mapping[str, ActionConfig]) -> BoolArray:

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from pandas.api.extensions import ExtensionArray
 
 from loan_recovery import features
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ModelError
+from loan_recovery.labels import TEXT_DTYPE
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import loan_reasons, score_loans
@@ -412,26 +414,29 @@ def _worked_rows(
 def _reasons_of_rows(
     table: pd.DataFrame, bundle: ModelBundle, settings: Settings, rows: npt.NDArray[np.intp]
 ) -> pd.DataFrame:
-    """Reason columns for every loan of ``table``: made for ``rows``, blank elsewhere."""
-    top_k = settings.explain.top_k
-    names = [schema.reason_column(rank) for rank in range(1, top_k + 1)]
-    blank = np.full(len(table), "", dtype=object)
-    columns = {name: blank.copy() for name in names}
-    if len(rows):
-        rows = np.sort(rows)
-        subset = table.iloc[rows]
+    """Reason columns for every loan of ``table``: made for ``rows``, blank elsewhere.
+
+    Each column is one Arrow ``take`` from the made sentences plus a blank, so the
+    unexplained loans (most of a large book) cost no Python strings.
+    """
+    names = [schema.reason_column(rank) for rank in range(1, settings.explain.top_k + 1)]
+    rows = np.sort(rows)
+    made = pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
+    if len(rows):  # an all-hold plan works no loan
         made = loan_reasons(
-            risk_design_matrix(subset, settings.risk),
+            risk_design_matrix(table.iloc[rows], settings.risk),
             bundle,
-            top_k=top_k,
+            top_k=settings.explain.top_k,
             approximate=settings.explain.method == "approximate",
         )
-        for name in names:
-            columns[name][rows] = made[name].to_numpy(dtype=object)
-    return pd.DataFrame(
-        {name: pd.array(values, dtype="str") for name, values in columns.items()},
-        index=table.index,
-    )
+    source = np.zeros(len(table), dtype=np.int64)  # 0: the blank, k: the k-th made row
+    source[rows] = np.arange(1, len(rows) + 1)
+    columns = {}
+    for name in names:
+        texts = made[name].to_numpy(dtype=object, na_value="")
+        sentences = pa.array(["", *texts.tolist()], type=pa.large_string())
+        columns[name] = pd.array(sentences.take(pa.array(source)), dtype=TEXT_DTYPE)
+    return pd.DataFrame(columns, index=table.index)
 
 
 def learned_capacity_plan(

@@ -31,6 +31,7 @@ from loan_recovery.actions import FALLBACKS
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ConfigError, SchemaError
+from loan_recovery.labels import label_codes, label_series
 from loan_recovery.simulation.logging_policy import rule_of_thumb_actions
 from loan_recovery.strategy.actions import HOLD
 
@@ -134,10 +135,13 @@ def _action_codes(
     return result
 
 
-def _labels(codes: IntArray, names: tuple[str, ...]) -> npt.NDArray[np.str_]:
-    lookup = np.asarray([*names, HOLD], dtype=np.str_)
-    labels: npt.NDArray[np.str_] = lookup[np.where(codes == _HOLD_CODE, len(names), codes)]
-    return labels
+def _labels(
+    codes: IntArray, names: tuple[str, ...], index: pd.Index, name: str | None = None
+) -> pd.Series:
+    """Action names of ``codes`` (``_HOLD_CODE``: hold) as a ``str`` Series, built in Arrow."""
+    return label_series(
+        (*names, HOLD), np.where(codes == _HOLD_CODE, len(names), codes), index, name
+    )
 
 
 def _value_of(codes: IntArray, matrix: FloatArray) -> FloatArray:
@@ -156,7 +160,7 @@ def best_allowed(values: pd.DataFrame, allowed: pd.DataFrame) -> pd.Series:
     """
     names, matrix, mask = _value_matrices(values, allowed)
     codes = _ranked_codes(matrix, mask)[:, 0]
-    return pd.Series(_labels(codes, names), index=values.index, name=LEARNED, dtype="str")
+    return _labels(codes, names, values.index, LEARNED)
 
 
 def _ranked_codes(matrix: FloatArray, mask: BoolArray) -> IntArray:
@@ -197,18 +201,14 @@ def decide(
     best_value = _value_of(best, matrix)
     has_second = second != _HOLD_CODE
     uplift_next = np.where(has_second, best_value - _value_of(second, matrix), 0.0)
-    next_best = pd.Series(_labels(second, names), index=values.index, dtype="str").where(has_second)
+    next_best = _labels(np.where(has_second, second, -2), names, values.index)
     return pd.DataFrame(
         {
-            schema.RECOMMENDED_ACTION: pd.Series(
-                _labels(best, names), index=values.index, dtype="str"
-            ),
+            schema.RECOMMENDED_ACTION: _labels(best, names, values.index),
             schema.EXPECTED_NET_RECOVERY: best_value,
             schema.NEXT_BEST_ACTION: next_best,
             schema.UPLIFT_VS_NEXT_BEST: uplift_next,
-            schema.BASELINE_ACTION: pd.Series(
-                _labels(baseline_codes, names), index=values.index, dtype="str"
-            ),
+            schema.BASELINE_ACTION: _labels(baseline_codes, names, values.index),
             schema.UPLIFT_VS_BASELINE: best_value - _value_of(baseline_codes, matrix),
             schema.PRIORITY: np.maximum(best_value, 0.0),
         },
@@ -308,9 +308,7 @@ def _plan(
 ) -> CapacityPlan:
     value = _value_of(codes, matrix)
     return CapacityPlan(
-        actions=pd.Series(
-            _labels(codes, names), index=index, name=schema.RECOMMENDED_ACTION, dtype="str"
-        ),
+        actions=_labels(codes, names, index, schema.RECOMMENDED_ACTION),
         expected_net=pd.Series(value, index=index, name=schema.EXPECTED_NET_RECOVERY),
         objective=float(value.sum()),
         upper_bound=upper_bound,
@@ -819,21 +817,38 @@ def obey_guardrails(
     action is not allowed, it takes the catalogue's fallback (legal -> agency -> call ->
     reminder -> hold) until an allowed one (hold always is). Vectorised: one pass per link.
     """
-    result = np.asarray(actions, dtype=object).copy()
-    names = [str(column) for column in allowed.columns]
-    # Hold (last column) is always allowed; an action the mask does not know is not.
-    mask = np.column_stack([allowed.to_numpy(dtype=np.bool_), np.ones(len(allowed), bool)])
-    lookup = pd.Index([*names, HOLD])
-    chain = pd.Series(dict(fallbacks), dtype=object)
+    names, codes = _obeyed_codes(actions, allowed, fallbacks)
+    obeyed: npt.NDArray[np.str_] = np.asarray(names, dtype=np.str_)[codes]
+    return obeyed
+
+
+def _obeyed_codes(
+    actions: npt.ArrayLike | pd.Series, allowed: pd.DataFrame, fallbacks: Mapping[str, str]
+) -> tuple[list[str], IntArray]:
+    """:func:`obey_guardrails` on integer codes: the names and each loan's code among them.
+
+    The names are the mask's columns, hold, then any other name of the fallback chain; an
+    action among none of them is held (it has no allowed column and no fallback).
+    """
+    columns = [str(column) for column in allowed.columns]
+    names = list(dict.fromkeys([*columns, HOLD, *fallbacks, *fallbacks.values()]))
+    hold = names.index(HOLD)
+    codes = label_codes(actions, names)
+    codes[codes < 0] = hold
+    mask = np.zeros((len(allowed), len(names)), dtype=np.bool_)
+    mask[:, : len(columns)] = allowed.to_numpy(dtype=np.bool_)
+    mask[:, hold] = True
+    following = np.asarray(
+        [names.index(fallbacks[name]) if name in fallbacks else hold for name in names],
+        dtype=np.int64,
+    )
+    rows = np.arange(len(codes))
     for _ in range(len(fallbacks) + 2):
-        codes = lookup.get_indexer(pd.Index(result))
-        ok = (codes >= 0) & mask[np.arange(len(codes)), np.clip(codes, 0, None)]
+        ok = mask[rows, codes]
         if ok.all():
             break
-        stuck = np.flatnonzero(~ok)
-        following = pd.Series(result[stuck], dtype=object).map(chain)
-        result[stuck] = np.where(following.isna(), HOLD, following.to_numpy(dtype=object))
-    return np.asarray(result, dtype=np.str_)
+        codes = np.where(ok, codes, following[codes])
+    return names, codes
 
 
 def _risk_array(
@@ -886,13 +901,12 @@ def policy_actions(
         positive = allowed & (values > 0)
         actions = best_allowed(values, positive).to_numpy(dtype=np.str_)
         return pd.Series(actions, index=index, name=name, dtype="str")
+    proposed: npt.ArrayLike | pd.Series
     if name == BAU:
         if bau is not None:
-            proposed = np.asarray(bau, dtype=np.str_)
+            proposed = bau if isinstance(bau, pd.Series) else np.asarray(bau, dtype=np.str_)
         else:
-            proposed = rule_of_thumb_actions(table, settings.simulator.logging_rule).to_numpy(
-                dtype=np.str_
-            )
+            proposed = rule_of_thumb_actions(table, settings.simulator.logging_rule)
     elif name == THRESHOLD_RULES:
         proposed = threshold_rules_actions(table, _risk_array(risk_score, index), settings)
     elif name == RANDOM:
@@ -903,5 +917,5 @@ def policy_actions(
         proposed = names[np.argmax(keys, axis=1)]
     else:
         proposed = np.full(len(index), name.removeprefix(ALL_PREFIX))
-    actions = obey_guardrails(proposed, allowed)
-    return pd.Series(actions, index=index, name=name, dtype="str")
+    labels, codes = _obeyed_codes(proposed, allowed, FALLBACKS)
+    return label_series(labels, codes, index, name)
