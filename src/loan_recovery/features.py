@@ -58,7 +58,10 @@ FEATURE_COLUMNS: tuple[str, ...] = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 
 def _values(table: pd.DataFrame, column: str) -> npt.NDArray[np.float64]:
     """A numeric column as float64 with missing values read as 0 (nothing known = none)."""
-    values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64, na_value=0.0)
+    series = table[column]
+    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        series = pd.to_numeric(series, errors="coerce")  # validated tables are numeric already
+    values = series.to_numpy(dtype=np.float64, na_value=0.0)
     finite: npt.NDArray[np.float64] = np.nan_to_num(values, nan=0.0, posinf=RATIO_CAP, neginf=0.0)
     return finite
 

@@ -24,7 +24,7 @@ from loan_recovery import features
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import ModelError
-from loan_recovery.labels import TEXT_DTYPE
+from loan_recovery.labels import TEXT_DTYPE, label_codes
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import loan_reasons, score_loans
@@ -91,12 +91,9 @@ def _positions(columns: pd.Index, actions: pd.Series) -> npt.NDArray[np.intp]:
 
     Hold, and any name the matrix lacks, point at the hold column (worth 0).
     """
-    # Factorised first: a handful of distinct names are looked up, not a string per loan.
-    codes, names = pd.factorize(actions.astype(str))
-    at = pd.Index([*columns, HOLD]).get_indexer(pd.Index(names))
     hold = len(columns)
-    lookup = np.append(np.where(at < 0, hold, at), hold)  # code -1 (a blank): hold
-    found: npt.NDArray[np.intp] = lookup[codes]
+    codes = label_codes(actions, [*(str(column) for column in columns), HOLD])
+    found: npt.NDArray[np.intp] = np.where(codes < 0, hold, codes)
     return found
 
 

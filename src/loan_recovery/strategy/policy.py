@@ -125,7 +125,7 @@ def _action_codes(
     """Column position of each named action; ``_HOLD_CODE`` for hold."""
     if not actions.index.equals(index):
         raise SchemaError(f"{what} must have the values' index ({len(index)} loans).")
-    codes = pd.Index([*names, HOLD]).get_indexer(pd.Index(actions.astype("string").fillna("")))
+    codes = label_codes(actions, [*names, HOLD])
     unknown = sorted(set(actions[codes < 0].astype("string").fillna("<blank>")))
     if unknown:
         raise SchemaError(
