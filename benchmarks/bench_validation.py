@@ -123,7 +123,10 @@ def _damage(rng: Rng, columns: Columns, n: int) -> int:
     good = np.setdiff1d(np.arange(n), bad)
     repeats = np.sort(bad[kinds == len(_DAMAGE)])
     earlier = good[rng.integers(0, np.searchsorted(good, repeats).clip(min=1))]
-    _replace(columns, schema.LOAN_ID, repeats, columns[schema.LOAN_ID].take(pa.array(earlier)))
+    # A repeat is a duplicate only on the same As_Of_Date: the same loan on another date is
+    # a snapshot, which validation accepts.
+    for name in (schema.LOAN_ID, schema.AS_OF_DATE):
+        _replace(columns, name, repeats, columns[name].take(pa.array(earlier)))
     over = bad[kinds == len(_DAMAGE) + 1]
     amounts = pc.cast(columns[schema.LOAN_AMOUNT].take(pa.array(over)), pa.float64())
     _replace(columns, schema.OUTSTANDING_LOAN_AMOUNT, over, _text(amounts.to_numpy() * 10))
