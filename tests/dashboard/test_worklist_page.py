@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from loan_recovery.dashboard import state
 from loan_recovery.dashboard.formatting import money
 from loan_recovery.dashboard.launch import APP_PATH
 from loan_recovery.data import schema
@@ -180,3 +181,27 @@ def test_no_champion_tells_to_run_the_demo(
     at = started()
     assert len(at.error) == 1
     assert "loan-recovery demo" in at.error[0].value
+
+
+def test_the_dashboard_explains_every_loan_and_re_plans_reuse_the_reasons(
+    dashboard_env, expected_plan: PlanResult
+) -> None:
+    """Gives the 1,500-loan portfolio (above explain.all_below, so a CLI plan explains only
+    its worked loans); expects the page's plan to carry the reasons of scope=all for every
+    loan, held ones included, and a capped re-plan the very same reason columns."""
+    settings = dashboard_env.settings
+    assert len(expected_plan.worklist) > settings.explain.all_below
+    table = validate_frame(read_raw_table(dashboard_env.portfolio), settings=settings).table
+    bundle = load_bundle(ModelRegistry(dashboard_env.models_dir))
+    every = plan_loans(table, bundle, state.explain_every_loan(settings)).worklist
+    reasons = [schema.reason_column(rank) for rank in (1, 2, 3)]
+    shown = state.planned("test:portfolio", table, bundle, settings).worklist
+    pd.testing.assert_frame_equal(shown[reasons], every[reasons])
+    held = every[schema.RECOMMENDED_ACTION] == schema.HOLD
+    assert (every.loc[held, reasons[0]] != "").any()  # held loans are explained too
+    capped = state.planned("test:portfolio", table, bundle, settings, capacity={"legal": 5})
+    by_loan = capped.worklist.set_index(schema.LOAN_ID)[reasons]
+    pd.testing.assert_frame_equal(
+        by_loan.loc[every[schema.LOAN_ID]].reset_index(drop=True),
+        every[reasons].reset_index(drop=True),
+    )

@@ -112,9 +112,22 @@ def validated_upload(name: str, data: bytes, settings: Settings) -> tuple[str, V
 def _action_values(
     table_key: str, version: str, _table: pd.DataFrame, _bundle: ModelBundle, _settings: Settings
 ) -> ActionValues:
-    """Scores, reasons and every action's value: the costly part, once per table and model."""
+    """Scores, reasons and every action's value: the costly part, once per table and model.
+
+    Every loan is explained (``explain.scope = "all"``): any loan may be opened on a page,
+    and each re-plan under new limits then reuses the reasons instead of making them for
+    its worked loans again.
+    """
     del table_key, version  # cache key
-    return action_values(_table, _bundle, _settings)
+    return action_values(_table, _bundle, explain_every_loan(_settings))
+
+
+def explain_every_loan(settings: Settings) -> Settings:
+    """``settings`` with reasons for every loan of a plan."""
+    if settings.explain.scope == "all":
+        return settings
+    explain = settings.explain.model_copy(update={"scope": "all"})
+    return settings.model_copy(update={"explain": explain})
 
 
 @st.cache_data(show_spinner="Planning the portfolio…", max_entries=16)
@@ -133,7 +146,7 @@ def _plan(
     return plan_loans(
         _table,
         _bundle,
-        _settings,
+        explain_every_loan(_settings),
         policy=policy,
         capacity=dict(capacity),
         budget=budget,
