@@ -33,8 +33,10 @@ from fault_support import (
     Launcher,
     PostgresCopies,
     SqliteCopies,
+    Trial,
     child_environment,
     start_launcher,
+    trial_count,
 )
 
 from db_support import BACKENDS, PostgresDatabases
@@ -86,6 +88,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             listed = ", ".join(f"{name} {count}" for name, count in sorted(found.items()))
             terminalreporter.write_line(f"{'':<27} found: {listed}")
     terminalreporter.write_line(f"trial log: {path}")
+
+
+@pytest.fixture(params=range(trial_count()))
+def trial(request: pytest.FixtureRequest, tmp_path: Path, trial_log: Path) -> Trial:
+    """One numbered trial of the requesting module's ``COMMAND``, run in its own folder."""
+    command: str = request.module.COMMAND
+    return Trial(command, request.param, request.node.nodeid, trial_log, tmp_path)
 
 
 @pytest.fixture(scope="session")

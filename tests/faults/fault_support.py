@@ -595,6 +595,26 @@ class Scenario:
     base_url: str
     exit_code: int = 0
 
+    @classmethod
+    def prepare(
+        cls,
+        launcher: Launcher,
+        databases: Databases,
+        folder: Path,
+        setup: Sequence[tuple[Sequence[str], int]],
+        *,
+        env: EnvFor = store_env,
+        exit_code: int = 0,
+    ) -> Scenario:
+        """A scenario whose starting store is a new database after the ``setup`` commands,
+        each run in ``folder`` and required to exit with its code."""
+        url = databases.new()
+        environment = env(url, folder)
+        for argv, expected in setup:
+            run = launcher.run(argv, env=environment, cwd=folder)
+            assert run.returncode == expected, run.describe()
+        return cls(launcher, databases, url, exit_code=exit_code)
+
     def clean_run(self, folder: Path, argv: Sequence[str], env: EnvFor = store_env) -> Finished:
         """The command once without a kill: the trials' reference; its recorded commits and
         duration size their kill points."""

@@ -31,9 +31,7 @@ from fault_support import (
     Trial,
     assert_same,
     batch_audit,
-    store_env,
     table,
-    trial_count,
 )
 
 from loan_recovery.jobs.store import LOANS_IMPORT
@@ -86,12 +84,9 @@ def scenario(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Scenario:
     """Runs from a store holding the older export of the first 200 loans."""
-    url = databases.new()
+    setup = [(["import", str(fault_files.loans_old)], 0)]
     folder = tmp_path_factory.mktemp("import-base")
-    env = store_env(url, folder)
-    run = launcher.run(["import", str(fault_files.loans_old)], env=env, cwd=folder)
-    assert run.returncode == 0, run.describe()
-    return Scenario(launcher, databases, url, exit_code=EXIT_REJECTED)
+    return Scenario.prepare(launcher, databases, folder, setup, exit_code=EXIT_REJECTED)
 
 
 @pytest.fixture(scope="module")
@@ -114,25 +109,20 @@ def clean(
     )
 
 
-@pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_import_rerun_equals_clean_run(
-    trial: int,
+    trial: Trial,
     scenario: Scenario,
     fault_files: FaultFiles,
     clean: Clean,
-    tmp_path: Path,
-    trial_log: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
     """Kills the import at a seeded point (a commit, or a delay within the clean run's
     duration), reruns it; expects the clean run's loans, borrowers, quarantine file and
     counts, every loan inserted once and every change audited once."""
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
-    url, _, rerun = scenario.kill_and_rerun(this, clean.run, _argv(fault_files, tmp_path))
+    url, _, rerun = scenario.kill_and_rerun(trial, clean.run, _argv(fault_files, trial.folder))
 
     for name, expected in clean.state.items():
         assert_same(table(url, name, ignore=IGNORED), expected, name)
-    assert (tmp_path / "rejected.csv").read_bytes() == clean.quarantine
+    assert (trial.folder / "rejected.csv").read_bytes() == clean.quarantine
 
-    COUNTS.check(this, url, rerun, clean.run)
+    COUNTS.check(trial, url, rerun, clean.run)
     assert _audited(url) == clean.audited  # each loan inserted once, each change audited once

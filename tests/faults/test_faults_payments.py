@@ -31,9 +31,7 @@ from fault_support import (
     assert_same,
     batch_audit,
     rows,
-    store_env,
     table,
-    trial_count,
 )
 
 from loan_recovery.jobs.payments_import import PAYMENTS_IMPORT
@@ -83,16 +81,12 @@ def scenario(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Scenario:
     """Runs from a store holding every loan and an earlier export of the first installments."""
-    url = databases.new()
+    setup = [
+        (["import", str(fault_files.loans)], EXIT_REJECTED),  # the file's bad rows
+        (["import-payments", str(fault_files.payments_old)], 0),
+    ]
     folder = tmp_path_factory.mktemp("payments-base")
-    env = store_env(url, folder)
-    loans = launcher.run(["import", str(fault_files.loans)], env=env, cwd=folder)
-    assert loans.returncode == EXIT_REJECTED, loans.describe()  # the file's bad rows
-    installments = launcher.run(
-        ["import-payments", str(fault_files.payments_old)], env=env, cwd=folder
-    )
-    assert installments.returncode == 0, installments.describe()
-    return Scenario(launcher, databases, url, exit_code=EXIT_REJECTED)
+    return Scenario.prepare(launcher, databases, folder, setup, exit_code=EXIT_REJECTED)
 
 
 @pytest.fixture(scope="module")
@@ -113,24 +107,19 @@ def clean(
     )
 
 
-@pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_payment_import_rerun_equals_clean_run(
-    trial: int,
+    trial: Trial,
     scenario: Scenario,
     fault_files: FaultFiles,
     clean: Clean,
-    tmp_path: Path,
-    trial_log: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
     """Kills the installment import at a seeded point, reruns it; expects the clean run's
     payments, quarantine file and counts, each installment inserted once and each change
     audited once."""
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
-    url, _, rerun = scenario.kill_and_rerun(this, clean.run, _argv(fault_files, tmp_path))
+    url, _, rerun = scenario.kill_and_rerun(trial, clean.run, _argv(fault_files, trial.folder))
 
     assert_same(table(url, "payments", ignore=IGNORED), clean.payments, "payments")
-    assert (tmp_path / "rejected.csv").read_bytes() == clean.quarantine
+    assert (trial.folder / "rejected.csv").read_bytes() == clean.quarantine
 
-    COUNTS.check(this, url, rerun, clean.run)
+    COUNTS.check(trial, url, rerun, clean.run)
     assert _audited(url) == clean.audited  # each installment inserted once, changes once

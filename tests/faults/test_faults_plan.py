@@ -38,7 +38,6 @@ from fault_support import (
     note,
     store_env,
     table,
-    trial_count,
 )
 
 from loan_recovery.store.loans import BORROWER_UPDATE, IMPORT_BATCH, LOAN_UPDATE
@@ -109,18 +108,13 @@ def scenario(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Scenario:
     """Runs from a store with an older export of the first 150 loans and a bau plan of them."""
-    url = databases.new()
     folder = tmp_path_factory.mktemp("plan-base")
-    env = _env(url, folder)
-    imported = launcher.run(["import", str(fault_files.plan_old)], env=env, cwd=folder)
-    assert imported.returncode == 0, imported.describe()
     bau = [
         "plan", str(fault_files.plan_old), "--out", str(folder / "bau.csv"),
         "--models", str(fault_models), "--policy", "bau", "--store",
     ]  # fmt: skip
-    planned = launcher.run(bau, env=env, cwd=folder)
-    assert planned.returncode == 0, planned.describe()
-    return Scenario(launcher, databases, url, exit_code=EXIT_REJECTED)
+    setup = [(["import", str(fault_files.plan_old)], 0), (bau, 0)]
+    return Scenario.prepare(launcher, databases, folder, setup, env=_env, exit_code=EXIT_REJECTED)
 
 
 @pytest.fixture(scope="module")
@@ -150,33 +144,28 @@ def clean(
     )
 
 
-@pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_plan_store_rerun_equals_clean_run(
-    trial: int,
+    trial: Trial,
     scenario: Scenario,
     fault_files: FaultFiles,
     fault_models: Path,
     clean: Clean,
-    tmp_path: Path,
-    trial_log: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
     """Kills `plan --store` at a seeded point, reruns it; expects the clean run's loans,
     actions, model version and files, whole score runs equal to the clean one, and an
     audit that reconciles."""
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
-    argv = _argv(fault_files, fault_models, tmp_path)
-    url, _, rerun = scenario.kill_and_rerun(this, clean.run, argv, _env)
+    argv = _argv(fault_files, fault_models, trial.folder)
+    url, _, rerun = scenario.kill_and_rerun(trial, clean.run, argv, _env)
     assert f"{BAD_ROWS:,} rejected rows" in rerun.stdout
 
     for name, expected in clean.state.items():
         assert_same(table(url, name, ignore=IGNORED[name]), expected, name)
     runs = _learned_runs(url)
     assert len(runs) in (1, 2), f"{len(runs)} learned score runs"
-    note(this, plan_stored_before_rerun=len(runs) - 1)
+    note(trial, plan_stored_before_rerun=len(runs) - 1)
     for number, scores in enumerate(runs):
         assert_same(scores, clean.scores, f"scores of learned run {number + 1}")
     assert audit_count(url, PLAN_STORE) == 1 + len(runs)  # the base's bau run, then ours
     assert _audited(url) == clean.audited
-    assert (tmp_path / "plan.csv").read_bytes() == clean.worklist
-    assert (tmp_path / "rejected.csv").read_bytes() == clean.quarantine
+    assert (trial.folder / "plan.csv").read_bytes() == clean.worklist
+    assert (trial.folder / "rejected.csv").read_bytes() == clean.quarantine

@@ -54,7 +54,6 @@ from fault_support import (
     rows,
     store_env,
     table,
-    trial_count,
 )
 from notify_servers import SmtpServer, running_smtp_server
 
@@ -135,12 +134,9 @@ def scenario(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Scenario:
     """Runs from a store holding the 28 borrowers and their loans, nothing queued yet."""
-    url = databases.new()
+    setup = [(["import", str(fault_files.contacts)], 0)]
     folder = tmp_path_factory.mktemp("remind-base")
-    env = store_env(url, folder)
-    run = launcher.run(["import", str(fault_files.contacts)], env=env, cwd=folder)
-    assert run.returncode == 0, run.describe()
-    return Scenario(launcher, databases, url)
+    return Scenario.prepare(launcher, databases, folder, setup)
 
 
 @pytest.fixture(scope="module")
@@ -186,16 +182,12 @@ def _settle_unconfirmed(
     return len(held), resent
 
 
-@pytest.mark.parametrize("trial", range(trial_count()))
 def test_killed_remind_rerun_sends_every_reminder_exactly_once(
-    trial: int,
+    trial: Trial,
     scenario: Scenario,
     fault_files: FaultFiles,
     clean: Clean,
     smtp: SmtpServer,
-    tmp_path: Path,
-    trial_log: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
     """Kills `remind` at a seeded point, reruns it, settles unconfirmed messages by the
     mail log; expects each reminder delivered exactly once, the clean run's outbox and
@@ -210,9 +202,8 @@ def test_killed_remind_rerun_sends_every_reminder_exactly_once(
             state = status.get(key)
             assert state in ("delivering", "sent"), f"{key} arrived while {state}"
 
-    this = Trial(COMMAND, trial, request.node.nodeid, trial_log, tmp_path)
     url, env, rerun = scenario.kill_and_rerun(
-        this,
+        trial,
         clean.run,
         _argv(fault_files, FIRST),
         partial(_env, smtp=smtp),
@@ -224,14 +215,14 @@ def test_killed_remind_rerun_sends_every_reminder_exactly_once(
     assert counts["not_queued"] == UNKNOWN_LOANS
     assert counts["queued"] + counts["already_queued"] + counts["not_queued"] == counts["targets"]
 
-    settled, resent = _settle_unconfirmed(scenario.launcher, url, env, tmp_path, smtp)
+    settled, resent = _settle_unconfirmed(scenario.launcher, url, env, trial.folder, smtp)
     if resent:
-        final = scenario.launcher.run(_argv(fault_files, SETTLE), env=env, cwd=tmp_path)
+        final = scenario.launcher.run(_argv(fault_files, SETTLE), env=env, cwd=trial.folder)
         assert final.returncode == 0, final.describe()
         assert final.json()["dispatch"]["sent"] == len(resent)
 
     note(
-        this,
+        trial,
         killed_mid_send=int(0 < sum(arrived_before.values()) < REMINDED),
         unconfirmed=settled,
         unconfirmed_arrived=settled - len(resent),

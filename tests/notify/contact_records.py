@@ -36,6 +36,15 @@ class Record:
     kind_after_import: str
 
 
+def _pick(
+    rng: random.Random, valid: list[str], invalid: list[str], empty: list[str | None]
+) -> tuple[str | None, str]:
+    """A kind (valid 50%, invalid 40%, empty 10%), then a value of that kind."""
+    kind = rng.choices((VALID, INVALID, EMPTY), weights=(50, 40, 10))[0]
+    chosen: list[str | None] = {VALID: list(valid), INVALID: list(invalid), EMPTY: empty}[kind]
+    return rng.choice(chosen), kind
+
+
 def _email(rng: random.Random, number: int) -> tuple[str | None, str]:
     word, other = rng.choice(WORDS), rng.choice(WORDS)
     domain = rng.choice(DOMAINS)
@@ -67,13 +76,7 @@ def _email(rng: random.Random, number: int) -> tuple[str | None, str]:
         f"{'x' * rng.randint(65, 300)}{number}@{domain}",
         f"{word}{number}@{'.'.join(['d' * 50] * 5)}.com",
     ]
-    empty: list[str | None] = ["", "   ", None]
-    kind = rng.choices((VALID, INVALID, EMPTY), weights=(50, 40, 10))[0]
-    if kind == VALID:
-        return rng.choice(valid), kind
-    if kind == INVALID:
-        return rng.choice(invalid), kind
-    return rng.choice(empty), kind
+    return _pick(rng, valid, invalid, ["", "   ", None])
 
 
 def _phone(rng: random.Random) -> tuple[str | None, str]:
@@ -91,13 +94,7 @@ def _phone(rng: random.Random) -> tuple[str | None, str]:
         f"{DECORATION}98{digits}",
         f"+9198{digits}@example.com",
     ]
-    empty: list[str | None] = ["", " ", None]
-    kind = rng.choices((VALID, INVALID, EMPTY), weights=(50, 40, 10))[0]
-    if kind == VALID:
-        return rng.choice(valid), kind
-    if kind == INVALID:
-        return rng.choice(invalid), kind
-    return rng.choice(empty), kind
+    return _pick(rng, valid, invalid, ["", " ", None])
 
 
 def _after_import(channel: str, address: str | None, kind: str) -> str:
