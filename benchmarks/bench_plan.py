@@ -175,12 +175,8 @@ def _planning_table(settings: Settings, loans: int, seed: int) -> tuple[pd.DataF
 
 def _plan_settings(settings: Settings, method: str) -> Settings:
     """The reason method from --reasons; no capacity and no budget unless passed explicitly."""
-    return settings.model_copy(
-        update={
-            "explain": settings.explain.model_copy(update={"method": method}),
-            "strategy": settings.strategy.model_copy(update={"capacity": {}, "budget": None}),
-        }
-    )
+    unlimited = settings.strategy.model_copy(update={"capacity": {}, "budget": None})
+    return settings.with_explain(method=method).model_copy(update={"strategy": unlimited})
 
 
 # --- bare predicts ------------------------------------------------------------------------
@@ -358,9 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     values_step = uncapped.steps["action_values"]
     ratio = end_to_end.wall / bare.total.wall
     gc.collect()
-    every_settings = plan_settings.model_copy(
-        update={"explain": plan_settings.explain.model_copy(update={"scope": "all"})}
-    )
+    every_settings = plan_settings.with_explain(scope="all")
     every = _uncapped(table, bundle, every_settings)
     every_end_to_end = every.steps["plan_loans end to end"]
     every_ratio = every_end_to_end.wall / bare.total.wall

@@ -459,8 +459,7 @@ def plan(
     """
     settings = _settings()
     if reasons is not None:
-        explain = settings.explain.model_copy(update={"scope": reasons.value})
-        settings = settings.model_copy(update={"explain": explain})
+        settings = settings.with_explain(scope=reasons.value)
     slots = parse_capacity(capacity)
     case_store = open_store(settings) if store else None  # fail before planning, not after
     try:

@@ -1072,6 +1072,12 @@ class Settings(BaseSettings):
         """Where model versions live unless a command names another folder."""
         return self.models_dir if self.models_dir is not None else self.var_dir / "models"
 
+    def with_explain(self, **changes: Any) -> Settings:
+        """These settings with ``explain`` fields replaced (a command's --reasons, the
+        dashboard explaining every loan, the API's approximate reasons for big requests)."""
+        explain = ExplainSettings.model_validate(self.explain.model_dump() | changes)
+        return self.model_copy(update={"explain": explain})
+
     @property
     def database_url_or_default(self) -> str:
         """The store's URL: ``database_url`` when set, else a SQLite file under ``var_dir``."""

@@ -169,8 +169,7 @@ def explain_settings(settings: Settings, loans: int) -> Settings:
     limit = settings.api.approximate_reasons_above
     if limit is None or loans <= limit or settings.explain.method == "approximate":
         return settings
-    explain = settings.explain.model_copy(update={"method": "approximate"})
-    return settings.model_copy(update={"explain": explain})
+    return settings.with_explain(method="approximate")
 
 
 def score_records(

@@ -124,10 +124,7 @@ def _action_values(
 
 def explain_every_loan(settings: Settings) -> Settings:
     """``settings`` with reasons for every loan of a plan."""
-    if settings.explain.scope == "all":
-        return settings
-    explain = settings.explain.model_copy(update={"scope": "all"})
-    return settings.model_copy(update={"explain": explain})
+    return settings if settings.explain.scope == "all" else settings.with_explain(scope="all")
 
 
 @st.cache_data(show_spinner="Planning the portfolio…", max_entries=16)

@@ -291,16 +291,15 @@ def _cells(raw: pd.DataFrame, name: str) -> _Cells:
 
 
 def _as_text(series: pd.Series) -> pa.ChunkedArray:
-    """The column as non-null text: CSV text unchanged, typed values (Parquet) printed."""
-    if isinstance(series.array, ArrowStringArray):  # text already in Arrow: no conversion
-        array = series.array.__arrow_array__()
-        if isinstance(array, pa.Array):
-            array = pa.chunked_array([array])
-        if array.type != _TEXT:
-            array = array.cast(_TEXT)
-        return array if array.null_count == 0 else pc.fill_null(array, "")
+    """The column as non-null text: CSV text unchanged, typed values (Parquet) printed.
+
+    Text pandas already holds in Arrow is taken as it is, without a conversion.
+    """
     try:
-        array = pa.array(series, from_pandas=True)
+        if isinstance(series.array, ArrowStringArray):
+            array = series.array.__arrow_array__()
+        else:
+            array = pa.array(series, from_pandas=True)
         if isinstance(array, pa.Array):
             array = pa.chunked_array([array])
         if array.type != _TEXT:
@@ -308,7 +307,7 @@ def _as_text(series: pd.Series) -> pa.ChunkedArray:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         printed = series.map(str, na_action="ignore").where(series.notna(), None)
         array = pa.chunked_array([pa.array(printed, type=_TEXT, from_pandas=True)])
-    return pc.fill_null(array, "")
+    return array if array.null_count == 0 else pc.fill_null(array, "")
 
 
 def _blank_to_null(text: pa.ChunkedArray) -> pa.ChunkedArray:

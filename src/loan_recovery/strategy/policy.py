@@ -41,6 +41,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Index standing for "hold" in integer action codes.
 _HOLD_CODE = -1
+#: A code that names no action (a blank label): no second-best candidate.
+_NO_ACTION_CODE = -2
 #: LP values within this of 0 or 1 count as integral.
 _INTEGRAL_TOLERANCE = 1e-6
 #: At most this many loans the LP split between actions are re-placed one by one after
@@ -201,7 +203,7 @@ def decide(
     best_value = _value_of(best, matrix)
     has_second = second != _HOLD_CODE
     uplift_next = np.where(has_second, best_value - _value_of(second, matrix), 0.0)
-    next_best = _labels(np.where(has_second, second, -2), names, values.index)
+    next_best = _labels(np.where(has_second, second, _NO_ACTION_CODE), names, values.index)
     return pd.DataFrame(
         {
             schema.RECOMMENDED_ACTION: _labels(best, names, values.index),
