@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
+from validation_rows import VALID_ROW
 
 from loan_recovery.cli import app
 from loan_recovery.config import Settings, load_settings
@@ -31,34 +32,12 @@ from loan_recovery.data.validation import (
 )
 from loan_recovery.exceptions import DataFileError, SchemaError
 
-_VALID_ROW: dict[str, str] = {
-    schema.BORROWER_ID: "B1",
-    schema.AGE: "35",
-    schema.GENDER: "Female",
-    schema.EMPLOYMENT_TYPE: "Salaried",
-    schema.MONTHLY_INCOME: "60000",
-    schema.NUM_DEPENDENTS: "2",
-    schema.LOAN_ID: "L1",
-    schema.LOAN_AMOUNT: "100000",
-    schema.LOAN_TENURE: "12",
-    schema.INTEREST_RATE: "12",
-    schema.LOAN_TYPE: "Personal",
-    schema.COLLATERAL_VALUE: "0",
-    schema.OUTSTANDING_LOAN_AMOUNT: "50000",
-    schema.MONTHLY_EMI: "8884.88",
-    schema.PAYMENT_HISTORY: "On-Time",
-    schema.NUM_MISSED_PAYMENTS: "0",
-    schema.DAYS_PAST_DUE: "0",
-    schema.COLLECTION_ATTEMPTS: "1",
-    schema.COLLECTION_METHOD: "Calls",
-    schema.LEGAL_ACTION_TAKEN: "No",
-}
 KNOWN_EMI = 8884.88  # 100,000 at 12% a year over 12 months
 
 
 def loan_row(number: int, changes: Mapping[str, str] | None = None) -> dict[str, str]:
     """A valid row of every required column (Loan_ID ``L<number>``), then ``changes``."""
-    row = {**_VALID_ROW, schema.LOAN_ID: f"L{number}", schema.BORROWER_ID: f"B{number}"}
+    row = {**VALID_ROW, schema.LOAN_ID: f"L{number}", schema.BORROWER_ID: f"B{number}"}
     return {**row, **(changes or {})}
 
 
@@ -280,11 +259,11 @@ def test_label_is_required_only_when_asked(tmp_path: Path) -> None:
 def test_empty_inputs_raise_data_file_error(tmp_path: Path) -> None:
     """Gives a header-only file and a zero-row frame; expects DataFileError for both."""
     path = tmp_path / "header.csv"
-    path.write_text(",".join(_VALID_ROW) + "\n")
+    path.write_text(",".join(VALID_ROW) + "\n")
     with pytest.raises(DataFileError, match="no data rows"):
         validate_file(path)
     with pytest.raises(DataFileError, match="no data rows"):
-        validate_frame(pd.DataFrame(columns=list(_VALID_ROW)), settings=load_settings())
+        validate_frame(pd.DataFrame(columns=list(VALID_ROW)), settings=load_settings())
 
 
 # --- derived and normalised values --------------------------------------------------------

@@ -91,6 +91,14 @@ _ATOM = r"[A-Za-z0-9_!#$%&'*+/=?^`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _TOP_LABEL = r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z]"  # every TLD ends with a letter
 _PLAIN_EMAIL = rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TOP_LABEL}$"
+# The same shape without the 63-character cap on labels: RE2 compiles ``{0,61}`` into 61
+# copies, and Arrow compiles a pattern on every call. A plain address is ASCII, so a label
+# over 63 characters needs 66 or more in all; only those are checked for one.
+_UNBOUNDED_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_UNBOUNDED_TOP_LABEL = r"(?:[A-Za-z0-9][A-Za-z0-9-]*)?[A-Za-z]"
+_PLAIN_SHAPE = rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_UNBOUNDED_LABEL}\.)+{_UNBOUNDED_TOP_LABEL}$"
+_LONG_LABEL = r"@.*[A-Za-z0-9-]{64}"
+_SHORTEST_WITH_LONG_LABEL = 66  # "a@" + 64 label characters
 _LIST_OR_SPACE = r"[\s,;]"
 _QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"")
 # What the library changes or refuses in a plain address: capitals in the domain (it
@@ -104,6 +112,10 @@ _RESERVED_DOMAIN = (
 )
 _CASELESS_MAILBOX = (
     r"(?i)^(?:" + "|".join(re.escape(name) for name in CASE_INSENSITIVE_MAILBOX_NAMES) + r")@"
+)
+#: Any of the three, in one pattern (one Arrow call); ``(?i)`` stays inside its group.
+_SPECIAL = "|".join(
+    f"(?:{pattern})" for pattern in (_NOT_AS_GIVEN, _RESERVED_DOMAIN, _CASELESS_MAILBOX)
 )
 
 # --- language -----------------------------------------------------------------------------------
@@ -203,7 +215,7 @@ def _text(values: ColumnInput) -> pa.ChunkedArray:
         array = pa.chunked_array([pa.array(series.astype(object), type=_TEXT, from_pandas=True)])
     if array.type != _TEXT:
         array = pc.cast(array, _TEXT)
-    return pc.utf8_trim_whitespace(pc.fill_null(array, ""))
+    return pc.utf8_trim_whitespace(pc.fill_null(array, "") if array.null_count else array)
 
 
 def _by_distinct(
@@ -219,8 +231,25 @@ def _by_distinct(
 
 
 def _mask(array: pa.Array | pa.ChunkedArray) -> BoolArray:
-    mask: BoolArray = pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+    if array.null_count:  # an Arrow call only when there is something to fill
+        array = pc.fill_null(array, False)
+    mask: BoolArray = array.to_numpy(zero_copy_only=False)
     return mask
+
+
+def _lengths(values: pa.Array) -> npt.NDArray[np.int64]:
+    """Characters in each value; zero is a blank (one call serves both questions)."""
+    lengths: npt.NDArray[np.int64] = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    return lengths
+
+
+def _matching(values: pa.Array, rows: npt.NDArray[np.intp], pattern: str) -> BoolArray:
+    """Which of ``values`` at ``rows`` match ``pattern``; no Arrow call when none is asked."""
+    matched = np.zeros(len(values), dtype=bool)
+    if rows.size:
+        asked = values if rows.size == len(values) else values.take(pa.array(rows))
+        matched[rows] = _mask(pc.match_substring_regex(asked, pattern))
+    return matched
 
 
 def _settle(
@@ -265,12 +294,16 @@ def _decide_emails(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
     Punycode, or a mailbox the library lower-cases (``Postmaster@``) is asked about.
     """
     size = len(distinct)
-    blank = _mask(pc.equal(distinct, ""))
-    too_long = _mask(pc.greater(pc.utf8_length(distinct), MAX_EMAIL_LENGTH))
-    no_at = ~blank & _mask(pc.invert(pc.match_substring(distinct, "@")))
+    lengths = _lengths(distinct)
+    blank = lengths == 0
+    too_long = lengths > MAX_EMAIL_LENGTH
+    first_at = pc.find_substring(distinct, "@").to_numpy(zero_copy_only=False)  # in bytes
+    no_at = ~blank & (first_at < 0)
     listed = _mask(pc.match_substring_regex(distinct, _LIST_OR_SPACE))
-    # characters before the first @: more than 64 characters is more than 64 octets
-    long_local = _mask(pc.match_substring_regex(distinct, _LONG_LOCAL_PART))
+    # over 64 characters before the first @: only where it lies over 64 bytes in
+    long_local = _matching(
+        distinct, np.flatnonzero(first_at > MAX_LOCAL_PART_OCTETS), _LONG_LOCAL_PART
+    )
     refused = ~blank & (too_long | no_at | listed | long_local)
     labelled = [
         (too_long, EMAIL_TOO_LONG),
@@ -278,9 +311,11 @@ def _decide_emails(distinct: pa.Array) -> tuple[pa.Array, pa.Array]:
         (listed, SEVERAL_ADDRESSES),
         (long_local, LOCAL_PART_TOO_LONG),
     ]
-    plain = ~refused & _mask(pc.match_substring_regex(distinct, _PLAIN_EMAIL))
-    for special in (_NOT_AS_GIVEN, _RESERVED_DOMAIN, _CASELESS_MAILBOX):
-        plain &= ~_mask(pc.match_substring_regex(distinct, special))
+    plain = ~refused & _mask(pc.match_substring_regex(distinct, _PLAIN_SHAPE))
+    plain &= ~_matching(
+        distinct, np.flatnonzero(plain & (lengths >= _SHORTEST_WITH_LONG_LABEL)), _LONG_LABEL
+    )
+    plain &= ~_matching(distinct, np.flatnonzero(plain), _SPECIAL)
     normalized = pc.if_else(pa.array(plain), distinct, _NULL_TEXT)
     problems = _problems(size, labelled)
     return _settle(distinct, normalized, problems, ~(blank | refused | plain), _email_verdict)
@@ -335,19 +370,41 @@ _NUMBER_TYPES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+#: A length rule: which national-number lengths a pattern allows (None: any).
+_Lengths = BoolArray | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class _E164Rule:
     """The library's own validity test for E.164 numbers of one region, as regexes.
 
     ``phonenumbers.is_valid_number`` on ``+<code><national>`` (a code shared by no other
     region, no national prefix to strip) is: the national number has a length and shape
     of the region's numbers, and the length and shape of at least one number type.
+    ``kinds`` come most common first (mobile): a number one kind accepts is not asked
+    about the others, and each pattern (Arrow compiles it on every call, ~0.2 ms for the
+    long ones) is only run when some number is left to ask.
     """
 
     prefix: str
     national_prefix: str | None
-    general: tuple[str, tuple[int, ...]]
-    kinds: tuple[tuple[str, tuple[int, ...]], ...]
+    general: tuple[str, _Lengths]
+    kinds: tuple[tuple[str, _Lengths], ...]
+
+
+def _length_rule(lengths: Sequence[int]) -> _Lengths:
+    if not lengths:
+        return None
+    allowed = np.zeros(max(lengths) + 2, dtype=bool)  # the last entry: anything longer
+    allowed[list(lengths)] = True
+    return allowed
+
+
+def _fits(digits: npt.NDArray[np.int64], allowed: _Lengths) -> BoolArray:
+    if allowed is None:
+        return np.ones(len(digits), dtype=bool)
+    fits: BoolArray = allowed[np.minimum(digits, len(allowed) - 1)]
+    return fits
 
 
 @lru_cache(maxsize=32)
@@ -364,57 +421,73 @@ def _e164_rule(region: str) -> _E164Rule | None:
     if shared or ambiguous or not general:
         return None
     kinds = []
-    for name in _NUMBER_TYPES:
+    for name in reversed(_NUMBER_TYPES):
         desc = getattr(metadata, name)
         if desc is not None and desc.national_number_pattern:
-            kinds.append((desc.national_number_pattern, tuple(desc.possible_length)))
+            kinds.append((desc.national_number_pattern, _length_rule(desc.possible_length)))
     rule = _E164Rule(
         prefix=f"+{code}",
         national_prefix=metadata.national_prefix_for_parsing or None,
-        general=(general, tuple(metadata.general_desc.possible_length)),
+        general=(general, _length_rule(metadata.general_desc.possible_length)),
         kinds=tuple(kinds),
     )
+    patterns = [_whole(rule.general[0]), *(_whole(pattern) for pattern, _ in rule.kinds)]
+    if rule.national_prefix:
+        patterns.append(_start(rule.national_prefix))
+    probe = pa.array([rule.prefix + "1"], type=_TEXT)
     try:  # Arrow's RE2 must take every pattern; else the region goes the slow way
-        _e164_valid(pa.array([rule.prefix + "1"], type=_TEXT), rule)
+        for pattern in patterns:
+            pc.match_substring_regex(probe, pattern)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return rule
 
 
-def _e164_valid(values: pa.Array, rule: _E164Rule) -> BoolArray:
-    """Which ``values`` are valid E.164 numbers of ``rule``'s region (False: not known)."""
+def _whole(pattern: str) -> str:
+    return f"^(?:{pattern})$"
+
+
+def _start(pattern: str) -> str:
+    return f"^(?:{pattern})"
+
+
+def _e164_valid(values: pa.Array, rule: _E164Rule, lengths: npt.NDArray[np.int64]) -> BoolArray:
+    """Which ``values`` are valid E.164 numbers of ``rule``'s region (False: not known).
+
+    ``lengths`` are the values' lengths in characters.
+    """
     canonical = _mask(pc.match_substring_regex(values, rf"^\{rule.prefix}[1-9][0-9]*$"))
     valid = np.zeros(len(values), dtype=bool)
-    if not canonical.any():
+    rows = np.flatnonzero(canonical)
+    if not rows.size:
         return valid
-    national = pc.utf8_slice_codeunits(values.filter(pa.array(canonical)), len(rule.prefix))
-    length = pc.utf8_length(national)
-
-    def matches(pattern: str, lengths: tuple[int, ...]) -> BoolArray:
-        shaped = _mask(pc.match_substring_regex(national, f"^(?:{pattern})$"))
-        if lengths:
-            shaped &= _mask(pc.is_in(length, value_set=pa.array(lengths, type=length.type)))
-        return shaped
-
-    known = matches(*rule.general)
-    typed = np.zeros(len(national), dtype=bool)
-    for kind in rule.kinds:
-        typed |= matches(*kind)
+    national = pc.utf8_slice_codeunits(values.take(pa.array(rows)), len(rule.prefix))
+    digits = lengths[rows] - len(rule.prefix)
+    pattern, allowed = rule.general
+    known = _fits(digits, allowed)
+    known &= _matching(national, np.flatnonzero(known), _whole(pattern))
     if rule.national_prefix:  # the library would try stripping it: let it
-        known &= ~_mask(pc.match_substring_regex(national, f"^(?:{rule.national_prefix})"))
-    valid[canonical] = known & typed
+        known &= ~_matching(national, np.flatnonzero(known), _start(rule.national_prefix))
+    typed = np.zeros(len(national), dtype=bool)
+    for pattern, allowed in rule.kinds:
+        ask = np.flatnonzero(known & ~typed & _fits(digits, allowed))
+        typed |= _matching(national, ask, _whole(pattern))
+    valid[rows] = known & typed
     return valid
 
 
 def _decide_phones(distinct: pa.Array, region: str) -> tuple[pa.Array, pa.Array]:
     size = len(distinct)
-    blank = _mask(pc.equal(distinct, ""))
-    too_long = _mask(pc.greater(pc.utf8_length(distinct), MAX_PHONE_LENGTH))
+    lengths = _lengths(distinct)
+    blank = lengths == 0
+    too_long = lengths > MAX_PHONE_LENGTH
     no_digit = ~blank & ~_mask(pc.match_substring_regex(distinct, "[0-9]"))
     refused = too_long | no_digit
     problems = _problems(size, [(too_long, PHONE_TOO_LONG), (no_digit, NOT_A_NUMBER)])
     rule = _e164_rule(region)
-    fast = np.zeros(size, dtype=bool) if rule is None else _e164_valid(distinct, rule) & ~refused
+    fast = np.zeros(size, dtype=bool)
+    if rule is not None:
+        fast = _e164_valid(distinct, rule, lengths) & ~refused
     normalized = pc.if_else(pa.array(fast), distinct, _NULL_TEXT)
     return _settle(
         distinct,
