@@ -25,9 +25,16 @@ from loan_recovery import __version__
 from loan_recovery.actions import CAPACITY_LIMITED
 from loan_recovery.api.logs import LogLevel
 from loan_recovery.api.server import check_serveable, run_server
+from loan_recovery.cli_streaming import (
+    plan_streamed,
+    score_streamed,
+    should_stream,
+    validate_streamed,
+)
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.dashboard.launch import check_ready, dashboard_command, run_dashboard
 from loan_recovery.data import schema
+from loan_recovery.data.sinks import is_dataset_path
 from loan_recovery.exceptions import ConfigError, LoanRecoveryError
 from loan_recovery.jobs.alerts import AlertsOutcome, run_alerts_files, run_alerts_store
 from loan_recovery.jobs.demo import run_demo
@@ -46,7 +53,7 @@ from loan_recovery.jobs.remind import (
 )
 from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.score import run_score
-from loan_recovery.jobs.simulate import run_simulate
+from loan_recovery.jobs.simulate import run_simulate, run_simulate_book
 from loan_recovery.jobs.store import (
     MigrationState,
     migration_state,
@@ -56,6 +63,7 @@ from loan_recovery.jobs.store import (
 )
 from loan_recovery.jobs.train import run_train
 from loan_recovery.jobs.validate import run_validate
+from loan_recovery.models.bundle import load_bundle
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import metrics_rich_table
 from loan_recovery.render import (
@@ -163,6 +171,20 @@ def main(
     _state.debug = debug
 
 
+StreamOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="Read and write in record batches with bounded memory (default: for a folder "
+        "of Parquet files or a file above compute.stream_above_mb).",
+    ),
+]
+BatchRowsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Rows per batch when streaming (default: compute.batch_rows)."),
+]
+
+
 @app.command()
 @_user_errors
 def validate(
@@ -178,6 +200,8 @@ def validate(
     require_label: Annotated[
         bool, typer.Option(help="Require Recovery_Status (training data).")
     ] = False,
+    stream: StreamOption = None,
+    batch_rows: BatchRowsOption = None,
 ) -> None:
     """Check a loan file against the canonical table; quarantine bad rows.
 
@@ -189,6 +213,19 @@ def validate(
     is unusable.
     """
     settings = _settings()
+    if should_stream(file, stream, settings):
+        streamed = validate_streamed(
+            file,
+            settings=settings,
+            mapping=mapping,
+            quarantine=quarantine,
+            require_label=require_label,
+            batch_rows=batch_rows,
+            as_json=as_json,
+            out=_stdout(),
+            err=_stderr(),
+        )
+        raise typer.Exit(EXIT_REJECTED_ROWS if streamed.tally.rejected else EXIT_OK)
     with _stderr().status(f"Validating {file} ..."):
         outcome = run_validate(
             file,
@@ -238,6 +275,14 @@ def simulate(
             "payments and collection attempts relate to recovery non-monotonically)."
         ),
     ] = "default",
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Simulate and write in parts of this many loans (bounded memory; OUT may "
+            "be a folder of Parquet parts). Default: in one go, unless OUT is a folder.",
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic portfolio with a logged recovery history (and instalments).
 
@@ -250,6 +295,25 @@ def simulate(
     if months is not None and payments_out is None:
         raise ConfigError("--months sets the instalment history's length; it needs --payments-out.")
     settings = _settings()
+    if batch_rows is not None or is_dataset_path(out):
+        if payments_out is not None:
+            raise ConfigError("--payments-out needs the whole book; simulate it without parts.")
+        with RichProgress(_stderr()) as progress:
+            book = run_simulate_book(
+                n_loans=loans,
+                seed=seed,
+                out=out,
+                settings=settings,
+                batch_rows=batch_rows or settings.compute.batch_rows,
+                truth_out=truth,
+                epsilon=epsilon,
+                variant=variant,
+                progress=progress,
+            )
+        _stdout().print(f"Wrote {book.loans:,} loans in {book.parts:,} part(s) to [bold]{out}[/]")
+        if truth is not None:
+            _stdout().print(f"Wrote ground truth to [bold]{truth}[/]")
+        return
     with _stderr().status(f"Simulating {loans:,} loans ..."):
         outcome = run_simulate(
             n_loans=loans,
@@ -379,9 +443,28 @@ def score(
     quarantine: Annotated[
         Path | None, typer.Option(help="Where rejected rows go (default: beside FILE).")
     ] = None,
+    stream: StreamOption = None,
+    batch_rows: BatchRowsOption = None,
 ) -> None:
-    """Risk score, band, asset class, segment and reasons for every valid loan."""
+    """Risk score, band, asset class, segment and reasons for every valid loan.
+
+    Streamed (--stream, or a large or folder input), OUT may also be a folder: it then
+    gets one Parquet part per batch.
+    """
     settings = _settings()
+    if should_stream(file, stream, settings):
+        streamed = score_streamed(
+            file,
+            out_path=out,
+            settings=settings,
+            bundle=load_bundle(ModelRegistry(models or settings.registry_dir), version),
+            mapping=mapping,
+            quarantine=quarantine,
+            batch_rows=batch_rows,
+            out=_stdout(),
+            err=_stderr(),
+        )
+        raise typer.Exit(EXIT_REJECTED_ROWS if streamed.tally.rejected else EXIT_OK)
     with _stderr().status(f"Scoring {file} ..."):
         outcome = run_score(
             file,
@@ -450,17 +533,41 @@ def plan(
             "all (default: settings, worked)."
         ),
     ] = None,
+    stream: StreamOption = None,
+    batch_rows: BatchRowsOption = None,
 ) -> None:
     """The recovery plan: per loan, the action that adds most over leaving it alone (hold)
     within the rules, sorted by priority; totals against holding everything and bau.
 
     Reason codes are made for the loans an agent will work (--reasons all: every loan);
     the other loans' reason columns are blank.
+
+    Streamed (--stream, or a large or folder input), the plan is written batch by batch in
+    input order, OUT may be a folder of Parquet parts, and worklist_rank gives each worked
+    loan's place in the whole book's worklist. Capacity and a budget need the whole book
+    at once, so a streamed plan refuses them.
     """
     settings = _settings()
     if reasons is not None:
         settings = settings.with_explain(scope=reasons.value)
     slots = parse_capacity(capacity)
+    if should_stream(file, stream, settings):
+        streamed = plan_streamed(
+            file,
+            out_path=out,
+            settings=settings,
+            bundle=load_bundle(ModelRegistry(models or settings.registry_dir), version),
+            policy=policy,
+            capacity=slots,
+            budget=budget,
+            mapping=mapping,
+            quarantine=quarantine,
+            batch_rows=batch_rows,
+            store=store,
+            out=_stdout(),
+            err=_stderr(),
+        )
+        raise typer.Exit(EXIT_REJECTED_ROWS if streamed.tally.rejected else EXIT_OK)
     case_store = open_store(settings) if store else None  # fail before planning, not after
     try:
         with _stderr().status(f"Planning {file} ..."):

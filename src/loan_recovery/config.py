@@ -1007,6 +1007,26 @@ class NotifySettings(BaseModel):
         return CONTACT_PROFILES[self.contact_profile]
 
 
+class ComputeSettings(BaseModel):
+    """How large books are processed: whole in memory, or streamed in record batches.
+
+    A book streams when its input is a folder of Parquet files or is larger than
+    ``stream_above_mb``, or when a command is given ``--stream``. ``batch_rows`` bounds
+    memory: a batch of 250,000 loans takes about 0.6 GB to plan on the default models.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_rows: int = Field(
+        default=250_000, ge=1, description="Loans per record batch when a book streams."
+    )
+    stream_above_mb: float = Field(
+        default=1024.0,
+        gt=0,
+        description="Input files larger than this stream without --stream (MiB on disk).",
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of the system; build it with :func:`load_settings`."""
 
@@ -1038,6 +1058,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     api: ApiSettings = ApiSettings()
     notify: NotifySettings = NotifySettings()
+    compute: ComputeSettings = ComputeSettings()
 
     @model_validator(mode="after")
     def _known_actions(self) -> Settings:

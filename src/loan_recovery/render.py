@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from rich.console import Console, Group
@@ -22,17 +22,45 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
 from loan_recovery.data import schema
-from loan_recovery.data.validation import ValidationResult
 from loan_recovery.jobs.evaluate import EvaluationReport, PolicyReport
 from loan_recovery.models.registry import VersionInfo
 from loan_recovery.portfolio import PortfolioSummary
-from loan_recovery.strategy.plan import PlanResult
-from loan_recovery.strategy.policy import BAU, LEARNED
+from loan_recovery.strategy.policy import BAU, LEARNED, CapacityPlan
+
+
+class ValidationCounts(Protocol):
+    """What a validation summary shows: a whole result, or a streamed book's tally."""
+
+    @property
+    def rows_read(self) -> int: ...
+    @property
+    def accepted(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def issues(self) -> pd.DataFrame: ...
+    def reason_counts(self) -> dict[str, int]: ...
+    def warning_counts(self) -> dict[str, int]: ...
+
+
+class PlanTotals(Protocol):
+    """What the plan summary shows: an in-memory plan, or a streamed book's totals."""
+
+    @property
+    def policy(self) -> str: ...
+    @property
+    def baseline_policy(self) -> str: ...
+    @property
+    def capacity_plan(self) -> CapacityPlan | None: ...
+    def summary(self) -> pd.DataFrame: ...
+    def totals(self) -> dict[str, float]: ...
+
 
 EXAMPLES_SHOWN = 10
 #: Policies the evaluation table lists first, in this order.
@@ -57,19 +85,19 @@ def masked_value(column: str, value: Any) -> str:
     return _MASK if column in schema.PERSONAL_DATA_COLUMNS else str(value)
 
 
-def validation_payload(result: ValidationResult) -> dict[str, Any]:
+def validation_payload(result: ValidationCounts) -> dict[str, Any]:
     """The machine-readable summary printed by ``validate --json``."""
     return {
         "rows_read": result.rows_read,
         "accepted": result.accepted,
         "rejected": result.rejected,
         "reasons": result.reason_counts(),
-        "warnings": len(result.warnings),
+        "warnings": sum(result.warning_counts().values()),
         "warning_reasons": result.warning_counts(),
     }
 
 
-def validation_tables(result: ValidationResult, source: str) -> Group:
+def validation_tables(result: ValidationCounts, source: str) -> Group:
     """Counts, rejections by reason and the first examples, as rich tables."""
     counts = Table(title=f"Validation of {source}", show_header=True)
     counts.add_column("rows read", justify="right")
@@ -99,7 +127,7 @@ def validation_tables(result: ValidationResult, source: str) -> Group:
     warnings = result.warning_counts()
     if warnings:
         by_warning = Table(
-            title=f"{len(result.warnings):,} warning(s): loans kept, the detail not used",
+            title=f"{sum(warnings.values()):,} warning(s): loans kept, the detail not used",
             caption="An unusable email or phone turns that channel off; a bad language is en.",
         )
         by_warning.add_column("reason")
@@ -128,7 +156,7 @@ def versions_table(versions: list[VersionInfo]) -> Table:
     return table
 
 
-def plan_summary_table(plan: PlanResult) -> Group:
+def plan_summary_table(plan: PlanTotals) -> Group:
     """Action mix with expected recovered, cost, net and uplift, then the plan's value.
 
     The plan decides on uplift over leaving a loan alone, so the totals say what it is
@@ -319,6 +347,7 @@ class RichProgress:
             BarColumn(),
             TaskProgressColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
             transient=False,
         )

@@ -24,7 +24,7 @@ from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import score_loans
 from loan_recovery.simulation.portfolio import simulate_portfolio
-from loan_recovery.strategy.plan import _worklist_order, action_values, plan_loans
+from loan_recovery.strategy.plan import action_values, plan_loans, worklist_order
 
 
 @pytest.fixture(scope="module")
@@ -184,4 +184,4 @@ def test_worklist_order_equals_pandas_sort(seed: int) -> None:
     expected = frame.sort_values(
         ["priority", "id"], ascending=[False, True], kind="stable"
     ).index.to_numpy()
-    np.testing.assert_array_equal(_worklist_order(priority, loan_ids), expected)
+    np.testing.assert_array_equal(worklist_order(priority, loan_ids), expected)

@@ -251,15 +251,17 @@ def test_departures_give_way_to_bau_when_an_action_is_full() -> None:
     """Gives one call slot, BAU calling loan 0 and two loans departing to call; expects the
     departures reverted to BAU's reminder, smallest predicted gain first, and BAU's own
     caller kept."""
-    from types import SimpleNamespace
-
-    from loan_recovery.strategy.plan import revert_departures
+    from loan_recovery.strategy.plan import departure_gain, revert_departures
 
     uplift = pd.DataFrame({"reminder": [10.0, 50.0, 50.0, 0.0], "call": [100.0, 90.0, 60.0, 0.0]})
-    inputs = SimpleNamespace(decision_uplift=uplift)
     chosen = np.array(["call", "call", "call", "hold"], dtype=object)
     bau = np.array(["call", "reminder", "reminder", "hold"], dtype=object)
-    kept = revert_departures(chosen, bau, inputs, {"call": 2})  # type: ignore[arg-type]
+    gain = departure_gain(chosen, bau, uplift)
+    assert gain.tolist() == [0.0, 40.0, 10.0, 0.0]
+    kept = revert_departures(chosen, bau, gain, {"call": 2})
     assert kept.tolist() == ["call", "call", "reminder", "hold"]
-    strict = revert_departures(chosen, bau, inputs, {"call": 1})  # type: ignore[arg-type]
+    strict = revert_departures(chosen, bau, gain, {"call": 1})
     assert strict.tolist() == ["call", "reminder", "reminder", "hold"]
+    # The same decision on integer codes (a streamed book's compact table).
+    codes = revert_departures(np.array([1, 1, 1, -1]), np.array([1, 0, 0, -1]), gain, {1: 1})
+    assert codes.tolist() == [1, 0, 0, -1]

@@ -91,34 +91,56 @@ def read_raw_table(path: Path | str, mapping: Mapping[str, str] | None = None) -
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    header = _csv_header(path)
-    options = pacsv.ConvertOptions(
+    header = csv_header(path)
+    try:
+        table = pacsv.read_csv(
+            path, parse_options=CSV_PARSE_OPTIONS, convert_options=csv_convert_options(header)
+        )
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read CSV file {path}: {error}") from None
+    check_csv_columns(table.schema, header, path)
+    return csv_frame(table, header, first_row=0, owned=True)
+
+
+#: Blank lines are kept as rows (then dropped by :func:`csv_frame`) so lines stay counted.
+CSV_PARSE_OPTIONS = pacsv.ParseOptions(ignore_empty_lines=False)
+
+
+def csv_convert_options(header: list[str]) -> pacsv.ConvertOptions:
+    """Every column as text exactly as written: blanks are "", never null."""
+    return pacsv.ConvertOptions(
         column_types=dict.fromkeys(header, pa.large_string()),
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    try:
-        table = pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(ignore_empty_lines=False),
-            convert_options=options,
-        )
-    except (pa.ArrowException, OSError) as error:
-        raise DataFileError(f"cannot read CSV file {path}: {error}") from None
-    if table.column_names != header:  # both parsers must agree, or the types are off
+
+
+def check_csv_columns(read: pa.Schema, header: list[str], path: Path) -> None:
+    """Arrow's parser and the csv module must agree on the header, or the types are off."""
+    if read.names != header:
         raise DataFileError(f"cannot read the CSV header consistently: {path}")
-    lines = np.arange(schema.FIRST_DATA_LINE, schema.FIRST_DATA_LINE + table.num_rows)
+
+
+def csv_frame(
+    table: pa.Table, header: list[str], *, first_row: int, owned: bool = False
+) -> pd.DataFrame:
+    """A raw text frame of CSV rows, the first being data row ``first_row`` (0-based).
+
+    Blank lines are dropped but keep their numbers, so every row's line matches the file.
+    """
+    first = schema.FIRST_DATA_LINE + first_row
+    lines = np.arange(first, first + table.num_rows)
     blank_rows = _blank_rows(table)
     if blank_rows is not None:
         table = table.filter(pa.array(~blank_rows))
         lines = lines[~blank_rows]
-    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=owned)
     frame.columns = pd.Index([name.strip() for name in header])
     frame.index = _line_index(lines)
     return frame
 
 
-def _csv_header(path: Path) -> list[str]:
+def csv_header(path: Path) -> list[str]:
     """The header's column names, read with the csv module so quoting is honoured."""
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     try:
@@ -149,19 +171,31 @@ def _blank_rows(table: pa.Table) -> np.ndarray[Any, np.dtype[np.bool_]] | None:
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        frame: pd.DataFrame = pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+        table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
         raise DataFileError(f"cannot read Parquet file {path}: {error}") from None
+    return parquet_frame(table, first_row=0, owned=True)
+
+
+def parquet_frame(table: pa.Table, *, first_row: int, owned: bool = False) -> pd.DataFrame:
+    """A raw frame of Parquet rows, the first being the file's row ``first_row`` (0-based).
+
+    Typed values are kept; a stored pandas index is data and becomes columns. Each row's
+    "line" is its row number + :data:`schema.FIRST_DATA_LINE`, as if the file had a header.
+    ``owned``: nothing else holds ``table``'s buffers, so the conversion may free them as
+    it goes (a scanner's record batches are shared, and freeing them would crash).
+    """
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=owned)
     if not isinstance(frame.index, pd.RangeIndex):
         frame = frame.reset_index()  # a stored index is data: keep it as columns
-    first = schema.FIRST_DATA_LINE
+    first = schema.FIRST_DATA_LINE + first_row
     frame.index = _line_index(np.arange(first, first + len(frame)))
     return frame
 
 
 def _line_index(lines: np.ndarray[Any, np.dtype[np.int64]]) -> pd.Index:
-    first = schema.FIRST_DATA_LINE
-    if len(lines) and lines[-1] - lines[0] == len(lines) - 1 and lines[0] == first:
+    if len(lines) and lines[-1] - lines[0] == len(lines) - 1:
+        first = int(lines[0])
         return pd.RangeIndex(first, first + len(lines), name=schema.SOURCE_LINE)
     index: pd.Index = pd.Index(lines, dtype=np.int64, name=schema.SOURCE_LINE)
     return index
@@ -263,7 +297,7 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
     """
     path = Path(path)
     kind = table_format(path)
-    table = _to_arrow(frame, dates_as_days=kind == "csv")
+    table = frame_to_arrow(frame, dates_as_days=kind == "csv")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "parquet":
@@ -278,7 +312,7 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> Path:
     return path
 
 
-def _to_arrow(frame: pd.DataFrame, *, dates_as_days: bool) -> pa.Table:
+def frame_to_arrow(frame: pd.DataFrame, *, dates_as_days: bool) -> pa.Table:
     """An Arrow table of ``frame``; mixed-type object columns become text, not an error."""
     arrays = [_column_to_arrow(frame.iloc[:, i], dates_as_days) for i in range(frame.shape[1])]
     return pa.Table.from_arrays(arrays, names=[str(name) for name in frame.columns])

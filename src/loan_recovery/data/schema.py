@@ -489,6 +489,9 @@ GUARDRAILS = "guardrails"
 #: Uplift of the recommended action over leaving the loan alone (hold), and hold's value.
 EXPECTED_UPLIFT = "expected_uplift"
 VALUE_IF_LEFT_ALONE = "value_if_left_alone"
+#: A streamed plan's place of a worked loan in the whole book's worklist (1 = first);
+#: blank for a held loan. The plan itself is written batch by batch, not sorted.
+WORKLIST_RANK = "worklist_rank"
 
 
 def value_column(action: str) -> str:

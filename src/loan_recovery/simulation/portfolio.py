@@ -554,10 +554,14 @@ def _collateral(rng: np.random.Generator, loans: _Loans, age_months: IntArray) -
 
 
 # --- 5. assembling the tables ------------------------------------------------------------
-def _identifiers(prefix: str, n: int) -> pd.Series:
-    """Zero-padded keys (LN0000001, ...), built by string ops on whole columns."""
-    width = max(7, len(str(n)))
-    numbers = pd.Series(np.arange(1, n + 1, dtype=np.int64) + 10**width).astype("str")
+def identifiers(prefix: str, n: int, *, first: int = 1, book_size: int | None = None) -> pd.Series:
+    """Zero-padded keys (LN0000001, ...), built by string ops on whole columns.
+
+    ``first`` and ``book_size`` number a part of a larger book (a streamed simulation) as
+    the whole book would be numbered.
+    """
+    width = max(7, len(str(book_size if book_size is not None else n)))
+    numbers = pd.Series(np.arange(first, first + n, dtype=np.int64) + 10**width).astype("str")
     return prefix + numbers.str.slice(1)
 
 
@@ -747,13 +751,13 @@ def _observable_table(
     """The observable columns the logging policy and a lender's models can see."""
     return pd.DataFrame(
         {
-            schema.BORROWER_ID: _identifiers("BRW", n),
+            schema.BORROWER_ID: identifiers("BRW", n),
             schema.AGE: borrowers.age,
             schema.GENDER: _pick(schema.GENDERS, borrowers.gender),
             schema.EMPLOYMENT_TYPE: _pick(_EMPLOYMENTS, borrowers.employment),
             schema.MONTHLY_INCOME: borrowers.income,
             schema.NUM_DEPENDENTS: borrowers.dependents,
-            schema.LOAN_ID: _identifiers("LN", n),
+            schema.LOAN_ID: identifiers("LN", n),
             schema.LOAN_AMOUNT: loans.amount,
             schema.LOAN_TENURE: loans.tenure,
             schema.INTEREST_RATE: loans.rate,

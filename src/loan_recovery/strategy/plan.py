@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -105,7 +106,7 @@ def _pick(matrix: pd.DataFrame, positions: npt.NDArray[np.intp]) -> npt.NDArray[
     return picked
 
 
-def _worklist_order(priority: npt.NDArray[np.float64], loan_ids: pd.Series) -> npt.NDArray[np.intp]:
+def worklist_order(priority: npt.NDArray[np.float64], loan_ids: pd.Series) -> npt.NDArray[np.intp]:
     """Row order of ``sort_values([priority, Loan_ID], ascending=[False, True], kind="stable")``.
 
     A stable argsort on priority (NaN last); only runs of equal priority are then ordered by
@@ -344,33 +345,36 @@ def plan_loans(
         chosen = policy_choice(policy, table, inputs, settings, random_state)
     chosen = chosen.astype(str).set_axis(table.index)
     chosen_at = _positions(values.columns, chosen)
-    hold_value = inputs.hold_value.to_numpy(dtype=np.float64)
-    chosen_uplift = _pick(uplift, chosen_at)
-    chosen_value = chosen_uplift + hold_value
-    baseline_uplift = _pick(uplift, _positions(values.columns, baseline))
-    priority = chosen_uplift - _priced_capacity(capacity_plan, chosen_at, costs, values.columns)
-    priority = np.where(chosen.to_numpy() == HOLD, 0.0, np.maximum(priority, 0.0))
+    held = chosen.to_numpy() == HOLD
+    prices = capacity_plan.shadow_prices if capacity_plan is not None else {}
+    arm = chosen_arm_columns(
+        chosen_at,
+        uplift=uplift.to_numpy(dtype=np.float64),
+        recovered=recovered.to_numpy(dtype=np.float64),
+        costs=costs.to_numpy(dtype=np.float64),
+        hold_value=inputs.hold_value.to_numpy(dtype=np.float64),
+        hold_recovered=inputs.fractions[HOLD].to_numpy(dtype=np.float64)
+        * table[schema.OUTSTANDING_LOAN_AMOUNT].to_numpy(dtype=np.float64),
+        baseline_uplift=_pick(uplift, _positions(values.columns, baseline)),
+        priced=priced_capacity(prices, chosen_at, costs.to_numpy(dtype=np.float64), values.columns),
+    )
+    priority = arm[schema.PRIORITY]
     # Columns are put in worklist order as they are built: reordering numpy arrays and
     # Arrow strings is far cheaper than sorting the assembled frame.
-    order = _worklist_order(priority, table[schema.LOAN_ID])
+    order = worklist_order(priority, table[schema.LOAN_ID])
     value_matrix = values.to_numpy(dtype=np.float64)
     uplift_matrix = uplift.to_numpy(dtype=np.float64)
-    held = chosen.to_numpy() == HOLD
-    recovered_chosen = _pick(recovered, chosen_at)
-    hold_recovered = inputs.fractions[HOLD].to_numpy(dtype=np.float64) * table[
-        schema.OUTSTANDING_LOAN_AMOUNT
-    ].to_numpy(dtype=np.float64)
     columns: dict[str, object] = {
         schema.LOAN_ID: _text_column(table[schema.LOAN_ID], order),
         schema.RECOMMENDED_ACTION: _text_column(chosen, order),
         schema.PRIORITY: priority[order],
-        schema.EXPECTED_UPLIFT: chosen_uplift[order],
-        schema.VALUE_IF_LEFT_ALONE: hold_value[order],
-        schema.EXPECTED_NET_RECOVERY: chosen_value[order],
-        schema.EXPECTED_RECOVERED: np.where(held, hold_recovered, recovered_chosen)[order],
-        schema.EXPECTED_COST: _pick(costs, chosen_at)[order],
+        schema.EXPECTED_UPLIFT: arm[schema.EXPECTED_UPLIFT][order],
+        schema.VALUE_IF_LEFT_ALONE: inputs.hold_value.to_numpy(dtype=np.float64)[order],
+        schema.EXPECTED_NET_RECOVERY: arm[schema.EXPECTED_NET_RECOVERY][order],
+        schema.EXPECTED_RECOVERED: arm[schema.EXPECTED_RECOVERED][order],
+        schema.EXPECTED_COST: arm[schema.EXPECTED_COST][order],
         schema.BASELINE_ACTION: _text_column(baseline, order),
-        schema.UPLIFT_VS_BASELINE: (chosen_uplift - baseline_uplift)[order],
+        schema.UPLIFT_VS_BASELINE: arm[schema.UPLIFT_VS_BASELINE][order],
         schema.UPLIFT_VS_NEXT_BEST: decisions[schema.UPLIFT_VS_NEXT_BEST].to_numpy()[order],
         schema.RISK_SCORE: risk.to_numpy()[order],
         schema.RISK_BAND: _text_column(scores[schema.RISK_BAND], order),
@@ -462,7 +466,9 @@ def learned_capacity_plan(
             random_state=random_state,
         )
     chosen = best_allowed(inputs.decision_uplift, inputs.candidates).to_numpy(dtype=object)
-    chosen = revert_departures(chosen, inputs.bau.to_numpy(dtype=object), inputs, capacity)
+    bau = inputs.bau.to_numpy(dtype=object)
+    gain = departure_gain(chosen, bau, inputs.decision_uplift)
+    chosen = revert_departures(chosen, bau, gain, capacity)
     columns = np.asarray(inputs.candidates.columns, dtype=object)
     only = pd.DataFrame(
         chosen[:, np.newaxis] == columns[np.newaxis, :],
@@ -474,24 +480,35 @@ def learned_capacity_plan(
     )
 
 
-def revert_departures(
-    chosen: npt.NDArray[np.object_],
-    bau: npt.NDArray[np.object_],
-    inputs: ActionValues,
-    capacity: Mapping[str, int],
-) -> npt.NDArray[np.object_]:
-    """``chosen`` with departures from BAU reverted, smallest predicted gain first, until
-    no capped action holds more loans than its limit or no departure is left in one."""
-    chosen = chosen.copy()
-    columns = pd.Index([*inputs.decision_uplift.columns, HOLD])
+def departure_gain(
+    chosen: npt.NDArray[np.object_], bau: npt.NDArray[np.object_], decision_uplift: pd.DataFrame
+) -> npt.NDArray[np.float64]:
+    """Per loan, the decision value of its chosen action minus that of BAU's (hold: 0)."""
+    columns = pd.Index([*decision_uplift.columns, HOLD])
     values = np.column_stack(
-        [inputs.decision_uplift.to_numpy(dtype=np.float64), np.zeros(len(chosen))]
+        [decision_uplift.to_numpy(dtype=np.float64), np.zeros(len(decision_uplift))]
     )
     rows = np.arange(len(chosen))
-    gain = (
+    gain: npt.NDArray[np.float64] = (
         values[rows, columns.get_indexer(pd.Index(chosen))]
         - values[rows, columns.get_indexer(pd.Index(bau))]
     )
+    return gain
+
+
+def revert_departures(
+    chosen: npt.NDArray[Any],
+    bau: npt.NDArray[Any],
+    gain: npt.NDArray[np.float64],
+    capacity: Mapping[Any, int],
+) -> npt.NDArray[Any]:
+    """``chosen`` with departures from BAU reverted, smallest ``gain`` (over BAU's action)
+    first, until no capped action holds more loans than its limit or no departure is left
+    in one. Actions may be labels or codes, as long as ``capacity`` is keyed the same way:
+    the in-memory plan passes labels, a streamed book its compact codes.
+    """
+    chosen = chosen.copy()
+    gain = gain.copy()
     for _ in range(len(capacity) + 1):
         moved = False
         for action, slots in capacity.items():
@@ -509,22 +526,58 @@ def revert_departures(
     return chosen
 
 
-def _priced_capacity(
-    plan: CapacityPlan | None,
+def chosen_arm_columns(
     chosen_at: npt.NDArray[np.intp],
-    costs: pd.DataFrame,
+    *,
+    uplift: npt.NDArray[np.float64],
+    recovered: npt.NDArray[np.float64],
+    costs: npt.NDArray[np.float64],
+    hold_value: npt.NDArray[np.float64],
+    hold_recovered: npt.NDArray[np.float64],
+    baseline_uplift: npt.NDArray[np.float64],
+    priced: npt.NDArray[np.float64],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The worklist's columns that follow from each loan's chosen arm, in table order.
+
+    ``chosen_at`` is each loan's column among the n x actions matrices, or the number of
+    actions for hold (uplift 0, cost 0, recovered: what the loan pays alone). ``priced``
+    is the priced capacity the arm uses (:func:`priced_capacity`). One function, so an
+    in-memory plan and a streamed book's final assignment fill these columns alike.
+    """
+    held = chosen_at == uplift.shape[1]
+    rows = np.arange(len(chosen_at))
+    at = np.where(held, 0, chosen_at)
+    chosen_uplift = np.where(held, 0.0, uplift[rows, at])
+    priority = np.where(held, 0.0, np.maximum(chosen_uplift - priced, 0.0))
+    return {
+        schema.PRIORITY: priority,
+        schema.EXPECTED_UPLIFT: chosen_uplift,
+        schema.EXPECTED_NET_RECOVERY: chosen_uplift + hold_value,
+        schema.EXPECTED_RECOVERED: np.where(held, hold_recovered, recovered[rows, at]),
+        schema.EXPECTED_COST: np.where(held, 0.0, costs[rows, at]),
+        schema.UPLIFT_VS_BASELINE: chosen_uplift - baseline_uplift,
+    }
+
+
+def priced_capacity(
+    prices: Mapping[str, float],
+    chosen_at: npt.NDArray[np.intp],
+    costs: npt.NDArray[np.float64],
     columns: pd.Index,
 ) -> npt.NDArray[np.float64]:
     """Per loan, the shadow price of the capacity (and budget) its action uses; 0 unpriced."""
     priced = np.zeros(len(chosen_at), dtype=np.float64)
-    if plan is None or not plan.shadow_prices:
+    if not prices:
         return priced
-    prices = np.zeros(len(columns) + 1)
-    for action, price in plan.shadow_prices.items():
+    per_action = np.zeros(len(columns) + 1)
+    for action, price in prices.items():
         if action in columns:
-            prices[columns.get_loc(action)] = price
-    priced += prices[chosen_at]
-    budget_price = plan.shadow_prices.get("budget", 0.0)
+            per_action[columns.get_loc(action)] = price
+    priced += per_action[chosen_at]
+    budget_price = prices.get("budget", 0.0)
     if budget_price:
-        priced += budget_price * _pick(costs, chosen_at)
+        held = chosen_at == len(columns)
+        priced += budget_price * np.where(
+            held, 0.0, costs[np.arange(len(chosen_at)), np.where(held, 0, chosen_at)]
+        )
     return priced

@@ -1,0 +1,170 @@
+"""The streamed forms of ``validate``, ``score`` and ``plan`` as the CLI runs and shows them.
+
+A command streams when told to (``--stream``), when its input is a folder of Parquet
+files, or when the input file is larger than ``compute.stream_above_mb``. The work itself
+is :mod:`loan_recovery.jobs.stream`; this module picks the mode and prints the outcome
+the way the in-memory commands do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from loan_recovery.config import Settings
+from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
+from loan_recovery.jobs.stream import StreamRun, stream_score, stream_validate
+from loan_recovery.jobs.stream_plan import stream_plan
+from loan_recovery.models.bundle import ModelBundle
+from loan_recovery.render import (
+    RichProgress,
+    plan_summary_table,
+    validation_payload,
+    validation_tables,
+)
+
+_MIB = 1 << 20
+
+
+def should_stream(path: Path, asked: bool | None, settings: Settings) -> bool:
+    """``--stream``/``--no-stream`` when given; else a folder, or a file above the limit."""
+    if asked is not None:
+        return asked
+    if path.is_dir():
+        return True
+    return path.is_file() and path.stat().st_size > settings.compute.stream_above_mb * _MIB
+
+
+def files_lines(run: StreamRun, console: Console) -> None:
+    """Where the rejected rows and the warnings of a streamed run went."""
+    if run.quarantine_path is not None:
+        console.print(
+            f"{run.tally.rejected:,} rejected rows kept in [bold]{run.quarantine_path}[/]"
+        )
+    if run.warnings_path is not None:
+        console.print(
+            f"{sum(run.tally.warning_counts().values()):,} warning(s) listed in "
+            f"[bold]{run.warnings_path}[/]"
+        )
+
+
+def validate_streamed(
+    path: Path,
+    *,
+    settings: Settings,
+    mapping: Path | None,
+    quarantine: Path | None,
+    require_label: bool,
+    batch_rows: int | None,
+    as_json: bool,
+    out: Console,
+    err: Console,
+) -> StreamRun:
+    """Validate ``path`` batch by batch and print the counts (or the JSON payload)."""
+    with RichProgress(err) as progress:
+        run = stream_validate(
+            path,
+            settings=settings,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+            require_label=require_label,
+            batch_rows=batch_rows,
+            progress=progress,
+        )
+    if as_json:
+        typer.echo(json.dumps({**validation_payload(run.tally), "batches": run.tally.batches}))
+        return run
+    out.print(validation_tables(run.tally, str(path)))
+    out.print(f"Read in {run.tally.batches:,} batch(es) in {run.seconds:,.1f} s.")
+    files_lines(run, out)
+    return run
+
+
+def score_streamed(
+    path: Path,
+    *,
+    out_path: Path,
+    settings: Settings,
+    bundle: ModelBundle,
+    mapping: Path | None,
+    quarantine: Path | None,
+    batch_rows: int | None,
+    out: Console,
+    err: Console,
+) -> StreamRun:
+    """Score ``path`` batch by batch into ``out_path`` and say where everything went."""
+    with RichProgress(err) as progress:
+        scored = stream_score(
+            path,
+            out=out_path,
+            settings=settings,
+            bundle=bundle,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+            batch_rows=batch_rows,
+            progress=progress,
+        )
+    out.print(
+        f"Scored {scored.loans:,} loans with version {bundle.version} in "
+        f"{scored.run.tally.batches:,} batch(es) -> [bold]{scored.out_path}[/]"
+    )
+    files_lines(scored.run, out)
+    return scored.run
+
+
+def plan_streamed(
+    path: Path,
+    *,
+    out_path: Path,
+    settings: Settings,
+    bundle: ModelBundle,
+    policy: str,
+    capacity: Mapping[str, int],
+    budget: float | None,
+    mapping: Path | None,
+    quarantine: Path | None,
+    batch_rows: int | None,
+    store: bool,
+    out: Console,
+    err: Console,
+) -> StreamRun:
+    """Plan ``path`` batch by batch into ``out_path``; print the plan's totals."""
+    if store:
+        raise ConfigError(
+            "--store writes a whole plan to the case store in one transaction; plan a "
+            "streamed book without --store, then import the plan's loans in parts."
+        )
+    if out_path.name.lower().endswith(".xlsx"):
+        raise UnsupportedFormatError(
+            "a streamed plan is written as .csv, .parquet or a folder of Parquet parts; "
+            "Excel holds at most 1,048,576 rows."
+        )
+    with RichProgress(err) as progress:
+        planned = stream_plan(
+            path,
+            out=out_path,
+            settings=settings,
+            bundle=bundle,
+            policy=policy,
+            capacity=capacity,
+            budget=budget,
+            mapping_path=mapping,
+            quarantine_path=quarantine,
+            batch_rows=batch_rows,
+            progress=progress,
+        )
+    out.print(plan_summary_table(planned))
+    out.print(
+        f"Planned {planned.loans:,} loans with version {bundle.version} ({planned.policy}) in "
+        f"{planned.run.tally.batches:,} batch(es) -> [bold]{planned.out_path}[/] "
+        "(in input order; worklist_rank orders the worked loans)"
+    )
+    if planned.prices:
+        shown = ", ".join(f"{name} {price:,.2f}" for name, price in planned.prices.items())
+        out.print(f"Capacity shared across the whole book; shadow prices: {shown}")
+    files_lines(planned.run, out)
+    return planned.run

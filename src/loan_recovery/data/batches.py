@@ -1,0 +1,199 @@
+"""Reading a large loan book in record batches, with bounded memory.
+
+The same raw frames :func:`loan_recovery.data.io.read_raw_table` returns, one batch at a
+time: CSV cells stay text, Parquet keeps its types, and every row carries its source line
+(its row number + 2 in a Parquet file or dataset) so validation's report names the line
+of the whole input, not of the batch. A Parquet *dataset* is a directory of Parquet files,
+read in file-name order as one table.
+
+Progress is counted in the units the input can count cheaply: rows for Parquet (the
+footers say how many), bytes for CSV (the file size; a CSV's row count is unknown until
+it has been read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+
+from loan_recovery.data.io import (
+    CSV_PARSE_OPTIONS,
+    apply_mapping,
+    check_csv_columns,
+    csv_convert_options,
+    csv_frame,
+    csv_header,
+    parquet_frame,
+    table_format,
+)
+from loan_recovery.exceptions import DataFileError
+
+#: Arrow's CSV block: big enough to parse in parallel, small against a batch.
+_BLOCK_BYTES = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    """One batch of raw rows and how far the stream has come (in ``BookInput.unit``)."""
+
+    frame: pd.DataFrame
+    done: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowBatch:
+    """One batch as Arrow read it (CSV text with blank lines, or typed Parquet values):
+    the rows from data row ``first_row`` (0-based) on."""
+
+    table: pa.Table
+    first_row: int
+    done: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookInput:
+    """A loan book to stream: its path, format, CSV header and the size progress is
+    measured against."""
+
+    path: Path
+    kind: Literal["csv", "parquet"]
+    total: int
+    unit: Literal["rows", "bytes"]
+    header: tuple[str, ...] = ()
+
+
+def open_book(path: Path | str) -> BookInput:
+    """Check ``path`` (a CSV or Parquet file, or a directory of Parquet files) and size it.
+
+    Raises :class:`DataFileError` for a missing path, a directory without Parquet files
+    or an unreadable file, and :class:`UnsupportedFormatError` for other suffixes.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not _parquet_files(path):
+            raise DataFileError(f"the folder holds no Parquet files (*.parquet): {path}")
+        return BookInput(path, "parquet", _parquet_rows(path), "rows")
+    kind = table_format(path)
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "not found"
+        raise DataFileError(f"data file {what}: {path}")
+    if kind == "parquet":
+        return BookInput(path, kind, _parquet_rows(path), "rows")
+    return BookInput(path, kind, path.stat().st_size, "bytes", tuple(csv_header(path)))
+
+
+def read_arrow_batches(book: BookInput, batch_rows: int) -> Generator[ArrowBatch, None, None]:
+    """The book's rows ``batch_rows`` at a time (the last batch holds the rest), as read."""
+    pieces = _parquet_pieces(book, batch_rows) if book.kind == "parquet" else _csv_pieces(book)
+    first_row = 0
+    pending: list[pa.Table] = []
+    pending_rows = 0
+    done = 0
+    for piece, done in pieces:
+        pending.append(piece)
+        pending_rows += piece.num_rows
+        while pending_rows >= batch_rows:  # pieces come in Arrow's sizes: cut exact batches
+            table = pa.concat_tables(pending)
+            yield ArrowBatch(table.slice(0, batch_rows), first_row, done)
+            pending, pending_rows = [table.slice(batch_rows)], pending_rows - batch_rows
+            first_row += batch_rows
+    if pending_rows:
+        yield ArrowBatch(pa.concat_tables(pending), first_row, done)
+
+
+def raw_frame(
+    book: BookInput, batch: ArrowBatch, mapping: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The batch as the raw frame :func:`read_raw_table` would give for those rows."""
+    if book.kind == "csv":
+        frame = csv_frame(batch.table, list(book.header), first_row=batch.first_row)
+    else:
+        frame = parquet_frame(batch.table, first_row=batch.first_row)
+    return apply_mapping(frame, mapping) if mapping else frame
+
+
+def read_raw_batches(
+    book: BookInput, batch_rows: int, mapping: Mapping[str, str] | None = None
+) -> Generator[RawBatch, None, None]:
+    """The book's rows, ``batch_rows`` at a time, as raw frames with source lines.
+
+    Raises :class:`DataFileError` when the book has a header but no data rows, or cannot
+    be read.
+    """
+    empty = True
+    for batch in read_arrow_batches(book, batch_rows):
+        frame = raw_frame(book, batch, mapping)
+        if frame.empty:
+            continue
+        empty = False
+        yield RawBatch(frame, batch.done)
+    if empty:
+        raise DataFileError(f"data file has a header but no data rows: {book.path}")
+
+
+def column_position(book: BookInput, mapping: Mapping[str, str] | None, name: str) -> int | None:
+    """Where the canonical column ``name`` is among the columns as read (None: absent)."""
+    read = [field.strip() for field in book.header] if book.kind == "csv" else _parquet_names(book)
+    mapped = [mapping.get(field, field) if mapping else field for field in read]
+    return mapped.index(name) if name in mapped else None
+
+
+def _parquet_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*.parquet") if path.is_file())
+
+
+def _dataset(path: Path) -> pads.Dataset:
+    sources = [str(file) for file in _parquet_files(path)] if path.is_dir() else str(path)
+    try:
+        return pads.dataset(sources, format="parquet")
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read Parquet input {path}: {error}") from None
+
+
+def _parquet_rows(path: Path) -> int:
+    try:
+        return int(_dataset(path).count_rows())
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read Parquet input {path}: {error}") from None
+
+
+def _parquet_names(book: BookInput) -> list[str]:
+    return list(_dataset(book.path).schema.names)
+
+
+def _parquet_pieces(book: BookInput, batch_rows: int) -> Iterator[tuple[pa.Table, int]]:
+    done = 0
+    try:
+        for piece in _dataset(book.path).to_batches(batch_size=batch_rows):
+            done += piece.num_rows
+            yield pa.Table.from_batches([piece]), done
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read Parquet input {book.path}: {error}") from None
+
+
+def _csv_pieces(book: BookInput) -> Iterator[tuple[pa.Table, int]]:
+    path = book.path
+    header = list(book.header)
+    options = pacsv.ReadOptions(block_size=_BLOCK_BYTES)
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        with pa.OSFile(str(path)) as raw:
+            source = pa.CompressedInputStream(raw, "gzip") if compressed else raw
+            reader = pacsv.open_csv(
+                source,
+                read_options=options,
+                parse_options=CSV_PARSE_OPTIONS,
+                convert_options=csv_convert_options(header),
+            )
+            check_csv_columns(reader.schema, header, path)
+            for piece in reader:
+                yield pa.Table.from_batches([piece]), raw.tell()
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read CSV file {path}: {error}") from None

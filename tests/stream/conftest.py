@@ -1,0 +1,35 @@
+"""A trained bundle and a few books to stream, shared by the streaming tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loan_recovery.config import Settings
+from loan_recovery.data import schema
+from loan_recovery.models.bundle import ModelBundle, load_bundle
+from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.simulation.portfolio import simulate_portfolio
+
+BOOK_LOANS = 2_400
+
+
+@pytest.fixture(scope="session")
+def bundle(served_models: Path) -> ModelBundle:
+    """The session's champion (trained once for the API and dashboard tests too)."""
+    return load_bundle(ModelRegistry(served_models), None)
+
+
+@pytest.fixture(scope="session")
+def book(settings: Settings) -> pd.DataFrame:
+    """2,400 fresh loans, one row each (no snapshot dates)."""
+    loans = simulate_portfolio(BOOK_LOANS, 31, settings=settings).loans
+    return loans.drop(columns=[schema.AS_OF_DATE])
+
+
+@pytest.fixture
+def small_explain(settings: Settings) -> Settings:
+    """Reasons for the first 150 worked loans; only a book of at most 20 loans gets all."""
+    return settings.with_explain(worked_loans=150, all_below=20)
