@@ -173,7 +173,7 @@ def _child(arguments: argparse.Namespace) -> None:
         loans=loans,
         batches=batches,
         seconds=seconds,
-        peak_rss_mib=bench_support.peak_rss_mib(),
+        peak_rss_mib=bench_support.high_water_mib() or bench_support.peak_rss_mib(),
         load=bench_support.machine_load(),
     )
     print(json.dumps(result))

@@ -28,6 +28,22 @@ def peak_rss_mib() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
+def high_water_mib() -> float | None:
+    """This process's own peak resident memory since :func:`reset_peak_rss` (Linux VmHWM).
+
+    Unlike ``ru_maxrss``, which a process started by another inherits from it, the kernel's
+    high-water mark is this process's alone, so a child measures its own peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def current_rss_mib() -> float | None:
     try:
         with open("/proc/self/status", encoding="ascii") as status:

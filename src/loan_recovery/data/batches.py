@@ -89,9 +89,17 @@ def open_book(path: Path | str) -> BookInput:
     return BookInput(path, kind, path.stat().st_size, "bytes", tuple(csv_header(path)))
 
 
-def read_arrow_batches(book: BookInput, batch_rows: int) -> Generator[ArrowBatch, None, None]:
-    """The book's rows ``batch_rows`` at a time (the last batch holds the rest), as read."""
-    pieces = _parquet_pieces(book, batch_rows) if book.kind == "parquet" else _csv_pieces(book)
+def read_arrow_batches(
+    book: BookInput, batch_rows: int, columns: list[int] | None = None
+) -> Generator[ArrowBatch, None, None]:
+    """The book's rows ``batch_rows`` at a time (the last batch holds the rest), as read;
+    only the ``columns`` at those positions when given (a census of keys reads two)."""
+    names = None if columns is None else [_read_names(book)[position] for position in columns]
+    pieces = (
+        _parquet_pieces(book, batch_rows, names)
+        if book.kind == "parquet"
+        else _csv_pieces(book, names)
+    )
     first_row = 0
     pending: list[pa.Table] = []
     pending_rows = 0
@@ -140,9 +148,14 @@ def read_raw_batches(
 
 def column_position(book: BookInput, mapping: Mapping[str, str] | None, name: str) -> int | None:
     """Where the canonical column ``name`` is among the columns as read (None: absent)."""
-    read = [field.strip() for field in book.header] if book.kind == "csv" else _parquet_names(book)
+    read = [field.strip() for field in _read_names(book)]
     mapped = [mapping.get(field, field) if mapping else field for field in read]
     return mapped.index(name) if name in mapped else None
+
+
+def _read_names(book: BookInput) -> list[str]:
+    """The columns' names as the file spells them (a CSV header's, spaces included)."""
+    return list(book.header) if book.kind == "csv" else _parquet_names(book)
 
 
 def _parquet_files(folder: Path) -> list[Path]:
@@ -168,17 +181,24 @@ def _parquet_names(book: BookInput) -> list[str]:
     return list(_dataset(book.path).schema.names)
 
 
-def _parquet_pieces(book: BookInput, batch_rows: int) -> Iterator[tuple[pa.Table, int]]:
+def _parquet_pieces(
+    book: BookInput, batch_rows: int, columns: list[str] | None
+) -> Iterator[tuple[pa.Table, int]]:
     done = 0
     try:
-        for piece in _dataset(book.path).to_batches(batch_size=batch_rows):
+        # One batch and one file read ahead: Arrow's defaults (16 batches, 4 files) would
+        # hold gigabytes of a large book in memory ahead of the batch being planned.
+        pieces = _dataset(book.path).to_batches(
+            columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+        )
+        for piece in pieces:
             done += piece.num_rows
             yield pa.Table.from_batches([piece]), done
     except (pa.ArrowException, OSError) as error:
         raise DataFileError(f"cannot read Parquet input {book.path}: {error}") from None
 
 
-def _csv_pieces(book: BookInput) -> Iterator[tuple[pa.Table, int]]:
+def _csv_pieces(book: BookInput, columns: list[str] | None) -> Iterator[tuple[pa.Table, int]]:
     path = book.path
     header = list(book.header)
     options = pacsv.ReadOptions(block_size=_BLOCK_BYTES)
@@ -190,9 +210,9 @@ def _csv_pieces(book: BookInput) -> Iterator[tuple[pa.Table, int]]:
                 source,
                 read_options=options,
                 parse_options=CSV_PARSE_OPTIONS,
-                convert_options=csv_convert_options(header),
+                convert_options=csv_convert_options(header, columns),
             )
-            check_csv_columns(reader.schema, header, path)
+            check_csv_columns(reader.schema, columns or header, path)
             for piece in reader:
                 yield pa.Table.from_batches([piece]), raw.tell()
     except (pa.ArrowException, OSError) as error:

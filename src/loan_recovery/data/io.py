@@ -106,12 +106,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
 CSV_PARSE_OPTIONS = pacsv.ParseOptions(ignore_empty_lines=False)
 
 
-def csv_convert_options(header: list[str]) -> pacsv.ConvertOptions:
-    """Every column as text exactly as written: blanks are "", never null."""
+def csv_convert_options(
+    header: list[str], columns: list[str] | None = None
+) -> pacsv.ConvertOptions:
+    """Every column (or just ``columns``) as text exactly as written: blanks are "", never
+    null."""
     return pacsv.ConvertOptions(
         column_types=dict.fromkeys(header, pa.large_string()),
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
+        include_columns=columns,
     )
 
 

@@ -28,20 +28,15 @@ import pyarrow as pa
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.data import schema
 from loan_recovery.data.io import load_mapping, read_raw_table
-from loan_recovery.data.validation import (
-    _PARSERS,
-    RejectReason,
-    ValidationResult,
-    _cells,
-    _distinct,
-    _Finding,
-    _finding,
-    _issue_report,
-    _join,
-    _quarantine,
-    _source_lines,
-    _typed_column,
+from loan_recovery.data.validation import ValidationResult, source_lines, typed_column
+from loan_recovery.data.validation_columns import (
+    PARSERS,
+    column_cells,
+    distinct_labels,
+    join_text,
+    make_finding,
 )
+from loan_recovery.data.validation_report import Finding, RejectReason, issue_report, quarantine
 from loan_recovery.exceptions import DataFileError, SchemaError
 
 IntArray = npt.NDArray[np.int64]
@@ -74,23 +69,23 @@ def validate_payments(raw: pd.DataFrame, *, settings: Settings | None = None) ->
     """
     limits = (settings if settings is not None else load_settings()).early_warning
     _check_layout(raw)
-    lines = _source_lines(raw)
+    lines = source_lines(raw)
     values: dict[str, Any] = {}
-    findings: list[_Finding] = []
+    findings: list[Finding] = []
     for spec in schema.PAYMENT_SPECS:
-        cells = _cells(raw, spec.name)
-        values[spec.name], found = _PARSERS[spec.kind](cells, spec, spec.name in _REQUIRED)
+        cells = column_cells(raw, spec.name)
+        values[spec.name], found = PARSERS[spec.kind](cells, spec, spec.name in _REQUIRED)
         findings += found
     findings += _paid_without_date(raw, values)
     findings += _paid_too_early(raw, values, limits.max_days_paid_before_due)
     findings += _duplicate_instalments(raw, values[schema.DUE_DATE], lines)
-    issues, positions, messages = _issue_report(findings, lines)
+    issues, positions, messages = issue_report(findings, lines)
     rejected = np.zeros(len(raw), dtype=bool)
     rejected[positions] = True
     return ValidationResult(
         table=_typed_table(raw, values, ~rejected),
         issues=issues,
-        quarantine=_quarantine(raw, lines, positions, messages),
+        quarantine=quarantine(raw, lines, positions, messages),
     )
 
 
@@ -111,36 +106,36 @@ def _check_layout(raw: pd.DataFrame) -> None:
         raise DataFileError("the payment table has no data rows.")
 
 
-def _paid_without_date(raw: pd.DataFrame, values: dict[str, Any]) -> list[_Finding]:
+def _paid_without_date(raw: pd.DataFrame, values: dict[str, Any]) -> list[Finding]:
     """Money paid, but no date it was paid on: the instalment's lateness is unknown."""
     paid = values[schema.AMOUNT_PAID]
     undated = np.isfinite(paid) & (paid > 0) & np.isnat(values[schema.PAID_DATE])
-    cells = _cells(raw, schema.PAID_DATE)
-    amount = _cells(raw, schema.AMOUNT_PAID).text
+    cells = column_cells(raw, schema.PAID_DATE)
+    amount = column_cells(raw, schema.AMOUNT_PAID).text
 
     def message(shown: pa.ChunkedArray, positions: IntArray) -> pa.ChunkedArray:
-        return _join(
+        return join_text(
             f"{schema.PAID_DATE} is required when {schema.AMOUNT_PAID} > 0; got a blank value "
             f"with {schema.AMOUNT_PAID} ",
             amount.take(pa.array(positions)),
             ".",
         )
 
-    return _finding(cells, RejectReason.BLANK_REQUIRED, undated, "", message=message)
+    return make_finding(cells, RejectReason.BLANK_REQUIRED, undated, "", message=message)
 
 
-def _paid_too_early(raw: pd.DataFrame, values: dict[str, Any], max_days: int) -> list[_Finding]:
+def _paid_too_early(raw: pd.DataFrame, values: dict[str, Any], max_days: int) -> list[Finding]:
     """A payment dated long before its instalment fell due: a date typed wrong, not a prepayment."""
     due = values[schema.DUE_DATE]
     paid_on = values[schema.PAID_DATE]
     both = ~np.isnat(due) & ~np.isnat(paid_on)
     early = np.zeros(len(due), dtype=bool)
     early[both] = (due[both] - paid_on[both]) > np.timedelta64(max_days, "D")
-    cells = _cells(raw, schema.PAID_DATE)
-    due_text = _cells(raw, schema.DUE_DATE).text
+    cells = column_cells(raw, schema.PAID_DATE)
+    due_text = column_cells(raw, schema.DUE_DATE).text
 
     def message(shown: pa.ChunkedArray, positions: IntArray) -> pa.ChunkedArray:
-        return _join(
+        return join_text(
             f"{schema.PAID_DATE} must be at most {max_days} days before {schema.DUE_DATE}; got ",
             shown,
             f" with {schema.DUE_DATE} ",
@@ -148,32 +143,32 @@ def _paid_too_early(raw: pd.DataFrame, values: dict[str, Any], max_days: int) ->
             ".",
         )
 
-    return _finding(cells, RejectReason.OUT_OF_RANGE, early, "", message=message)
+    return make_finding(cells, RejectReason.OUT_OF_RANGE, early, "", message=message)
 
 
 def _duplicate_instalments(
     raw: pd.DataFrame, due: npt.NDArray[np.datetime64], lines: IntArray
-) -> list[_Finding]:
+) -> list[Finding]:
     """Later rows repeating a (Loan_ID, Due_Date) pair; the first in the file is kept.
 
     Rows with a blank loan or an unreadable date are rejected for that already and never
     count as repeats.
     """
-    cells = _cells(raw, schema.LOAN_ID)
-    _, where = _distinct(cells)
+    cells = column_cells(raw, schema.LOAN_ID)
+    _, where = distinct_labels(cells)
     dated = ~np.isnat(due)
     _, day_codes = np.unique(due.astype(np.int64), return_inverse=True)
     key = where.astype(np.int64) * (int(day_codes.max(initial=0)) + 1) + day_codes.reshape(-1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     first_row = first[inverse.reshape(-1)]
     repeats = ~cells.blank & dated & (first_row != np.arange(len(key)))
-    due_text = _cells(raw, schema.DUE_DATE).text
+    due_text = column_cells(raw, schema.DUE_DATE).text
 
     def message(shown: pa.ChunkedArray, positions: IntArray) -> pa.ChunkedArray:
         first_lines = pa.chunked_array(
             [pa.array(lines[first_row[positions]]).cast(pa.large_string())]
         )
-        return _join(
+        return join_text(
             f"{schema.LOAN_ID} '",
             shown,
             f"' with {schema.DUE_DATE} '",
@@ -183,13 +178,13 @@ def _duplicate_instalments(
             "; the first is kept.",
         )
 
-    return _finding(cells, RejectReason.DUPLICATE_LOAN_ID, repeats, "", message=message)
+    return make_finding(cells, RejectReason.DUPLICATE_LOAN_ID, repeats, "", message=message)
 
 
 def _typed_table(raw: pd.DataFrame, values: dict[str, Any], keep: BoolArray) -> pd.DataFrame:
     """Accepted rows: payment columns in schema order, then the extras as they came."""
     data: dict[Any, Any] = {
-        spec.name: _typed_column(spec, values[spec.name], keep, spec.name in _REQUIRED)
+        spec.name: typed_column(spec, values[spec.name], keep, spec.name in _REQUIRED)
         for spec in schema.PAYMENT_SPECS
     }
     payment_names = set(schema.PAYMENT_COLUMNS)

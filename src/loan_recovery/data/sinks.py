@@ -27,6 +27,9 @@ from loan_recovery.data.io import SUPPORTED_SUFFIXES, frame_to_arrow, table_form
 from loan_recovery.exceptions import DataFileError
 
 PART_NAME = "part-{:05d}.parquet"
+#: Rows per Parquet row group: a reader decodes a whole group at once, so groups stay a
+#: fraction of a batch and a streamed read of the output holds little in memory.
+ROW_GROUP_ROWS = 100_000
 
 
 def is_dataset_path(path: Path) -> bool:
@@ -112,8 +115,12 @@ class TableSink:
 
     def _write(self, table: pa.Table) -> None:
         if self._dataset:
-            pq.write_table(table, self.path / PART_NAME.format(self._parts))
+            pq.write_table(
+                table, self.path / PART_NAME.format(self._parts), row_group_size=ROW_GROUP_ROWS
+            )
             self._parts += 1
+        elif self._kind == "parquet":
+            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
         else:
             self._writer.write_table(table)
 

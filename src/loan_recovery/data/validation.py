@@ -36,23 +36,20 @@ from loan_recovery.data.contacts import CheckedColumn, check_emails, check_langu
 from loan_recovery.data.io import load_mapping, read_raw_table, table_stem, write_table
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
 from loan_recovery.data.seen_keys import SeenKeys, key_hashes
-from loan_recovery.data.validation_columns import (
-    _GROUP_PARSERS,
-    _STR,
-    _TEXT,
-    _Cells,
-    _distinct_many,
-    _GroupParser,
-    _labels,
-    _Parsed,
-    _read_cells,
-)
-from loan_recovery.data.validation_columns import _PARSERS as _PARSERS
 from loan_recovery.data.validation_columns import DATE_DTYPE as DATE_DTYPE
-from loan_recovery.data.validation_columns import _cells as _cells
-from loan_recovery.data.validation_columns import _distinct as _distinct
-from loan_recovery.data.validation_columns import _finding as _finding
-from loan_recovery.data.validation_columns import _join as _join
+from loan_recovery.data.validation_columns import (
+    GROUP_PARSERS,
+    STR_DTYPE,
+    TEXT_TYPE,
+    Cells,
+    GroupParser,
+    Parsed,
+    category_labels,
+    distinct_many,
+    join_text,
+    make_finding,
+    read_cells,
+)
 from loan_recovery.data.validation_report import COLUMN as COLUMN
 from loan_recovery.data.validation_report import ISSUE_COLUMNS as ISSUE_COLUMNS
 from loan_recovery.data.validation_report import LINE as LINE
@@ -128,14 +125,6 @@ class ValidationResult:
         return {str(reason): int(count) for reason, count in counts.items() if count}
 
 
-#: The finding type and report builders, under the names payment validation imports.
-_Finding = Finding
-_Warning = ContactWarning
-_issue_report = issue_report
-_quarantine = quarantine
-_warning_report = warning_report
-
-
 # --- public entry points ------------------------------------------------------------------
 def validate_file(
     path: Path | str,
@@ -175,21 +164,21 @@ def validate_frame(
     """
     settings = settings if settings is not None else load_settings()
     _check_layout(raw, require_label)
-    lines = _source_lines(raw)
+    lines = source_lines(raw)
     specs = [spec for spec in schema.ALL_SPECS if spec.name in raw.columns]
     values, findings, warned, cells = _parse_columns(raw, specs, settings.contacts, require_label)
     findings += _duplicate_loan_ids(cells, values.get(schema.AS_OF_DATE), lines, seen)
     ratio = settings.validation.max_outstanding_to_loan_ratio
     findings += _outstanding_over_limit(cells, values, ratio)
     values[schema.MONTHLY_EMI] = _monthly_emi(values)
-    issues, positions, messages = _issue_report(findings, lines)
+    issues, positions, messages = issue_report(findings, lines)
     rejected = np.zeros(len(raw), dtype=bool)
     rejected[positions] = True
     return ValidationResult(
         table=_typed_table(raw, values, ~rejected, require_label),
         issues=issues,
-        quarantine=_quarantine(raw, lines, positions, messages),
-        warnings=_warning_report(warned, lines),
+        quarantine=quarantine(raw, lines, positions, messages),
+        warnings=warning_report(warned, lines),
     )
 
 
@@ -244,7 +233,7 @@ def _is_required(spec: ColumnSpec, require_label: bool) -> bool:
     return spec.name in schema.REQUIRED_COLUMNS
 
 
-def _source_lines(raw: pd.DataFrame) -> IntArray:
+def source_lines(raw: pd.DataFrame) -> IntArray:
     index = raw.index
     if (
         index.name == schema.SOURCE_LINE
@@ -277,22 +266,22 @@ def _parse_columns(
     specs: Sequence[ColumnSpec],
     contacts: ContactSettings,
     require_label: bool,
-) -> tuple[dict[str, Any], list[_Finding], list[_Warning], dict[str, _Cells]]:
+) -> tuple[dict[str, Any], list[Finding], list[ContactWarning], dict[str, Cells]]:
     """Every column's values, the findings and warnings in column (schema) order, and the
     cells of the columns checked again afterwards.
 
     Columns are parsed by kind, all columns of a kind together (up to the batch size).
     """
-    groups: dict[_GroupParser | None, list[ColumnSpec]] = {}
+    groups: dict[GroupParser | None, list[ColumnSpec]] = {}
     for spec in specs:
-        parse = None if spec.name in CONTACT_COLUMNS else _GROUP_PARSERS[spec.kind]
+        parse = None if spec.name in CONTACT_COLUMNS else GROUP_PARSERS[spec.kind]
         groups.setdefault(parse, []).append(spec)
-    parsed: dict[str, _Parsed] = {}
-    checked: dict[str, tuple[Any, list[_Warning]]] = {}
-    kept: dict[str, _Cells] = {}
+    parsed: dict[str, Parsed] = {}
+    checked: dict[str, tuple[Any, list[ContactWarning]]] = {}
+    kept: dict[str, Cells] = {}
     for parse, members in groups.items():
         for batch in _batches(members, len(raw)):
-            cells = _read_cells(raw, [spec.name for spec in batch])
+            cells = read_cells(raw, [spec.name for spec in batch])
             kept |= {name: cells[name] for name in _CHECKED_AFTER if name in cells}
             if parse is None:
                 checked |= {spec.name: _parse_contact(cells[spec.name], contacts) for spec in batch}
@@ -303,8 +292,8 @@ def _parse_columns(
             results = parse(columns)
             parsed |= {spec.name: result for spec, result in zip(batch, results, strict=True)}
     values: dict[str, Any] = {}
-    findings: list[_Finding] = []
-    warned: list[_Warning] = []
+    findings: list[Finding] = []
+    warned: list[ContactWarning] = []
     for spec in specs:
         if spec.name in checked:
             values[spec.name], unusable = checked[spec.name]
@@ -320,7 +309,7 @@ def _parse_columns(
 CONTACT_COLUMNS: tuple[str, ...] = (schema.PHONE, schema.EMAIL, schema.PREFERRED_LANGUAGE)
 
 
-def _parse_contact(cells: _Cells, settings: ContactSettings) -> tuple[Any, list[_Warning]]:
+def _parse_contact(cells: Cells, settings: ContactSettings) -> tuple[Any, list[ContactWarning]]:
     """Normalised contact values (text) and the warning of the unusable ones.
 
     A message names the column, the reason and what became of the loan; the warning's row
@@ -357,11 +346,11 @@ def _parse_contact(cells: _Cells, settings: ContactSettings) -> tuple[Any, list[
 
 # --- checks across rows or columns --------------------------------------------------------
 def _duplicate_loan_ids(
-    read: dict[str, _Cells],
+    read: dict[str, Cells],
     dates: npt.NDArray[np.datetime64] | None,
     lines: IntArray,
     seen: SeenKeys | None = None,
-) -> list[_Finding]:
+) -> list[Finding]:
     """Later rows repeating a loan's key; the first occurrence in the file is kept.
 
     The key is the Loan_ID, or (Loan_ID, As_Of_Date) when the table has snapshot dates: a
@@ -370,7 +359,7 @@ def _duplicate_loan_ids(
     too, of the line it was first met on.
     """
     cells = read[schema.LOAN_ID]
-    _, (where,) = _distinct_many([cells])  # no labels: a million IDs are not made Python str
+    _, (where,) = distinct_many([cells])  # no labels: a million IDs are not made Python str
     key = where.astype(np.int64)
     if dates is not None:
         _, date_codes = np.unique(dates.astype(np.int64), return_inverse=True)
@@ -386,11 +375,11 @@ def _duplicate_loan_ids(
         on_date: str | pa.ChunkedArray = ""
     else:
         date_text = read[schema.AS_OF_DATE].text.take(pa.array(np.flatnonzero(repeats)))
-        on_date = _join(f" on {schema.AS_OF_DATE} '", date_text, "'")
+        on_date = join_text(f" on {schema.AS_OF_DATE} '", date_text, "'")
 
     def message(shown: pa.ChunkedArray, positions: IntArray) -> pa.ChunkedArray:
-        first_lines = pa.chunked_array([pa.array(first_line[positions]).cast(_TEXT)])
-        return _join(
+        first_lines = pa.chunked_array([pa.array(first_line[positions]).cast(TEXT_TYPE)])
+        return join_text(
             f"{cells.name} '",
             shown,
             "'",
@@ -400,11 +389,11 @@ def _duplicate_loan_ids(
             "; the first is kept.",
         )
 
-    return _finding(cells, RejectReason.DUPLICATE_LOAN_ID, repeats, "", message=message)
+    return make_finding(cells, RejectReason.DUPLICATE_LOAN_ID, repeats, "", message=message)
 
 
 def _earlier_batches(
-    cells: _Cells,
+    cells: Cells,
     dates: npt.NDArray[np.datetime64] | None,
     lines: IntArray,
     first_row: IntArray,
@@ -446,8 +435,8 @@ def current_snapshot(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outstanding_over_limit(
-    read: dict[str, _Cells], values: dict[str, Any], ratio: float
-) -> list[_Finding]:
+    read: dict[str, Cells], values: dict[str, Any], ratio: float
+) -> list[Finding]:
     """Outstanding above ``ratio`` x the loan amount: interest rarely grows a loan so far."""
     outstanding = values[schema.OUTSTANDING_LOAN_AMOUNT]
     loan = values[schema.LOAN_AMOUNT]
@@ -458,7 +447,7 @@ def _outstanding_over_limit(
 
     def message(shown: pa.ChunkedArray, positions: IntArray) -> pa.ChunkedArray:
         loan_shown = loan_text.take(pa.array(positions))
-        return _join(
+        return join_text(
             f"{schema.OUTSTANDING_LOAN_AMOUNT} must be <= {ratio:g} x {schema.LOAN_AMOUNT}; got ",
             shown,
             f" with {schema.LOAN_AMOUNT} ",
@@ -468,7 +457,7 @@ def _outstanding_over_limit(
 
     cells = read[schema.OUTSTANDING_LOAN_AMOUNT]
     reason = RejectReason.OUTSTANDING_EXCEEDS_LIMIT
-    return _finding(cells, reason, over, "", message=message)
+    return make_finding(cells, reason, over, "", message=message)
 
 
 def _monthly_emi(values: dict[str, Any]) -> FloatArray:
@@ -481,17 +470,17 @@ def _monthly_emi(values: dict[str, Any]) -> FloatArray:
 
 
 # --- the typed table ---------------------------------------------------------------------
-def _typed_column(spec: ColumnSpec, values: Any, keep: BoolArray, required: bool) -> Any:
+def typed_column(spec: ColumnSpec, values: Any, keep: BoolArray, required: bool) -> Any:
     """One column of the typed table; with every row kept, nothing is filtered (the frame
     built from the columns copies them anyway)."""
     everything = bool(keep.all())
     if spec.kind is ColumnKind.TEXT or spec.name in CONTACT_COLUMNS:
         kept = values if everything else values.filter(pa.array(keep))
-        return ArrowStringArray(kept, dtype=_STR)  # type: ignore[call-arg]  # stubs lag
+        return ArrowStringArray(kept, dtype=STR_DTYPE)  # type: ignore[call-arg]  # stubs lag
     kept = values if everything else values[keep]
     if spec.kind is ColumnKind.CATEGORY:
         # codes are -1 (unknown) or a category's: the check for others is skipped
-        return pd.Categorical.from_codes(kept, dtype=_labels(spec).dtype, validate=False)
+        return pd.Categorical.from_codes(kept, dtype=category_labels(spec).dtype, validate=False)
     if spec.kind is ColumnKind.INTEGER:
         if required:
             return kept.astype(np.int64)
@@ -505,7 +494,7 @@ def _typed_table(
 ) -> pd.DataFrame:
     """Accepted rows: canonical columns in schema order, then the extras as they came."""
     data: dict[Any, Any] = {
-        spec.name: _typed_column(spec, values[spec.name], keep, _is_required(spec, require_label))
+        spec.name: typed_column(spec, values[spec.name], keep, _is_required(spec, require_label))
         for spec in schema.ALL_SPECS
         if spec.name in values
     }

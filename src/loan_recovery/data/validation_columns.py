@@ -32,11 +32,11 @@ FloatArray = npt.NDArray[np.float64]
 
 #: dtype of DATE columns; microseconds, so any calendar date fits.
 DATE_DTYPE = "datetime64[us]"
-_TEXT = pa.large_string()
-_BLANK = pa.scalar("", _TEXT)
-_NULL_TEXT = pa.scalar(None, _TEXT)
+TEXT_TYPE = pa.large_string()
+_BLANK = pa.scalar("", TEXT_TYPE)
+_NULL_TEXT = pa.scalar(None, TEXT_TYPE)
 #: pandas' ``str`` dtype: what ``to_pandas()`` gives a large_string column, without its cost.
-_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 _NUMBER_PATTERN = r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)$"
 _KEY_NOISE = re.compile(r"[\s_\-]+")
 _MAX_EXACT_INTEGER = 2.0**53  # beyond this a float64 no longer holds every integer
@@ -45,7 +45,7 @@ _UNKNOWN_CODE = -1
 
 
 @dataclass(frozen=True, slots=True)
-class _Cells:
+class Cells:
     """One raw column as text: original for the report, trimmed for parsing."""
 
     name: str
@@ -55,11 +55,11 @@ class _Cells:
     blank: BoolArray
 
 
-_Parsed = tuple[Any, list[Finding]]
+Parsed = tuple[Any, list[Finding]]
 
 
 # --- reading cells ------------------------------------------------------------------------
-def _read_cells(raw: pd.DataFrame, names: Sequence[str]) -> dict[str, _Cells]:
+def read_cells(raw: pd.DataFrame, names: Sequence[str]) -> dict[str, Cells]:
     """The named columns as text, trimmed and checked for blanks by one Arrow call each.
 
     Every Arrow call costs ~10 us however short the column: doing all columns together
@@ -68,19 +68,19 @@ def _read_cells(raw: pd.DataFrame, names: Sequence[str]) -> dict[str, _Cells]:
     originals = [_as_text(raw[name]) for name in names]
     text = pc.utf8_trim_whitespace(chunks(originals))
     blank: BoolArray = pc.equal(text, _BLANK).to_numpy()
-    cells: dict[str, _Cells] = {}
+    cells: dict[str, Cells] = {}
     start = 0
     for name, original in zip(names, originals, strict=True):
         rank = raw.columns.get_loc(name)  # column names are unique (checked first): an int
         assert isinstance(rank, int)
         end = start + len(original)
-        cells[name] = _Cells(name, rank, original, text.slice(start, end - start), blank[start:end])
+        cells[name] = Cells(name, rank, original, text.slice(start, end - start), blank[start:end])
         start = end
     return cells
 
 
-def _cells(raw: pd.DataFrame, name: str) -> _Cells:
-    return _read_cells(raw, [name])[name]
+def column_cells(raw: pd.DataFrame, name: str) -> Cells:
+    return read_cells(raw, [name])[name]
 
 
 def _as_text(series: pd.Series) -> pa.ChunkedArray:
@@ -95,15 +95,15 @@ def _as_text(series: pd.Series) -> pa.ChunkedArray:
             array = pa.array(series, from_pandas=True)
         if isinstance(array, pa.Array):
             array = pa.chunked_array([array])
-        if array.type != _TEXT:
-            array = pc.cast(array, _TEXT)
+        if array.type != TEXT_TYPE:
+            array = pc.cast(array, TEXT_TYPE)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         printed = series.map(str, na_action="ignore").where(series.notna(), None)
-        array = pa.chunked_array([pa.array(printed, type=_TEXT, from_pandas=True)])
+        array = pa.chunked_array([pa.array(printed, type=TEXT_TYPE, from_pandas=True)])
     return array if array.null_count == 0 else pc.fill_null(array, "")
 
 
-def _without_blanks(columns: Sequence[_Cells]) -> list[pa.ChunkedArray]:
+def _without_blanks(columns: Sequence[Cells]) -> list[pa.ChunkedArray]:
     """Each column's trimmed text with blank cells null, in one Arrow call for them all."""
     if not columns:
         return []
@@ -117,7 +117,7 @@ def _without_blanks(columns: Sequence[_Cells]) -> list[pa.ChunkedArray]:
     return out
 
 
-def _distinct_many(columns: Sequence[_Cells]) -> tuple[pa.Array, list[npt.NDArray[np.int32]]]:
+def distinct_many(columns: Sequence[Cells]) -> tuple[pa.Array, list[npt.NDArray[np.int32]]]:
     """Distinct trimmed values of all the columns and each row's index into them.
 
     Work is then done once per distinct value, and two Arrow calls serve every column.
@@ -129,21 +129,21 @@ def _distinct_many(columns: Sequence[_Cells]) -> tuple[pa.Array, list[npt.NDArra
     return distinct, [where[start:end] for start, end in itertools.pairwise(bounds)]
 
 
-def _distinct(cells: _Cells) -> tuple[list[str], npt.NDArray[np.int32]]:
+def distinct_labels(cells: Cells) -> tuple[list[str], npt.NDArray[np.int32]]:
     """Distinct trimmed values and each row's index into them: work once per label."""
-    distinct, (where,) = _distinct_many([cells])
+    distinct, (where,) = distinct_many([cells])
     return distinct.to_pylist(), where
 
 
 # --- findings -----------------------------------------------------------------------------
-def _join(*parts: str | pa.ChunkedArray) -> pa.ChunkedArray:
+def join_text(*parts: str | pa.ChunkedArray) -> pa.ChunkedArray:
     """Element-wise concatenation of text pieces (plain strings repeat on every row)."""
-    pieces = [pa.scalar(part, _TEXT) if isinstance(part, str) else part for part in parts]
-    return pc.binary_join_element_wise(*pieces, pa.scalar("", _TEXT))
+    pieces = [pa.scalar(part, TEXT_TYPE) if isinstance(part, str) else part for part in parts]
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", TEXT_TYPE))
 
 
-def _finding(
-    cells: _Cells,
+def make_finding(
+    cells: Cells,
     reason: RejectReason,
     mask: BoolArray,
     prefix: str,
@@ -156,24 +156,24 @@ def _finding(
         return []
     indices = pa.array(positions)
     shown = cells.text.take(indices)
-    messages = message(shown, positions) if message else _join(prefix, shown, suffix)
+    messages = message(shown, positions) if message else join_text(prefix, shown, suffix)
     original = cells.original.take(indices)
     return [Finding(cells.name, cells.rank, reason, positions, original, messages)]
 
 
-def _blank_findings(cells: _Cells, required: bool) -> list[Finding]:
+def _blank_findings(cells: Cells, required: bool) -> list[Finding]:
     if not required:
         return []
     prefix = f"{cells.name} is required; got a blank value."
-    return _finding(cells, RejectReason.BLANK_REQUIRED, cells.blank, prefix)
+    return make_finding(cells, RejectReason.BLANK_REQUIRED, cells.blank, prefix)
 
 
 # --- parsers, by kind; each parses several columns with one set of Arrow calls --------------
 #: A column to parse: its cells, its spec, and whether a blank cell rejects the row.
-_Column = tuple[_Cells, ColumnSpec, bool]
+_Column = tuple[Cells, ColumnSpec, bool]
 
 
-def _to_floats(cells: _Cells, text: pa.ChunkedArray) -> tuple[FloatArray, BoolArray]:
+def _to_floats(cells: Cells, text: pa.ChunkedArray) -> tuple[FloatArray, BoolArray]:
     """Numbers (NaN where blank or not a number) and the mask of non-numeric text.
 
     Casting the whole column (blanks already null) is the fast path; only a column holding
@@ -191,7 +191,7 @@ def _to_floats(cells: _Cells, text: pa.ChunkedArray) -> tuple[FloatArray, BoolAr
 
 
 def _all_floats(
-    columns: Sequence[_Cells], texts: list[pa.ChunkedArray]
+    columns: Sequence[Cells], texts: list[pa.ChunkedArray]
 ) -> tuple[FloatArray, BoolArray]:
     """:func:`_to_floats` of the columns, end to end: one cast when every cell is a number."""
     try:
@@ -213,7 +213,7 @@ def _bounds(specs: Sequence[ColumnSpec], rows: int) -> tuple[FloatArray, FloatAr
 
 
 def _number_findings(
-    cells: _Cells, spec: ColumnSpec, required: bool, masks: dict[str, Any]
+    cells: Cells, spec: ColumnSpec, required: bool, masks: dict[str, Any]
 ) -> list[Finding]:
     """The findings of one number column, in report order; ``masks`` are its rows' slices."""
     whole = spec.kind is ColumnKind.INTEGER
@@ -221,20 +221,20 @@ def _number_findings(
     if masks["wrong"] is not None:
         expected = "a whole number" if whole else "a number"
         prefix = f"{cells.name} must be {expected}; got '"
-        findings += _finding(cells, RejectReason.WRONG_TYPE, masks["wrong"], prefix, "'.")
+        findings += make_finding(cells, RejectReason.WRONG_TYPE, masks["wrong"], prefix, "'.")
     if masks["not_finite"] is not None:
         prefix = f"{cells.name} must be a finite number; got '"
-        findings += _finding(cells, RejectReason.NOT_FINITE, masks["not_finite"], prefix, "'.")
+        findings += make_finding(cells, RejectReason.NOT_FINITE, masks["not_finite"], prefix, "'.")
     if masks["outside"] is not None:
         prefix = f"{spec.name} must be {spec.domain_text()}; got "
-        findings += _finding(cells, RejectReason.OUT_OF_RANGE, masks["outside"], prefix, ".")
+        findings += make_finding(cells, RejectReason.OUT_OF_RANGE, masks["outside"], prefix, ".")
     if whole and masks["huge"] is not None:
         prefix = f"{spec.name} must be a whole number of at most 15 digits; got "
-        findings += _finding(cells, RejectReason.OUT_OF_RANGE, masks["huge"], prefix, ".")
+        findings += make_finding(cells, RejectReason.OUT_OF_RANGE, masks["huge"], prefix, ".")
     return findings
 
 
-def _parse_numbers(columns: Sequence[_Column], texts: list[pa.ChunkedArray]) -> list[_Parsed]:
+def _parse_numbers(columns: Sequence[_Column], texts: list[pa.ChunkedArray]) -> list[Parsed]:
     """Number and whole-number columns, checked as one array: NumPy's fixed cost per call,
     like Arrow's, is then paid once for all columns, and a check nothing failed is skipped.
 
@@ -259,7 +259,7 @@ def _parse_numbers(columns: Sequence[_Column], texts: list[pa.ChunkedArray]) -> 
     values = np.where(drop, np.nan, numbers)
     checks = {"wrong": wrong, "not_finite": not_finite, "outside": outside, "huge": huge}
     failed = {name: mask for name, mask in checks.items() if mask.any()}
-    parsed: list[_Parsed] = []
+    parsed: list[Parsed] = []
     for index, (cells, spec, required) in enumerate(columns):
         part = slice(index * rows, (index + 1) * rows)
         masks = {name: failed[name][part] if name in failed else None for name in checks}
@@ -267,11 +267,11 @@ def _parse_numbers(columns: Sequence[_Column], texts: list[pa.ChunkedArray]) -> 
     return parsed
 
 
-def _parse_values(columns: Sequence[_Column]) -> list[_Parsed]:
+def _parse_values(columns: Sequence[_Column]) -> list[Parsed]:
     """Text, number and whole-number columns: blanks become null for them all at once."""
     texts = _without_blanks([cells for cells, _, _ in columns])
     numeric = [i for i, (_, spec, _) in enumerate(columns) if spec.kind is not ColumnKind.TEXT]
-    parsed: dict[int, _Parsed] = {}
+    parsed: dict[int, Parsed] = {}
     if numeric:
         found = _parse_numbers([columns[i] for i in numeric], [texts[i] for i in numeric])
         parsed = dict(zip(numeric, found, strict=True))
@@ -318,7 +318,7 @@ def _labels_of(spec: ColumnSpec) -> _Labels:
 _LABELS = {spec.name: _labels_of(spec) for spec in schema.ALL_SPECS if spec.categories}
 
 
-def _labels(spec: ColumnSpec) -> _Labels:
+def category_labels(spec: ColumnSpec) -> _Labels:
     known = _LABELS.get(spec.name)
     return (
         known
@@ -329,7 +329,7 @@ def _labels(spec: ColumnSpec) -> _Labels:
 
 def _label_codes(spec: ColumnSpec, labels: Sequence[str]) -> npt.NDArray[np.int16]:
     """Category code of each distinct label: exact, alias or key match, else Other/unknown."""
-    lookup = _labels(spec)
+    lookup = category_labels(spec)
     exact, keyed, fallback = lookup.exact, lookup.keyed, lookup.fallback
     codes = [
         _BLANK_CODE if not label else exact.get(label, keyed.get(_category_key(label), fallback))
@@ -346,17 +346,17 @@ def _codes(spec: ColumnSpec, labels: list[str], where: npt.NDArray[np.int32]) ->
     return table[where]
 
 
-def _parse_categories(columns: Sequence[_Column]) -> list[_Parsed]:
-    distinct, wheres = _distinct_many([cells for cells, _, _ in columns])
+def _parse_categories(columns: Sequence[_Column]) -> list[Parsed]:
+    distinct, wheres = distinct_many([cells for cells, _, _ in columns])
     labels = distinct.to_pylist()
-    parsed: list[_Parsed] = []
+    parsed: list[Parsed] = []
     for (cells, spec, required), where in zip(columns, wheres, strict=True):
         codes = _codes(spec, labels, where)
         prefix = f"{spec.name} must be one of {spec.domain_text()}; got '"
         unknown = codes == _UNKNOWN_CODE
         findings = [
             *_blank_findings(cells, required),
-            *_finding(cells, RejectReason.UNKNOWN_CATEGORY, unknown, prefix, "'."),
+            *make_finding(cells, RejectReason.UNKNOWN_CATEGORY, unknown, prefix, "'."),
         ]
         parsed.append((np.maximum(codes, _UNKNOWN_CODE), findings))
     return parsed
@@ -380,7 +380,7 @@ def _dates_of(distinct: pa.Array) -> npt.NDArray[np.datetime64]:
     if rows.size:
         asked = distinct if rows.size == len(distinct) else distinct.take(pa.array(rows))
         read = pc.strptime(asked, format=_DATE_FORMAT, unit="us", error_is_null=True)
-        printed = pc.strftime(read, format=_DATE_FORMAT).cast(_TEXT)
+        printed = pc.strftime(read, format=_DATE_FORMAT).cast(TEXT_TYPE)
         exact = pc.fill_null(pc.equal(printed, asked), False).to_numpy(zero_copy_only=False)
         dates[rows[exact]] = read.to_numpy(zero_copy_only=False)[exact]
         plain[rows[~exact]] = False
@@ -392,25 +392,25 @@ def _dates_of(distinct: pa.Array) -> npt.NDArray[np.datetime64]:
     return dates
 
 
-def _parse_dates(columns: Sequence[_Column]) -> list[_Parsed]:
-    distinct, wheres = _distinct_many([cells for cells, _, _ in columns])
+def _parse_dates(columns: Sequence[_Column]) -> list[Parsed]:
+    distinct, wheres = distinct_many([cells for cells, _, _ in columns])
     dates_of_labels = _dates_of(distinct)
-    parsed: list[_Parsed] = []
+    parsed: list[Parsed] = []
     for (cells, spec, required), where in zip(columns, wheres, strict=True):
         dates = dates_of_labels[where]
         invalid = ~cells.blank & np.isnat(dates)
         prefix = f"{spec.name} must be a date as YYYY-MM-DD; got '"
         findings = [
             *_blank_findings(cells, required),
-            *_finding(cells, RejectReason.INVALID_DATE, invalid, prefix, "'."),
+            *make_finding(cells, RejectReason.INVALID_DATE, invalid, prefix, "'."),
         ]
         parsed.append((dates, findings))
     return parsed
 
 
-_GroupParser = Callable[[Sequence[_Column]], list[_Parsed]]
+GroupParser = Callable[[Sequence[_Column]], list[Parsed]]
 #: Which parser reads each kind; columns of kinds sharing one are parsed together.
-_GROUP_PARSERS: dict[ColumnKind, _GroupParser] = {
+GROUP_PARSERS: dict[ColumnKind, GroupParser] = {
     ColumnKind.TEXT: _parse_values,
     ColumnKind.INTEGER: _parse_values,
     ColumnKind.NUMBER: _parse_values,
@@ -419,11 +419,11 @@ _GROUP_PARSERS: dict[ColumnKind, _GroupParser] = {
 }
 
 
-def _one_column(parse: _GroupParser) -> Callable[[_Cells, ColumnSpec, bool], _Parsed]:
+def _one_column(parse: GroupParser) -> Callable[[Cells, ColumnSpec, bool], Parsed]:
     """A group parser applied to one column (payment validation parses one at a time)."""
     return lambda cells, spec, required: parse([(cells, spec, required)])[0]
 
 
-_PARSERS: dict[ColumnKind, Callable[[_Cells, ColumnSpec, bool], _Parsed]] = {
-    kind: _one_column(parse) for kind, parse in _GROUP_PARSERS.items()
+PARSERS: dict[ColumnKind, Callable[[Cells, ColumnSpec, bool], Parsed]] = {
+    kind: _one_column(parse) for kind, parse in GROUP_PARSERS.items()
 }

@@ -147,12 +147,15 @@ class BookStream:
     mapping: Mapping[str, str] | None
     require_label: bool
     progress: ProgressReporter
+    #: Every non-blank Loan_ID of the book is distinct (a census read them first): no key
+    #: can repeat across batches and no loan has two snapshots, so neither is tracked.
+    unique_ids: bool = False
 
     def validated(
         self, reports: Reports | None, tally: StreamTally | None
     ) -> Iterator[tuple[ValidationResult, npt.NDArray[np.int64]]]:
         """Each batch's validation and the source lines of its accepted rows."""
-        seen = SeenKeys()
+        seen = None if self.unique_ids else SeenKeys()
         started = time.monotonic()
         self.progress.start(self.book.total)
         done = 0
@@ -227,9 +230,36 @@ def open_stream(
     rows = batch_rows if batch_rows is not None else settings.compute.batch_rows
     if rows < 1:
         raise ConfigError(f"batch rows must be at least 1; got {rows}.")
+    mapping = _mapping(mapping_path)
     return BookStream(
-        book, settings, rows, _mapping(mapping_path), require_label, progress or SilentProgress()
+        book,
+        settings,
+        rows,
+        mapping,
+        require_label,
+        progress or SilentProgress(),
+        unique_ids=_ids_unique(book, rows, mapping),
     )
+
+
+def _ids_unique(book: BookInput, batch_rows: int, mapping: Mapping[str, str] | None) -> bool:
+    """Whether every non-blank Loan_ID (trimmed, as validation reads it) appears once.
+
+    Reads that one column (cheap in Parquet; a CSV is parsed but only it is converted).
+    Two IDs sharing a 64-bit hash count as a repeat: the full tracking then runs, which
+    is only slower, never wrong.
+    """
+    position = column_position(book, mapping, schema.LOAN_ID)
+    if position is None:
+        return False  # validation names the missing column
+    hashes: list[npt.NDArray[np.uint64]] = []
+    for batch in read_arrow_batches(book, batch_rows, [position]):
+        text = pc.fill_null(batch.table.column(0).cast(pa.large_string()), "")
+        ids = pc.utf8_trim_whitespace(text)
+        ids = ids.filter(pc.not_equal(ids, ""))
+        hashes.append(key_hashes(ids.to_numpy(zero_copy_only=False), None)[0])
+    every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    return len(np.unique(every)) == len(every)
 
 
 # --- one row per loan ---------------------------------------------------------------------
@@ -240,12 +270,8 @@ def latest_lines(stream: BookStream) -> npt.NDArray[np.int64] | None:
     Mirrors :func:`current_snapshot`: the latest date wins and a blank date is older than
     any date (two rows of one loan on one date are duplicates, rejected by validation).
     """
-    batches = read_raw_batches(stream.book, stream.batch_rows, stream.mapping)
-    try:
-        columns = next(batches).frame.columns
-    finally:
-        batches.close()  # closes the file the generator holds open
-    if schema.AS_OF_DATE not in columns:
+    has_dates = column_position(stream.book, stream.mapping, schema.AS_OF_DATE) is not None
+    if not has_dates or stream.unique_ids:
         return None
     keys: list[tuple[Any, ...]] = []
     for result, lines in stream.validated(None, None):
