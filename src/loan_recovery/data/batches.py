@@ -21,7 +21,7 @@ from typing import Literal
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from loan_recovery.data.io import (
     CSV_PARSE_OPTIONS,
@@ -108,12 +108,12 @@ def read_arrow_batches(
         pending.append(piece)
         pending_rows += piece.num_rows
         while pending_rows >= batch_rows:  # pieces come in Arrow's sizes: cut exact batches
-            table = pa.concat_tables(pending)
+            table = pa.concat_tables(pending, promote_options="permissive")
             yield ArrowBatch(table.slice(0, batch_rows), first_row, done)
             pending, pending_rows = [table.slice(batch_rows)], pending_rows - batch_rows
             first_row += batch_rows
     if pending_rows:
-        yield ArrowBatch(pa.concat_tables(pending), first_row, done)
+        yield ArrowBatch(pa.concat_tables(pending, promote_options="permissive"), first_row, done)
 
 
 def raw_frame(
@@ -162,40 +162,44 @@ def _parquet_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*.parquet") if path.is_file())
 
 
-def _dataset(path: Path) -> pads.Dataset:
-    sources = [str(file) for file in _parquet_files(path)] if path.is_dir() else str(path)
-    try:
-        return pads.dataset(sources, format="parquet")
-    except (pa.ArrowException, OSError) as error:
-        raise DataFileError(f"cannot read Parquet input {path}: {error}") from None
+def _files(path: Path) -> list[Path]:
+    return _parquet_files(path) if path.is_dir() else [path]
 
 
 def _parquet_rows(path: Path) -> int:
     try:
-        return int(_dataset(path).count_rows())
+        return sum(pq.ParquetFile(file).metadata.num_rows for file in _files(path))
     except (pa.ArrowException, OSError) as error:
         raise DataFileError(f"cannot read Parquet input {path}: {error}") from None
 
 
 def _parquet_names(book: BookInput) -> list[str]:
-    return list(_dataset(book.path).schema.names)
+    try:
+        return list(pq.ParquetFile(_files(book.path)[0]).schema_arrow.names)
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot read Parquet input {book.path}: {error}") from None
 
 
 def _parquet_pieces(
     book: BookInput, batch_rows: int, columns: list[str] | None
 ) -> Iterator[tuple[pa.Table, int]]:
+    """File after file, record batches decoded page by page: Arrow's dataset scanner reads
+    ahead whole files (two to three times the memory of the batch being planned)."""
     done = 0
-    try:
-        # One batch and one file read ahead: Arrow's defaults (16 batches, 4 files) would
-        # hold gigabytes of a large book in memory ahead of the batch being planned.
-        pieces = _dataset(book.path).to_batches(
-            columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
-        )
-        for piece in pieces:
-            done += piece.num_rows
-            yield pa.Table.from_batches([piece]), done
-    except (pa.ArrowException, OSError) as error:
-        raise DataFileError(f"cannot read Parquet input {book.path}: {error}") from None
+    names = _parquet_names(book)
+    for file in _files(book.path):
+        try:
+            reader = pq.ParquetFile(file)
+            if reader.schema_arrow.names != names:
+                raise DataFileError(
+                    f"the Parquet files of {book.path} differ in their columns: {file.name} "
+                    f"has {reader.schema_arrow.names}, the first has {names}."
+                )
+            for piece in reader.iter_batches(batch_size=batch_rows, columns=columns):
+                done += piece.num_rows
+                yield pa.Table.from_batches([piece]), done
+        except (pa.ArrowException, OSError) as error:
+            raise DataFileError(f"cannot read Parquet file {file}: {error}") from None
 
 
 def _csv_pieces(book: BookInput, columns: list[str] | None) -> Iterator[tuple[pa.Table, int]]:
