@@ -34,21 +34,19 @@ def high_water_mib() -> float | None:
     Unlike ``ru_maxrss``, which a process started by another inherits from it, the kernel's
     high-water mark is this process's alone, so a child measures its own peak.
     """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
+    return _status_mib("VmHWM:")
 
 
 def current_rss_mib() -> float | None:
+    return _status_mib("VmRSS:")
+
+
+def _status_mib(field: str) -> float | None:
+    """A memory field of /proc/self/status in MiB; None where there is no such file."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
