@@ -84,3 +84,22 @@ def test_what_a_streamed_plan_cannot_write_is_refused(
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["plan", "score"])
+@pytest.mark.parametrize("mode", ["--stream", "--no-stream"])
+def test_a_file_of_only_rejected_rows_is_refused_with_the_quarantine_named(
+    tmp_path: Path, book: pd.DataFrame, served_models: Path, command: str, mode: str
+) -> None:
+    broken = book.head(30).assign(**{schema.AGE: "unknown"})
+    source = write_table(broken, tmp_path / "book.csv")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(
+        app, [command, str(source), "--out", str(out), "--models", str(served_models), mode]
+    )
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"no loan to {command}: all 30 rows were rejected" in text
+    assert "book.quarantine.csv" in text
+    assert (tmp_path / "book.quarantine.csv").exists()
+    assert not out.exists()

@@ -13,7 +13,7 @@ from loan_recovery.data import schema
 from loan_recovery.data.io import write_table
 from loan_recovery.data.validation import current_snapshot
 from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
-from loan_recovery.jobs.validate import ValidateOutcome, run_validate
+from loan_recovery.jobs.validate import ValidateOutcome, require_accepted, run_validate
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.strategy.plan import PlanResult, plan_loans
@@ -90,6 +90,8 @@ def run_plan(
     validation = run_validate(
         path, settings=settings, mapping_path=mapping_path, quarantine_path=quarantine_path
     )
+    result = validation.result
+    require_accepted(result.accepted, result.rejected, validation.quarantine_path, "plan")
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
     table = current_snapshot(validation.result.table)
     plan = plan_loans(table, loaded, settings, policy=policy, budget=budget)

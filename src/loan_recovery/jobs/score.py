@@ -10,7 +10,7 @@ import pandas as pd
 from loan_recovery.config import Settings
 from loan_recovery.data.io import write_table
 from loan_recovery.data.validation import current_snapshot
-from loan_recovery.jobs.validate import ValidateOutcome, run_validate
+from loan_recovery.jobs.validate import ValidateOutcome, require_accepted, run_validate
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.scoring import score_loans
@@ -41,6 +41,8 @@ def run_score(
     validation = run_validate(
         path, settings=settings, mapping_path=mapping_path, quarantine_path=quarantine_path
     )
+    result = validation.result
+    require_accepted(result.accepted, result.rejected, validation.quarantine_path, "score")
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
     scores = score_loans(
         current_snapshot(validation.result.table),

@@ -59,6 +59,7 @@ from loan_recovery.data.validation import (
 )
 from loan_recovery.exceptions import ConfigError
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
+from loan_recovery.jobs.validate import require_accepted
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.scoring import score_loans
 
@@ -362,6 +363,7 @@ def stream_score(
                             approximate_reasons=explain.method == "approximate",
                         )
                     )
+            require_accepted(sink.rows, tally.rejected, reports.quarantine.path, "score")
     finally:
         quarantine, warnings = reports.close()
     run = StreamRun(tally, quarantine, warnings, time.monotonic() - started)

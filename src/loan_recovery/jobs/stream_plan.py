@@ -47,6 +47,7 @@ from loan_recovery.jobs.stream import (
     rows_for,
     start_stream,
 )
+from loan_recovery.jobs.validate import require_accepted
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import loan_reasons
@@ -231,6 +232,7 @@ def stream_plan(
                 parts.write(worklist)
                 if not limited:
                     keys.add(_order_columns(worklist))
+        require_accepted(parts.rows, tally.rejected, reports.quarantine.path, "plan")
         planned = work / "planned"
         if limited and choices is not None:
             stream.progress.stage("Sharing capacity across the whole book")

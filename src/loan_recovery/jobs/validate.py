@@ -15,6 +15,7 @@ from loan_recovery.data.validation import (
     write_quarantine,
     write_warnings,
 )
+from loan_recovery.exceptions import DataFileError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +49,11 @@ def run_validate(
     if len(result.warnings):
         warned = write_warnings(result, warnings_path or default_warnings_path(path))
     return ValidateOutcome(result=result, quarantine_path=rejected, warnings_path=warned)
+
+
+def require_accepted(accepted: int, rejected: int, quarantine: Path | None, task: str) -> None:
+    """Refuse to ``task`` a file whose every row was rejected, saying where they went."""
+    if accepted:
+        return
+    where = f" (reasons in {quarantine})" if quarantine is not None else ""
+    raise DataFileError(f"no loan to {task}: all {rejected:,} rows were rejected{where}.")
