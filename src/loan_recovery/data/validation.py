@@ -205,7 +205,12 @@ def write_warnings(result: ValidationResult, path: Path | str) -> Path:
     The unusable value itself is left out: it is an email address or a phone number, and
     the line number finds it in the lender's own file without copying it anywhere else.
     """
-    return write_table(result.warnings.drop(columns=[VALUE]), path)
+    return write_table(warning_rows(result), path)
+
+
+def warning_rows(result: ValidationResult) -> pd.DataFrame:
+    """The warnings as written to a file: without the unusable value (personal data)."""
+    return result.warnings.drop(columns=[VALUE])
 
 
 # --- whole-table checks -------------------------------------------------------------------

@@ -51,11 +51,11 @@ from loan_recovery.data.sinks import TableSink
 from loan_recovery.data.validation import (
     ISSUE_COLUMNS,
     LINE,
-    VALUE,
     ValidationResult,
     default_quarantine_path,
     default_warnings_path,
     validate_frame,
+    warning_rows,
 )
 from loan_recovery.exceptions import ConfigError
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
@@ -127,7 +127,7 @@ class Reports:
         if result.rejected:
             self.quarantine.write(result.quarantine)
         if len(result.warnings):
-            self.warnings.write(result.warnings.drop(columns=[VALUE]))
+            self.warnings.write(warning_rows(result))
 
     def close(self) -> tuple[Path | None, Path | None]:
         self.quarantine.close()
@@ -159,7 +159,7 @@ class BookStream:
         seen = None if self.unique_ids else SeenKeys()
         started = time.monotonic()
         self.progress.start(self.book.total)
-        done = 0
+        done = rows = 0
         for batch in read_raw_batches(self.book, self.batch_rows, self.mapping):
             result = validate_frame(
                 batch.frame,
@@ -174,7 +174,7 @@ class BookStream:
             yield result, accepted_lines(batch.frame, result)
             self.progress.advance(batch.done - done)
             done = batch.done
-            rows = tally.rows_read if tally is not None else 0
+            rows += result.rows_read
             rate = rows / max(time.monotonic() - started, 1e-9)
             self.progress.stage(f"{rows:,} rows ({rate:,.0f} rows/s)")
 

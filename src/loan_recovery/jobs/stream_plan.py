@@ -52,12 +52,18 @@ from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import loan_reasons
 from loan_recovery.strategy.actions import HOLD
-from loan_recovery.strategy.book_capacity import HOLD_CODE, BookAssignment, BookChoices
+from loan_recovery.strategy.book_capacity import (
+    HOLD_CODE,
+    BookAssignment,
+    BookChoices,
+    arm_positions,
+)
 from loan_recovery.strategy.plan import (
     ActionValues,
     PlanResult,
     action_values,
     chosen_arm_columns,
+    pick_arm,
     plan_loans,
     priced_capacity,
     worklist_order,
@@ -68,7 +74,6 @@ from loan_recovery.strategy.policy import LEARNED, RANDOM, CapacityPlan
 _RECOVERED = "__recovered_{}"
 _COST = "__cost_{}"
 _HOLD_RECOVERED = "__recovered_hold"
-_BASELINE_UPLIFT = "__baseline_uplift"
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,8 @@ def stream_plan(
         reasons = None
         if not explain_all:
             wanted = keys.explained_ids(rank, ids, settings.explain.worked_loans)
-            reasons = _reasons(rows_for(stream, wanted, latest), bundle, settings)
+            if len(wanted):  # an all-hold plan works no loan: no second read
+                reasons = _reasons(rows_for(stream, wanted, latest), bundle, settings)
         stream.progress.stage(f"Writing the plan to {out}")
         written = _finish(planned, out, reasons, ranks, settings)
     finally:
@@ -289,9 +295,6 @@ def _with_arm_inputs(
         extra[_COST.format(action)] = inputs.costs[action].to_numpy(np.float64)[order]
     outstanding = table[schema.OUTSTANDING_LOAN_AMOUNT].to_numpy(np.float64)
     extra[_HOLD_RECOVERED] = (inputs.fractions[HOLD].to_numpy(np.float64) * outstanding)[order]
-    extra[_BASELINE_UPLIFT] = worklist[schema.EXPECTED_UPLIFT].to_numpy(np.float64) - worklist[
-        schema.UPLIFT_VS_BASELINE
-    ].to_numpy(np.float64)
     return worklist.assign(**extra)
 
 
@@ -313,10 +316,13 @@ def _assign(
         for file in sorted(planned.glob("*.parquet")):
             part = pq.read_table(file)
             count = part.num_rows
-            chosen_at = np.where(
-                codes[start : start + count] == HOLD_CODE, len(names), codes[start : start + count]
-            ).astype(np.intp)
+            chosen_at = arm_positions(codes[start : start + count], len(names))
             start += count
+            # The baseline's arm as plan_loans reads it: hold (or a name it lacks) adds 0.
+            found = pd.Index(names).get_indexer(
+                part.column(schema.BASELINE_ACTION).to_numpy(zero_copy_only=False)
+            )
+            baseline = np.where(found < 0, len(names), found).astype(np.intp)
             matrix = {
                 key: np.column_stack([part.column(column(a)).to_numpy() for a in names])
                 for key, column in (
@@ -332,7 +338,7 @@ def _assign(
                 costs=matrix["costs"],
                 hold_value=part.column(schema.VALUE_IF_LEFT_ALONE).to_numpy(),
                 hold_recovered=part.column(_HOLD_RECOVERED).to_numpy(),
-                baseline_uplift=part.column(_BASELINE_UPLIFT).to_numpy(),
+                baseline_uplift=pick_arm(matrix["uplift"], baseline),
                 priced=priced_capacity(
                     assignment.prices, chosen_at, matrix["costs"], pd.Index(names)
                 ),

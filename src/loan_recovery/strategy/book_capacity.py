@@ -29,7 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from loan_recovery.strategy.actions import HOLD
-from loan_recovery.strategy.plan import ActionValues, revert_departures
+from loan_recovery.strategy.plan import ActionValues, pick_arm, revert_departures
 from loan_recovery.strategy.policy import best_allowed
 
 HOLD_CODE = -1
@@ -67,16 +67,15 @@ class BookChoices:
         keep = np.flatnonzero(codes != HOLD_CODE)
         values = decision.to_numpy(dtype=np.float64)[keep]
         costs = inputs.costs[list(self.names)].iloc[order].to_numpy(dtype=np.float64)[keep]
-        rows = np.arange(len(keep))
         self._parts.append(
             {
                 "row": (self._rows + keep).astype(np.int64),
                 "code": codes[keep],
                 "bau": bau_codes[keep],
-                "value": _at(values, codes[keep], rows),
-                "bau_value": _at(values, bau_codes[keep], rows),
-                "cost": _at(costs, codes[keep], rows),
-                "bau_cost": _at(costs, bau_codes[keep], rows),
+                "value": _at(values, codes[keep]),
+                "bau_value": _at(values, bau_codes[keep]),
+                "cost": _at(costs, codes[keep]),
+                "bau_cost": _at(costs, bau_codes[keep]),
             }
         )
         self._rows += len(order)
@@ -106,11 +105,16 @@ class BookChoices:
         return BookAssignment(table["row"], final, named, float(value[taken].sum()))
 
 
-def _at(matrix: FloatArray, codes: npt.NDArray[np.int8], rows: IntArray) -> FloatArray:
+def arm_positions(codes: npt.NDArray[np.int8], actions: int) -> npt.NDArray[np.intp]:
+    """Book codes as columns of n x ``actions`` matrices, hold as the column past the last
+    (what :func:`pick_arm` and :func:`chosen_arm_columns` read)."""
+    positions: npt.NDArray[np.intp] = np.where(codes == HOLD_CODE, actions, codes).astype(np.intp)
+    return positions
+
+
+def _at(matrix: FloatArray, codes: npt.NDArray[np.int8]) -> FloatArray:
     """matrix[i, codes[i]], 0 where the code is hold."""
-    held = codes == HOLD_CODE
-    picked: FloatArray = np.where(held, 0.0, matrix[rows, np.where(held, 0, codes)])
-    return picked
+    return pick_arm(matrix, arm_positions(codes, matrix.shape[1]))
 
 
 def _take(

@@ -100,9 +100,18 @@ def _positions(columns: pd.Index, actions: pd.Series) -> npt.NDArray[np.intp]:
 
 def _pick(matrix: pd.DataFrame, positions: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
     """matrix[i, positions[i]] with 0 in the hold column (see :func:`_positions`)."""
-    values = np.zeros((len(matrix), matrix.shape[1] + 1), dtype=np.float64)
-    values[:, :-1] = matrix.to_numpy(dtype=np.float64)
-    picked: npt.NDArray[np.float64] = values[np.arange(len(values)), positions]
+    return pick_arm(matrix.to_numpy(dtype=np.float64), positions)
+
+
+def pick_arm(
+    matrix: npt.NDArray[np.float64], positions: npt.NDArray[np.intp]
+) -> npt.NDArray[np.float64]:
+    """matrix[i, positions[i]] of an n x actions array; 0 where the position is the hold
+    column (``matrix.shape[1]``): hold costs, recovers and adds nothing over itself."""
+    held = positions >= matrix.shape[1]
+    picked: npt.NDArray[np.float64] = np.where(
+        held, 0.0, matrix[np.arange(len(positions)), np.where(held, 0, positions)]
+    )
     return picked
 
 
@@ -545,16 +554,14 @@ def chosen_arm_columns(
     in-memory plan and a streamed book's final assignment fill these columns alike.
     """
     held = chosen_at == uplift.shape[1]
-    rows = np.arange(len(chosen_at))
-    at = np.where(held, 0, chosen_at)
-    chosen_uplift = np.where(held, 0.0, uplift[rows, at])
+    chosen_uplift = pick_arm(uplift, chosen_at)
     priority = np.where(held, 0.0, np.maximum(chosen_uplift - priced, 0.0))
     return {
         schema.PRIORITY: priority,
         schema.EXPECTED_UPLIFT: chosen_uplift,
         schema.EXPECTED_NET_RECOVERY: chosen_uplift + hold_value,
-        schema.EXPECTED_RECOVERED: np.where(held, hold_recovered, recovered[rows, at]),
-        schema.EXPECTED_COST: np.where(held, 0.0, costs[rows, at]),
+        schema.EXPECTED_RECOVERED: np.where(held, hold_recovered, pick_arm(recovered, chosen_at)),
+        schema.EXPECTED_COST: pick_arm(costs, chosen_at),
         schema.UPLIFT_VS_BASELINE: chosen_uplift - baseline_uplift,
     }
 
@@ -576,8 +583,5 @@ def priced_capacity(
     priced += per_action[chosen_at]
     budget_price = prices.get("budget", 0.0)
     if budget_price:
-        held = chosen_at == len(columns)
-        priced += budget_price * np.where(
-            held, 0.0, costs[np.arange(len(chosen_at)), np.where(held, 0, chosen_at)]
-        )
+        priced += budget_price * pick_arm(costs, chosen_at)
     return priced
