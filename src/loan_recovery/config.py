@@ -1025,6 +1025,21 @@ class ComputeSettings(BaseModel):
         gt=0,
         description="Input files larger than this stream without --stream (MiB on disk).",
     )
+    engine: Literal["local", "dask"] = Field(
+        default="local",
+        description=(
+            "Where a streamed book's batches run: this process, or the Dask cluster at "
+            "`scheduler` (Parquet input; the registry, input and output on paths every "
+            "worker sees)."
+        ),
+    )
+    scheduler: str | None = Field(
+        default=None,
+        description=(
+            "Dask scheduler address (tcp://host:8786) for engine 'dask'; unset starts a "
+            "local cluster of one worker process per core."
+        ),
+    )
 
 
 class Settings(BaseSettings):
