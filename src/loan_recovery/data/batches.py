@@ -33,7 +33,7 @@ from loan_recovery.data.io import (
     parquet_frame,
     table_format,
 )
-from loan_recovery.exceptions import DataFileError
+from loan_recovery.exceptions import DataFileError, UnsupportedFormatError
 
 #: Arrow's CSV block: big enough to parse in parallel, small against a batch.
 _BLOCK_BYTES = 16 << 20
@@ -114,6 +114,46 @@ def read_arrow_batches(
             first_row += batch_rows
     if pending_rows:
         yield ArrowBatch(pa.concat_tables(pending, promote_options="permissive"), first_row, done)
+
+
+def batch_starts(book: BookInput, batch_rows: int) -> list[tuple[int, int]]:
+    """The (first row, rows) of each batch :func:`read_arrow_batches` would cut from a
+    Parquet book: a cluster reads the same batches in any order with :func:`read_batch`."""
+    if book.kind != "parquet":
+        raise UnsupportedFormatError(
+            "only a Parquet book (a file or a folder of Parquet files) can be split across "
+            f"workers; {book.path.name} is CSV. Convert it first, or run without Dask."
+        )
+    return [
+        (first, min(batch_rows, book.total - first)) for first in range(0, book.total, batch_rows)
+    ]
+
+
+def read_batch(book: BookInput, first_row: int, rows: int) -> ArrowBatch:
+    """Rows ``first_row`` to ``first_row + rows`` of a Parquet book, as read.
+
+    Only the row groups holding them are decoded (the Parquet footers say where each
+    starts), so any batch of a large book costs about its own size to read.
+    """
+    pieces: list[pa.Table] = []
+    start = 0
+    names = _parquet_names(book)
+    for file in _files(book.path):
+        try:
+            reader = pq.ParquetFile(file)
+            groups = [reader.metadata.row_group(i).num_rows for i in range(reader.num_row_groups)]
+            for group, count in enumerate(groups):
+                low, high = max(first_row - start, 0), min(first_row + rows - start, count)
+                if low < high:
+                    read = reader.read_row_group(group, columns=names)
+                    pieces.append(read.slice(low, high - low))
+                start += count
+        except (pa.ArrowException, OSError) as error:
+            raise DataFileError(f"cannot read Parquet file {file}: {error}") from None
+        if start >= first_row + rows:
+            break
+    table = pa.concat_tables(pieces, promote_options="permissive")
+    return ArrowBatch(table, first_row, first_row + table.num_rows)
 
 
 def raw_frame(

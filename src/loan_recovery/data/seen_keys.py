@@ -23,7 +23,8 @@ import pandas as pd
 Int64Array = npt.NDArray[np.int64]
 UInt64Array = npt.NDArray[np.uint64]
 
-_SECOND_KEY = "loan-recovery-2x"  # pandas wants a 16-character hash key
+_SECOND_KEY = "loan-recovery-2x"
+_NO_LINES: Int64Array = np.empty(0, np.int64)  # pandas wants a 16-character hash key
 
 
 def key_hashes(
@@ -67,6 +68,15 @@ class SeenKeys:
             hit = (run.first[at] == first) & (run.second[at] == second) & (found < 0)
             found[hit] = run.lines[at[hit]]
         return found
+
+    def arrays(self) -> tuple[UInt64Array, UInt64Array, Int64Array]:
+        """Every key's two hashes and first line (in no particular order)."""
+        runs = self._runs or [_Run(np.empty(0, np.uint64), np.empty(0, np.uint64), _NO_LINES)]
+        return (
+            np.concatenate([run.first for run in runs]),
+            np.concatenate([run.second for run in runs]),
+            np.concatenate([run.lines for run in runs]),
+        )
 
     def add(self, first: UInt64Array, second: UInt64Array, lines: Int64Array) -> None:
         """Remember new keys (the caller passes each key once, at its first line)."""

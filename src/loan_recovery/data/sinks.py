@@ -125,6 +125,19 @@ class TableSink:
             self._writer.write_table(table)
 
 
+def write_part(frame: pd.DataFrame, folder: Path, index: int) -> Path:
+    """Write ``frame`` as part ``index`` of a dataset folder, as a :class:`TableSink` would
+    write it: a worker's batch, joined with the others later in part order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = frame_to_arrow(frame, dates_as_days=False)
+    path = folder / PART_NAME.format(index)
+    try:
+        pq.write_table(table.cast(_typed_schema(table.schema)), path, row_group_size=ROW_GROUP_ROWS)
+    except (pa.ArrowException, OSError) as error:
+        raise DataFileError(f"cannot write {path}: {error}") from None
+    return path
+
+
 def _typed_schema(schema: pa.Schema) -> pa.Schema:
     """A column of nothing but blanks carries no type; it is text until shown otherwise."""
     fields = [

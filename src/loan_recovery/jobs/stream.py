@@ -13,7 +13,10 @@ loans across batches is handled here, with memory that does not grow with the ro
 * **Rows wanted again.** A streamed plan learns which loans need reasons only at the end;
   :func:`rows_for` reads the book once more and validates just those loans' rows.
 
-The plan itself is :mod:`loan_recovery.jobs.stream_plan`.
+The plan itself is :mod:`loan_recovery.jobs.stream_plan`. Each job is written as a
+function of one batch (a *task*: raw rows in, a compact outcome out) that
+:meth:`BookStream.run` applies to the batches in order, in this process or on a Dask
+cluster (:mod:`loan_recovery.jobs.dask_batches`): the same task either way.
 
 Counts reconcile as in the in-memory path: rows read = accepted + rejected, every rejected
 row is appended to the quarantine file and every warning to the warnings file.
@@ -21,18 +24,21 @@ row is appended to the quarantine file and every warning to the warnings file.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
@@ -47,7 +53,7 @@ from loan_recovery.data.batches import (
 )
 from loan_recovery.data.io import load_mapping
 from loan_recovery.data.seen_keys import SeenKeys, key_hashes
-from loan_recovery.data.sinks import TableSink
+from loan_recovery.data.sinks import TableSink, write_part
 from loan_recovery.data.validation import (
     ISSUE_COLUMNS,
     LINE,
@@ -58,13 +64,53 @@ from loan_recovery.data.validation import (
     warning_rows,
 )
 from loan_recovery.exceptions import ConfigError
+from loan_recovery.jobs.batch_task import (
+    BatchInput,
+    BatchTask,
+    IntArray,
+    T,
+    bundle_source,
+    parts_folder,
+)
 from loan_recovery.jobs.progress import ProgressReporter, SilentProgress
 from loan_recovery.jobs.validate import require_accepted
-from loan_recovery.models.bundle import ModelBundle
+from loan_recovery.models.bundle import BundleSource, ModelBundle, resolve_bundle
 from loan_recovery.models.scoring import score_loans
+
+if TYPE_CHECKING:
+    from loan_recovery.jobs.dask_batches import DaskBatches
 
 #: How many problems a streamed validation keeps to show as examples.
 EXAMPLES_KEPT = 20
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """One batch's validation as a stream keeps it: counts, the first problems, and the
+    rows for the report files; not the accepted table (a task on a cluster sends this
+    back, and the table stays where it was planned)."""
+
+    rows_read: int
+    accepted: int
+    rejected: int
+    reasons: dict[str, int]
+    warning_reasons: dict[str, int]
+    issues: pd.DataFrame
+    quarantine: pd.DataFrame
+    warnings: pd.DataFrame
+
+    @classmethod
+    def of(cls, result: ValidationResult) -> BatchCheck:
+        return cls(
+            rows_read=result.rows_read,
+            accepted=result.accepted,
+            rejected=result.rejected,
+            reasons=result.reason_counts(),
+            warning_reasons=result.warning_counts(),
+            issues=result.issues.head(EXAMPLES_KEPT),
+            quarantine=result.quarantine,
+            warnings=warning_rows(result),
+        )
 
 
 @dataclass
@@ -79,16 +125,16 @@ class StreamTally:
     warning_reasons: Counter[str] = field(default_factory=Counter)
     examples: list[pd.DataFrame] = field(default_factory=list)
 
-    def add(self, result: ValidationResult) -> None:
+    def add(self, check: BatchCheck) -> None:
         """Count one batch's result."""
-        self.rows_read += result.rows_read
-        self.accepted += result.accepted
-        self.rejected += result.rejected
+        self.rows_read += check.rows_read
+        self.accepted += check.accepted
+        self.rejected += check.rejected
         self.batches += 1
-        self.reasons.update(result.reason_counts())
-        self.warning_reasons.update(result.warning_counts())
-        if sum(map(len, self.examples)) < EXAMPLES_KEPT and len(result.issues):
-            self.examples.append(result.issues.head(EXAMPLES_KEPT))
+        self.reasons.update(check.reasons)
+        self.warning_reasons.update(check.warning_reasons)
+        if sum(map(len, self.examples)) < EXAMPLES_KEPT and len(check.issues):
+            self.examples.append(check.issues)
 
     @property
     def issues(self) -> pd.DataFrame:
@@ -123,11 +169,11 @@ class Reports:
         self.quarantine = TableSink(quarantine)
         self.warnings = TableSink(warnings)
 
-    def write(self, result: ValidationResult) -> None:
-        if result.rejected:
-            self.quarantine.write(result.quarantine)
-        if len(result.warnings):
-            self.warnings.write(warning_rows(result))
+    def write(self, check: BatchCheck) -> None:
+        if check.rejected:
+            self.quarantine.write(check.quarantine)
+        if len(check.warnings):
+            self.warnings.write(check.warnings)
 
     def close(self) -> tuple[Path | None, Path | None]:
         self.quarantine.close()
@@ -140,7 +186,7 @@ class Reports:
 
 @dataclass
 class BookStream:
-    """One streamed pass over a book: batches validated in order, keys remembered."""
+    """A book's batches and how to run a task over them: in order here, or on a cluster."""
 
     book: BookInput
     settings: Settings
@@ -151,32 +197,38 @@ class BookStream:
     #: Every non-blank Loan_ID of the book is distinct (a census read them first): no key
     #: can repeat across batches and no loan has two snapshots, so neither is tracked.
     unique_ids: bool = False
+    #: Run the batches as tasks on this Dask cluster instead of in this process.
+    cluster: DaskBatches | None = None
 
-    def validated(
-        self, reports: Reports | None, tally: StreamTally | None
-    ) -> Iterator[tuple[ValidationResult, npt.NDArray[np.int64]]]:
-        """Each batch's validation and the source lines of its accepted rows."""
+    def run(self, task: BatchTask[T], latest: IntArray | None = None) -> Iterator[T]:
+        """``task``'s outcome for each batch, in the book's order.
+
+        Each batch's task sees the keys of the batches before it (``seen``; none when
+        every Loan_ID is distinct) and, for a book of snapshots, the ``latest`` lines.
+        """
+        if self.cluster is not None:
+            yield from self.cluster.run(self, task, latest)
+            return
         seen = None if self.unique_ids else SeenKeys()
         started = time.monotonic()
         self.progress.start(self.book.total)
         done = rows = 0
-        for batch in read_raw_batches(self.book, self.batch_rows, self.mapping):
-            result = validate_frame(
-                batch.frame,
-                settings=self.settings,
-                require_label=self.require_label,
-                seen=seen,
-            )
-            if reports is not None:
-                reports.write(result)
-            if tally is not None:
-                tally.add(result)
-            yield result, accepted_lines(batch.frame, result)
+        for index, batch in enumerate(read_raw_batches(self.book, self.batch_rows, self.mapping)):
+            yield task(batch.frame, BatchInput(index, seen, latest))
             self.progress.advance(batch.done - done)
             done = batch.done
-            rows += result.rows_read
+            rows += len(batch.frame)
             rate = rows / max(time.monotonic() - started, 1e-9)
             self.progress.stage(f"{rows:,} rows ({rate:,.0f} rows/s)")
+
+
+def checked_rows(
+    raw: pd.DataFrame, batch: BatchInput, settings: Settings, require_label: bool = False
+) -> tuple[ValidationResult, pd.DataFrame]:
+    """A batch validated (with the earlier batches' keys) and its rows to plan: the
+    accepted rows that are their loan's latest snapshot."""
+    result = validate_frame(raw, settings=settings, require_label=require_label, seen=batch.seen)
+    return result, current_rows(result.table, accepted_lines(raw, result), batch.latest)
 
 
 def accepted_lines(raw: pd.DataFrame, result: ValidationResult) -> npt.NDArray[np.int64]:
@@ -202,22 +254,32 @@ def stream_validate(
     require_label: bool = False,
     batch_rows: int | None = None,
     progress: ProgressReporter | None = None,
+    cluster: DaskBatches | None = None,
 ) -> StreamRun:
     """Validate a book batch by batch; rejected rows and warnings are appended to files."""
     book = open_book(path)
-    stream = open_stream(book, settings, batch_rows, mapping_path, require_label, progress)
+    stream = open_stream(book, settings, batch_rows, mapping_path, require_label, progress, cluster)
     reports = Reports(
         quarantine_path or default_quarantine_path(path),
         warnings_path or default_warnings_path(path),
     )
     tally = StreamTally()
     started = time.monotonic()
+    task = partial(_validate_task, settings=settings, require_label=require_label)
     try:
-        for _ in stream.validated(reports, tally):
-            pass
+        for check in stream.run(task):
+            reports.write(check)
+            tally.add(check)
     finally:
         quarantine, warnings = reports.close()
     return StreamRun(tally, quarantine, warnings, time.monotonic() - started)
+
+
+def _validate_task(
+    raw: pd.DataFrame, batch: BatchInput, *, settings: Settings, require_label: bool
+) -> BatchCheck:
+    result = validate_frame(raw, settings=settings, require_label=require_label, seen=batch.seen)
+    return BatchCheck.of(result)
 
 
 def open_stream(
@@ -227,6 +289,7 @@ def open_stream(
     mapping_path: Path | None,
     require_label: bool,
     progress: ProgressReporter | None,
+    cluster: DaskBatches | None = None,
 ) -> BookStream:
     rows = batch_rows if batch_rows is not None else settings.compute.batch_rows
     if rows < 1:
@@ -240,6 +303,7 @@ def open_stream(
         require_label,
         progress or SilentProgress(),
         unique_ids=_ids_unique(book, rows, mapping),
+        cluster=cluster,
     )
 
 
@@ -264,7 +328,7 @@ def _ids_unique(book: BookInput, batch_rows: int, mapping: Mapping[str, str] | N
 
 
 # --- one row per loan ---------------------------------------------------------------------
-def latest_lines(stream: BookStream) -> npt.NDArray[np.int64] | None:
+def latest_lines(stream: BookStream) -> IntArray | None:
     """Sorted source lines of each loan's latest accepted snapshot, or None when the book
     has no ``As_Of_Date`` (every accepted row is then its loan's only row).
 
@@ -274,27 +338,32 @@ def latest_lines(stream: BookStream) -> npt.NDArray[np.int64] | None:
     has_dates = column_position(stream.book, stream.mapping, schema.AS_OF_DATE) is not None
     if not has_dates or stream.unique_ids:
         return None
-    keys: list[tuple[Any, ...]] = []
-    for result, lines in stream.validated(None, None):
-        table = result.table
-        first, second = key_hashes(table[schema.LOAN_ID].to_numpy(dtype=object), None)
-        dates = table[schema.AS_OF_DATE]
-        keys.append(
-            (
-                first,
-                second,
-                dates.notna().to_numpy(),
-                dates.to_numpy(dtype="datetime64[ns]").astype(np.int64),
-                lines,
-            )
-        )
+    task = partial(_snapshot_keys, settings=stream.settings)
+    keys = list(stream.run(task))
     first, second, dated, date, lines = (np.concatenate(part) for part in zip(*keys, strict=True))
     order = np.lexsort((lines, date, dated, second, first))
     last = np.r_[
         (first[order][1:] != first[order][:-1]) | (second[order][1:] != second[order][:-1]), True
     ]
-    latest: npt.NDArray[np.int64] = np.sort(lines[order][last])
+    latest: IntArray = np.sort(lines[order][last])
     return latest
+
+
+def _snapshot_keys(
+    raw: pd.DataFrame, batch: BatchInput, *, settings: Settings
+) -> tuple[npt.NDArray[Any], ...]:
+    """Per accepted row: its Loan_ID's two hashes, whether it is dated, the date, its line."""
+    result = validate_frame(raw, settings=settings, seen=batch.seen)
+    table = result.table
+    first, second = key_hashes(table[schema.LOAN_ID].to_numpy(dtype=object), None)
+    dates = table[schema.AS_OF_DATE]
+    return (
+        first,
+        second,
+        dates.notna().to_numpy(),
+        dates.to_numpy(dtype="datetime64[ns]").astype(np.int64),
+        accepted_lines(raw, result),
+    )
 
 
 def current_rows(
@@ -315,10 +384,13 @@ def start_stream(
     mapping_path: Path | None,
     quarantine_path: Path | None,
     progress: ProgressReporter | None,
-) -> tuple[BookStream, npt.NDArray[np.int64] | None, Reports, StreamTally]:
+    cluster: DaskBatches | None = None,
+) -> tuple[BookStream, IntArray | None, Reports, StreamTally]:
     """What a streamed ``score`` or ``plan`` starts from: the stream over the book, each
     loan's latest line (None without snapshots), the report files and the counts."""
-    stream = open_stream(open_book(path), settings, batch_rows, mapping_path, False, progress)
+    stream = open_stream(
+        open_book(path), settings, batch_rows, mapping_path, False, progress, cluster
+    )
     reports = Reports(quarantine_path or default_quarantine_path(path), default_warnings_path(path))
     return stream, latest_lines(stream), reports, StreamTally()
 
@@ -342,32 +414,61 @@ def stream_score(
     quarantine_path: Path | None = None,
     batch_rows: int | None = None,
     progress: ProgressReporter | None = None,
+    cluster: DaskBatches | None = None,
 ) -> StreamScoreRun:
-    """Score a book batch by batch, appending each batch's scores to ``out``."""
+    """Score a book batch by batch, appending each batch's scores to ``out``.
+
+    On a cluster each task writes its batch's scores as a Parquet part next to ``out``
+    (on storage every worker sees), and they are appended to ``out`` in order.
+    """
     started = time.monotonic()
     stream, latest, reports, tally = start_stream(
-        path, settings, batch_rows, mapping_path, quarantine_path, progress
+        path, settings, batch_rows, mapping_path, quarantine_path, progress, cluster
     )
-    explain = settings.explain
+    parts = None if cluster is None else parts_folder(out)
+    task = partial(
+        _score_task, settings=settings, bundle=bundle_source(bundle, cluster), parts=parts
+    )
     try:
         with TableSink(out) as sink:
-            for result, lines in stream.validated(reports, tally):
-                table = current_rows(result.table, lines, latest)
-                if len(table):
-                    sink.write(
-                        score_loans(
-                            table,
-                            bundle,
-                            settings.risk,
-                            top_k=explain.top_k,
-                            approximate_reasons=explain.method == "approximate",
-                        )
-                    )
+            for check, scores in stream.run(task, latest):
+                reports.write(check)
+                tally.add(check)
+                if isinstance(scores, Path):
+                    sink.write_arrow(pq.read_table(scores))
+                elif scores is not None:
+                    sink.write(scores)
             require_accepted(sink.rows, tally.rejected, reports.quarantine.path, "score")
     finally:
         quarantine, warnings = reports.close()
+        if parts is not None:
+            shutil.rmtree(parts, ignore_errors=True)
     run = StreamRun(tally, quarantine, warnings, time.monotonic() - started)
     return StreamScoreRun(run, out, sink.rows)
+
+
+def _score_task(
+    raw: pd.DataFrame,
+    batch: BatchInput,
+    *,
+    settings: Settings,
+    bundle: BundleSource,
+    parts: Path | None,
+) -> tuple[BatchCheck, pd.DataFrame | Path | None]:
+    result, table = checked_rows(raw, batch, settings)
+    if not len(table):
+        return BatchCheck.of(result), None
+    explain = settings.explain
+    scores = score_loans(
+        table,
+        resolve_bundle(bundle),
+        settings.risk,
+        top_k=explain.top_k,
+        approximate_reasons=explain.method == "approximate",
+    )
+    return BatchCheck.of(result), scores if parts is None else write_part(
+        scores, parts, batch.index
+    )
 
 
 def rows_for(

@@ -27,7 +27,9 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -38,17 +40,19 @@ import pyarrow.parquet as pq
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
-from loan_recovery.data.sinks import TableSink
+from loan_recovery.data.sinks import TableSink, write_part
 from loan_recovery.exceptions import ConfigError
+from loan_recovery.jobs.batch_task import BatchInput, bundle_source, parts_folder
 from loan_recovery.jobs.progress import ProgressReporter
 from loan_recovery.jobs.stream import (
+    BatchCheck,
     StreamRun,
-    current_rows,
+    checked_rows,
     rows_for,
     start_stream,
 )
 from loan_recovery.jobs.validate import require_accepted
-from loan_recovery.models.bundle import ModelBundle
+from loan_recovery.models.bundle import BundleSource, ModelBundle, resolve_bundle
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.scoring import loan_reasons
 from loan_recovery.strategy.actions import HOLD
@@ -69,6 +73,9 @@ from loan_recovery.strategy.plan import (
     worklist_order,
 )
 from loan_recovery.strategy.policy import LEARNED, RANDOM, CapacityPlan
+
+if TYPE_CHECKING:
+    from loan_recovery.jobs.dask_batches import DaskBatches
 
 #: Columns a part carries only until the book's assignment is known (then dropped).
 _RECOVERED = "__recovered_{}"
@@ -114,6 +121,11 @@ class _Totals:
         plan = PlanResult(worklist, LEARNED, settings.strategy.baseline_policy, None)
         self.actions.append(plan.summary().drop(index="total"))
         self.values.update(plan.totals())
+
+    def extend(self, other: _Totals) -> None:
+        """Add another batch's totals after these."""
+        self.actions.extend(other.actions)
+        self.values.update(other.values)
 
     def actions_table(self) -> pd.DataFrame:
         if not self.actions:
@@ -191,6 +203,7 @@ def stream_plan(
     quarantine_path: Path | None = None,
     batch_rows: int | None = None,
     progress: ProgressReporter | None = None,
+    cluster: DaskBatches | None = None,
 ) -> StreamPlanRun:
     """Plan a book batch by batch; write the plan in input order with each worked loan's
     rank in the whole book's worklist.
@@ -206,38 +219,36 @@ def stream_plan(
     _check(policy, limited, bundle, settings)
     started = time.monotonic()
     stream, latest, reports, tally = start_stream(
-        path, settings, batch_rows, mapping_path, quarantine_path, progress
+        path, settings, batch_rows, mapping_path, quarantine_path, progress, cluster
     )
     explain_all = settings.explain.scope == "all"
-    work = out.with_name(f".{out.name}.parts")
+    work = parts_folder(out)
     keys = _OrderKeys(settings.explain.all_below)
     totals = _Totals()
     choices: BookChoices | None = None
     assignment: BookAssignment | None = None
+    task = partial(
+        _plan_task,
+        settings=settings,
+        bundle=bundle_source(bundle, cluster),
+        policy=policy,
+        limited=limited,
+        parts=work / "planned",
+    )
     try:
-        with TableSink(work / "planned") as parts:
-            for result, lines in stream.validated(reports, tally):
-                table = current_rows(result.table, lines, latest)
-                if not len(table):
-                    continue
-                inputs = action_values(table, bundle, settings, with_reasons=explain_all)
-                plan = plan_loans(
-                    table, bundle, settings, policy=policy, capacity={}, budget=None, inputs=inputs
-                )
-                worklist = plan.worklist
-                if limited:
-                    choices = choices or BookChoices(
-                        tuple(str(name) for name in inputs.values.columns)
-                    )
-                    order = pd.Index(table[schema.LOAN_ID]).get_indexer(worklist[schema.LOAN_ID])
-                    choices.add(inputs, order)
-                    worklist = _with_arm_inputs(worklist, inputs, table, order)
-                else:
-                    totals.add(worklist, settings)
-                parts.write(worklist)
-                if not limited:
-                    keys.add(_order_columns(worklist))
-        require_accepted(parts.rows, tally.rejected, reports.quarantine.path, "plan")
+        rows = 0
+        for piece in stream.run(task, latest):
+            reports.write(piece.check)
+            tally.add(piece.check)
+            rows += piece.rows
+            if piece.choices is not None:
+                choices = choices or BookChoices(piece.choices.names)
+                choices.extend(piece.choices)
+            if piece.totals is not None:
+                totals.extend(piece.totals)
+            if piece.order is not None:
+                keys.add(piece.order)
+        require_accepted(rows, tally.rejected, reports.quarantine.path, "plan")
         planned = work / "planned"
         if limited and choices is not None:
             stream.progress.stage("Sharing capacity across the whole book")
@@ -267,6 +278,54 @@ def stream_plan(
         prices=assignment.prices if assignment is not None else {},
         objective=assignment.objective if assignment is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class _PlannedBatch:
+    """What a batch's task sends back; its plan itself is written to its part."""
+
+    check: BatchCheck
+    rows: int
+    #: Loan_ID, action and priority of each loan (without capacity: final already).
+    order: pa.Table | None = None
+    #: The learned choices of the batch's loans (with capacity or a budget).
+    choices: BookChoices | None = None
+    #: The batch's action mix and value (without capacity: final already).
+    totals: _Totals | None = None
+
+
+def _plan_task(
+    raw: pd.DataFrame,
+    batch: BatchInput,
+    *,
+    settings: Settings,
+    bundle: BundleSource,
+    policy: str,
+    limited: bool,
+    parts: Path,
+) -> _PlannedBatch:
+    """One batch validated, valued and planned; its worklist written as part ``index``."""
+    result, table = checked_rows(raw, batch, settings)
+    check = BatchCheck.of(result)
+    if not len(table):
+        return _PlannedBatch(check, 0)
+    models = resolve_bundle(bundle)
+    explain_all = settings.explain.scope == "all"
+    inputs = action_values(table, models, settings, with_reasons=explain_all)
+    plan = plan_loans(
+        table, models, settings, policy=policy, capacity={}, budget=None, inputs=inputs
+    )
+    worklist = plan.worklist
+    if limited:
+        choices = BookChoices(tuple(str(name) for name in inputs.values.columns))
+        order = pd.Index(table[schema.LOAN_ID]).get_indexer(worklist[schema.LOAN_ID])
+        choices.add(inputs, order)
+        write_part(_with_arm_inputs(worklist, inputs, table, order), parts, batch.index)
+        return _PlannedBatch(check, len(worklist), choices=choices)
+    totals = _Totals()
+    totals.add(worklist, settings)
+    write_part(worklist, parts, batch.index)
+    return _PlannedBatch(check, len(worklist), _order_columns(worklist), totals=totals)
 
 
 def _order_columns(worklist: pd.DataFrame) -> pa.Table:

@@ -7,10 +7,11 @@ evaluation artefacts the model card is drawn from.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -102,6 +103,37 @@ def write_bundle_files(
     (directory / SEGMENT_PROFILE_FILE).write_text(
         artefacts.segment_profile.to_json(orient="split"), encoding="utf-8"
     )
+
+
+@dataclass(frozen=True)
+class BundleRef:
+    """A model version by address: its registry's folder and the version's name.
+
+    A task sent to a Dask worker carries this instead of the models; the worker loads
+    the version once (:func:`resolve_bundle`) from a registry every worker can see.
+    """
+
+    registry: Path
+    version: str
+
+    @classmethod
+    def of(cls, bundle: ModelBundle) -> BundleRef:
+        # A version lives in <registry>/versions/<version>.
+        return cls(bundle.path.resolve().parent.parent, bundle.version)
+
+
+#: The models a task runs: loaded here, or named for a worker to load.
+BundleSource: TypeAlias = ModelBundle | BundleRef
+
+
+def resolve_bundle(source: BundleSource) -> ModelBundle:
+    """The models of ``source``: itself when loaded, else loaded once per process."""
+    return _loaded(source) if isinstance(source, BundleRef) else source
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(ref: BundleRef) -> ModelBundle:
+    return load_bundle(ModelRegistry(ref.registry), ref.version)
 
 
 def load_bundle(registry: ModelRegistry, version: str | None = None) -> ModelBundle:

@@ -80,6 +80,12 @@ class BookChoices:
         )
         self._rows += len(order)
 
+    def extend(self, other: BookChoices) -> None:
+        """Append a later batch's choices (its rows follow this table's)."""
+        for part in other._parts:
+            self._parts.append({**part, "row": part["row"] + self._rows})
+        self._rows += other._rows
+
     def _codes(self, labels: npt.NDArray[np.object_]) -> npt.NDArray[np.int8]:
         codes = pd.Index([*self.names, HOLD]).get_indexer(pd.Index(labels))
         return np.where(codes == len(self.names), HOLD_CODE, codes).astype(np.int8)
