@@ -26,6 +26,7 @@ from loan_recovery.actions import CAPACITY_LIMITED
 from loan_recovery.api.logs import LogLevel
 from loan_recovery.api.server import check_serveable, run_server
 from loan_recovery.cli_streaming import (
+    cluster_address,
     plan_streamed,
     score_streamed,
     should_stream,
@@ -183,6 +184,16 @@ BatchRowsOption = Annotated[
     int | None,
     typer.Option(min=1, help="Rows per batch when streaming (default: compute.batch_rows)."),
 ]
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="ADDRESS",
+        help="Stream the batches as tasks on a Dask cluster: a scheduler address "
+        "(tcp://host:8786) or 'local' (one worker per core). Parquet input; the input, "
+        "output and model registry on paths every worker sees. Default: compute.engine.",
+    ),
+]
 
 
 @app.command()
@@ -202,6 +213,7 @@ def validate(
     ] = False,
     stream: StreamOption = None,
     batch_rows: BatchRowsOption = None,
+    dask: DaskOption = None,
 ) -> None:
     """Check a loan file against the canonical table; quarantine bad rows.
 
@@ -213,7 +225,8 @@ def validate(
     is unusable.
     """
     settings = _settings()
-    if should_stream(file, stream, settings):
+    cluster = cluster_address(settings, dask)
+    if cluster or should_stream(file, stream, settings):
         streamed = validate_streamed(
             file,
             settings=settings,
@@ -221,6 +234,7 @@ def validate(
             quarantine=quarantine,
             require_label=require_label,
             batch_rows=batch_rows,
+            cluster=cluster,
             as_json=as_json,
             out=_stdout(),
             err=_stderr(),
@@ -445,6 +459,7 @@ def score(
     ] = None,
     stream: StreamOption = None,
     batch_rows: BatchRowsOption = None,
+    dask: DaskOption = None,
 ) -> None:
     """Risk score, band, asset class, segment and reasons for every valid loan.
 
@@ -452,7 +467,8 @@ def score(
     gets one Parquet part per batch.
     """
     settings = _settings()
-    if should_stream(file, stream, settings):
+    cluster = cluster_address(settings, dask)
+    if cluster or should_stream(file, stream, settings):
         streamed = score_streamed(
             file,
             out_path=out,
@@ -461,6 +477,7 @@ def score(
             mapping=mapping,
             quarantine=quarantine,
             batch_rows=batch_rows,
+            cluster=cluster,
             out=_stdout(),
             err=_stderr(),
         )
@@ -535,6 +552,7 @@ def plan(
     ] = None,
     stream: StreamOption = None,
     batch_rows: BatchRowsOption = None,
+    dask: DaskOption = None,
 ) -> None:
     """The recovery plan: per loan, the action that adds most over leaving it alone (hold)
     within the rules, sorted by priority; totals against holding everything and bau.
@@ -544,14 +562,15 @@ def plan(
 
     Streamed (--stream, or a large or folder input), the plan is written batch by batch in
     input order, OUT may be a folder of Parquet parts, and worklist_rank gives each worked
-    loan's place in the whole book's worklist. Capacity and a budget need the whole book
-    at once, so a streamed plan refuses them.
+    loan's place in the whole book's worklist; capacity and a budget are shared across the
+    whole book. --dask runs the batches on a Dask cluster, with the same results.
     """
     settings = _settings()
     if reasons is not None:
         settings = settings.with_explain(scope=reasons.value)
     slots = parse_capacity(capacity)
-    if should_stream(file, stream, settings):
+    cluster = cluster_address(settings, dask)
+    if cluster or should_stream(file, stream, settings):
         streamed = plan_streamed(
             file,
             out_path=out,
@@ -563,6 +582,7 @@ def plan(
             mapping=mapping,
             quarantine=quarantine,
             batch_rows=batch_rows,
+            cluster=cluster,
             store=store,
             out=_stdout(),
             err=_stderr(),

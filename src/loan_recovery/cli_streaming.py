@@ -1,7 +1,8 @@
 """The streamed forms of ``validate``, ``score`` and ``plan`` as the CLI runs and shows them.
 
 A command streams when told to (``--stream``), when its input is a folder of Parquet
-files, or when the input file is larger than ``compute.stream_above_mb``. The work itself
+files, when the input file is larger than ``compute.stream_above_mb``, or when it runs on
+a Dask cluster (``--dask ADDRESS`` or ``compute.engine = "dask"``). The work itself
 is :mod:`loan_recovery.jobs.stream`; this module picks the mode and prints the outcome
 the way the in-memory commands do.
 """
@@ -9,7 +10,8 @@ the way the in-memory commands do.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import typer
@@ -17,6 +19,7 @@ from rich.console import Console
 
 from loan_recovery.config import Settings
 from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
+from loan_recovery.jobs.dask_batches import DaskBatches, cluster_address, dask_cluster
 from loan_recovery.jobs.stream import StreamRun, stream_score, stream_validate
 from loan_recovery.jobs.stream_plan import stream_plan
 from loan_recovery.models.bundle import ModelBundle
@@ -28,6 +31,26 @@ from loan_recovery.render import (
 )
 
 _MIB = 1 << 20
+
+__all__ = [
+    "cluster_address",
+    "plan_streamed",
+    "score_streamed",
+    "should_stream",
+    "validate_streamed",
+]
+
+
+@contextmanager
+def _engine(address: str | None, err: Console) -> Iterator[DaskBatches | None]:
+    """The Dask cluster at ``address`` for the command's batches; None runs them here."""
+    if address is None:
+        yield None
+        return
+    with ExitStack() as stack:
+        with err.status(f"Connecting to the Dask cluster ({address}) ..."):
+            cluster = stack.enter_context(dask_cluster(address))
+        yield cluster
 
 
 def should_stream(path: Path, asked: bool | None, settings: Settings) -> bool:
@@ -63,9 +86,10 @@ def validate_streamed(
     as_json: bool,
     out: Console,
     err: Console,
+    cluster: str | None = None,
 ) -> StreamRun:
     """Validate ``path`` batch by batch and print the counts (or the JSON payload)."""
-    with RichProgress(err) as progress:
+    with _engine(cluster, err) as engine, RichProgress(err) as progress:
         run = stream_validate(
             path,
             settings=settings,
@@ -74,6 +98,7 @@ def validate_streamed(
             require_label=require_label,
             batch_rows=batch_rows,
             progress=progress,
+            cluster=engine,
         )
     if as_json:
         typer.echo(json.dumps({**validation_payload(run.tally), "batches": run.tally.batches}))
@@ -95,9 +120,10 @@ def score_streamed(
     batch_rows: int | None,
     out: Console,
     err: Console,
+    cluster: str | None = None,
 ) -> StreamRun:
     """Score ``path`` batch by batch into ``out_path`` and say where everything went."""
-    with RichProgress(err) as progress:
+    with _engine(cluster, err) as engine, RichProgress(err) as progress:
         scored = stream_score(
             path,
             out=out_path,
@@ -107,6 +133,7 @@ def score_streamed(
             quarantine_path=quarantine,
             batch_rows=batch_rows,
             progress=progress,
+            cluster=engine,
         )
     out.print(
         f"Scored {scored.loans:,} loans with version {bundle.version} in "
@@ -131,6 +158,7 @@ def plan_streamed(
     store: bool,
     out: Console,
     err: Console,
+    cluster: str | None = None,
 ) -> StreamRun:
     """Plan ``path`` batch by batch into ``out_path``; print the plan's totals."""
     if store:
@@ -143,7 +171,7 @@ def plan_streamed(
             "a streamed plan is written as .csv, .parquet or a folder of Parquet parts; "
             "Excel holds at most 1,048,576 rows."
         )
-    with RichProgress(err) as progress:
+    with _engine(cluster, err) as engine, RichProgress(err) as progress:
         planned = stream_plan(
             path,
             out=out_path,
@@ -156,6 +184,7 @@ def plan_streamed(
             quarantine_path=quarantine,
             batch_rows=batch_rows,
             progress=progress,
+            cluster=engine,
         )
     out.print(plan_summary_table(planned))
     out.print(

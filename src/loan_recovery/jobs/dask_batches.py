@@ -190,7 +190,7 @@ def earlier_keys(
 
 
 @contextmanager
-def dask_cluster(address: str) -> Iterator[DaskBatches]:
+def dask_cluster(address: str, connect_seconds: float = _CONNECT_SECONDS) -> Iterator[DaskBatches]:
     """A client of the cluster at ``address`` (``local``: one started for this command).
 
     Raises :class:`ConfigError` when Dask is not installed or the scheduler cannot be
@@ -215,7 +215,7 @@ def dask_cluster(address: str) -> Iterator[DaskBatches]:
             yield DaskBatches(client)
         return
     try:
-        client = Client(address, timeout=_CONNECT_SECONDS)
+        client = Client(address, timeout=connect_seconds)
     except (OSError, TimeoutError) as error:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {error}") from None
     with client:
