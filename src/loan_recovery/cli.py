@@ -27,6 +27,7 @@ from loan_recovery.api.logs import LogLevel
 from loan_recovery.api.server import check_serveable, run_server
 from loan_recovery.cli_streaming import (
     cluster_address,
+    dask_training,
     plan_streamed,
     score_streamed,
     should_stream,
@@ -416,11 +417,21 @@ def train(
         typer.Option(help="Make the new version champion (default: only if none exists)."),
     ] = None,
     mapping: Annotated[Path | None, typer.Option(help="Column-mapping TOML file.")] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Fit the served risk booster and the outcome boosters with xgboost.dask on "
+            "this cluster (tcp://host:8786, or 'local'). Default: compute.engine.",
+        ),
+    ] = None,
 ) -> None:
     """Train risk models, calibration and segments; save a new registry version."""
     settings = _settings()
     console = _stdout()
-    with RichProgress(_stderr()) as progress:
+    cluster = cluster_address(settings, dask)
+    with dask_training(cluster, _stderr()), RichProgress(_stderr()) as progress:
         outcome = run_train(
             file,
             settings=settings,

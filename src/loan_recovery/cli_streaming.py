@@ -22,6 +22,7 @@ from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
 from loan_recovery.jobs.dask_batches import DaskBatches, cluster_address, dask_cluster
 from loan_recovery.jobs.stream import StreamRun, stream_score, stream_validate
 from loan_recovery.jobs.stream_plan import stream_plan
+from loan_recovery.models.boosting import boosting_on
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.render import (
     RichProgress,
@@ -34,6 +35,7 @@ _MIB = 1 << 20
 
 __all__ = [
     "cluster_address",
+    "dask_training",
     "plan_streamed",
     "score_streamed",
     "should_stream",
@@ -51,6 +53,17 @@ def _engine(address: str | None, err: Console) -> Iterator[DaskBatches | None]:
         with err.status(f"Connecting to the Dask cluster ({address}) ..."):
             cluster = stack.enter_context(dask_cluster(address))
         yield cluster
+
+
+@contextmanager
+def dask_training(address: str | None, err: Console) -> Iterator[None]:
+    """Boosters fitted inside train on the Dask cluster at ``address`` (None: here)."""
+    with _engine(address, err) as engine:
+        if engine is None:
+            yield
+            return
+        with boosting_on(engine.client):
+            yield
 
 
 def should_stream(path: Path, asked: bool | None, settings: Settings) -> bool:

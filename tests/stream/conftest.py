@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
+from loan_recovery.jobs.dask_batches import DaskBatches
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.simulation.portfolio import simulate_portfolio
@@ -33,3 +35,16 @@ def book(settings: Settings) -> pd.DataFrame:
 def small_explain(settings: Settings) -> Settings:
     """Reasons for the first 150 worked loans; only a book of at most 20 loans gets all."""
     return settings.with_explain(worked_loans=150, all_below=20)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskBatches]:
+    """A Dask LocalCluster of two single-threaded worker processes, as the issue asks."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        yield DaskBatches(client)

@@ -1,9 +1,9 @@
 """On a Dask cluster (two worker processes), validate, score and plan give the local
-streamed results byte for byte: the same batch tasks run on the workers."""
+streamed results byte for byte: the same batch tasks run on the workers. The cluster
+fixture is in conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +21,6 @@ from loan_recovery.jobs.dask_batches import DaskBatches, dask_cluster, earlier_k
 from loan_recovery.jobs.stream import stream_score, stream_validate
 from loan_recovery.jobs.stream_plan import stream_plan
 from loan_recovery.models.bundle import ModelBundle
-
-distributed = pytest.importorskip("distributed")
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DaskBatches]:
-    """Two single-threaded worker processes, as the issue's LocalCluster."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as local,
-        distributed.Client(local) as client,
-    ):
-        yield DaskBatches(client)
 
 
 def _dataset(table: pd.DataFrame, folder: Path, files: int = 3) -> Path:
@@ -202,7 +188,9 @@ def test_a_csv_book_and_an_unreachable_scheduler_are_refused_with_the_reason(
     with pytest.raises(UnsupportedFormatError, match=r"only a Parquet book .* book.csv is CSV"):
         stream_validate(source, settings=settings, cluster=cluster)
     with (
-        pytest.raises(ConfigError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"),
+        pytest.raises(
+            ConfigError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
+        ),
         dask_cluster("tcp://127.0.0.1:9", connect_seconds=1),
     ):
         pass

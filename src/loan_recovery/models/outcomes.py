@@ -79,7 +79,7 @@ from loan_recovery.exceptions import (
     TamperedModelError,
     TrainingDataError,
 )
-from loan_recovery.models.boosting import named
+from loan_recovery.models.boosting import BoostRows, fit_booster, named, training_cluster
 from loan_recovery.models.design import risk_design_matrix
 from loan_recovery.models.model_json import incompatible, load_checked_booster, read_model_json
 
@@ -314,7 +314,8 @@ def _parallel(work: Callable[[_Job], _Result], jobs: Sequence[_Job]) -> list[_Re
     on one thread, and the work runs in parallel over actions, folds or row blocks; the
     fitted trees are then also independent of the core count.
     """
-    workers = min(_available_cores(), len(jobs))
+    # On a cluster each booster is already spread over every worker: one at a time.
+    workers = 1 if training_cluster() is not None else min(_available_cores(), len(jobs))
     if workers <= 1:
         return [work(job) for job in jobs]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -574,28 +575,17 @@ def _train_regressor(
         random_state=random_state,
         stratify=strata,
     )
-    train = xgb.QuantileDMatrix(
-        values[fit_rows],
-        target[fit_rows],
-        weight=scaled[fit_rows],
-        base_margin=None if base_margin is None else base_margin[fit_rows],
-        nthread=threads,
-    )
-    valid = xgb.QuantileDMatrix(
-        values[valid_rows],
-        target[valid_rows],
-        weight=scaled[valid_rows],
-        base_margin=None if base_margin is None else base_margin[valid_rows],
-        ref=train,
-        nthread=threads,
-    )
-    booster = xgb.train(
+
+    def rows(at: IntArray) -> BoostRows:
+        margin = None if base_margin is None else base_margin[at]
+        return BoostRows(values[at], target[at], scaled[at], margin)
+
+    booster = fit_booster(
         _regressor_params(settings, random_state, threads),
-        train,
-        num_boost_round=settings.n_estimators,
-        evals=[(valid, "validation")],
+        rows(fit_rows),
+        settings.n_estimators,
+        valid=rows(valid_rows),
         early_stopping_rounds=settings.early_stopping_rounds,
-        verbose_eval=False,
     )
     best = int(booster.best_iteration)
     trimmed = named(booster[: best + 1], names)
@@ -616,8 +606,6 @@ def _multiclass_booster(
         test_size=settings.validation_fraction,
         random_state=random_state,
     )
-    train = xgb.QuantileDMatrix(values[fit_rows], codes[fit_rows], nthread=threads)
-    valid = xgb.QuantileDMatrix(values[valid_rows], codes[valid_rows], ref=train, nthread=threads)
     params = {
         "objective": "multi:softprob",
         "num_class": n_classes,
@@ -631,13 +619,12 @@ def _multiclass_booster(
         "nthread": threads,
         "verbosity": 0,
     }
-    booster = xgb.train(
+    booster = fit_booster(
         params,
-        train,
-        num_boost_round=settings.n_estimators,
-        evals=[(valid, "validation")],
+        BoostRows(values[fit_rows], codes[fit_rows]),
+        settings.n_estimators,
+        valid=BoostRows(values[valid_rows], codes[valid_rows]),
         early_stopping_rounds=settings.early_stopping_rounds,
-        verbose_eval=False,
     )
     trimmed = booster[: int(booster.best_iteration) + 1]
     trimmed.set_param({"nthread": 1})

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from loan_recovery.config import RandomForestSettings, XGBoostSettings
 from loan_recovery.exceptions import ModelError
-from loan_recovery.models.boosting import named
+from loan_recovery.models.boosting import BoostRows, fit_booster, named
 from loan_recovery.models.design import monotone_constraints
 from loan_recovery.models.risk_inputs import (
     Float32Array,
@@ -149,13 +149,12 @@ def boost_rounds(
     *,
     monotone: bool = True,
 ) -> xgb.Booster:
-    """Exactly ``n_rounds`` trees on every row given: no split is held back."""
-    train = xgb.QuantileDMatrix(values, labels, nthread=threads)
-    booster = xgb.train(
+    """Exactly ``n_rounds`` trees on every row given: no split is held back (on the
+    training cluster when one is active: this is the served booster's fit)."""
+    booster = fit_booster(
         xgboost_params(settings, names, random_state, threads, monotone=monotone),
-        train,
-        num_boost_round=n_rounds,
-        verbose_eval=False,
+        BoostRows(values, labels),
+        n_rounds,
     )
     return named(booster, names)
 
