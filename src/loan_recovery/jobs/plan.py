@@ -84,16 +84,31 @@ def run_plan(
     """
     if out.suffix.lower() not in PLAN_SUFFIXES:
         write_plan(pd.DataFrame(), out)  # raises the format error before any work
-    if capacity:
-        strategy = settings.strategy.model_copy(update={"capacity": dict(capacity)})
-        settings = settings.model_copy(update={"strategy": strategy})
     validation = run_validate(
         path, settings=settings, mapping_path=mapping_path, quarantine_path=quarantine_path
     )
     result = validation.result
     require_accepted(result.accepted, result.rejected, validation.quarantine_path, "plan")
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
-    table = current_snapshot(validation.result.table)
-    plan = plan_loans(table, loaded, settings, policy=policy, budget=budget)
+    plan = plan_table(
+        validation.result.table, loaded, settings, policy=policy, capacity=capacity, budget=budget
+    )
     written = write_plan(plan.worklist, out)
     return PlanOutcome(plan=plan, out_path=written, validation=validation, version=loaded.version)
+
+
+def plan_table(
+    table: pd.DataFrame,
+    bundle: ModelBundle,
+    settings: Settings,
+    *,
+    policy: str = "learned",
+    capacity: Mapping[str, int] | None = None,
+    budget: float | None = None,
+) -> PlanResult:
+    """The plan of a validated table: each loan's latest snapshot, ``capacity`` (slots per
+    action) replacing the configured one when given."""
+    if capacity:
+        strategy = settings.strategy.model_copy(update={"capacity": dict(capacity)})
+        settings = settings.model_copy(update={"strategy": strategy})
+    return plan_loans(current_snapshot(table), bundle, settings, policy=policy, budget=budget)

@@ -44,14 +44,19 @@ def run_score(
     result = validation.result
     require_accepted(result.accepted, result.rejected, validation.quarantine_path, "score")
     loaded = bundle or load_bundle(ModelRegistry(models_dir or settings.registry_dir), version)
-    scores = score_loans(
-        current_snapshot(validation.result.table),
-        loaded,
-        settings.risk,
-        top_k=settings.explain.top_k,
-        approximate_reasons=settings.explain.method == "approximate",
-    )
+    scores = score_table(validation.result.table, loaded, settings)
     written = write_table(scores, out)
     return ScoreOutcome(
         scores=scores, out_path=written, validation=validation, version=loaded.version
+    )
+
+
+def score_table(table: pd.DataFrame, bundle: ModelBundle, settings: Settings) -> pd.DataFrame:
+    """Scores of a validated table: each loan's latest snapshot, reasons as configured."""
+    return score_loans(
+        current_snapshot(table),
+        bundle,
+        settings.risk,
+        top_k=settings.explain.top_k,
+        approximate_reasons=settings.explain.method == "approximate",
     )
