@@ -8,18 +8,22 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test test-lowest format bench bench-models bench-dashboard screenshots clean
+.PHONY: run test test-lowest lock format bench bench-models bench-dashboard screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Third-party packages come from the lock files, pinned with hashes (`make lock` renews
+# them from pyproject.toml); the project itself is installed on top, editable.
+$(STAMP_RUN): pyproject.toml requirements/run.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/run.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(STAMP_TEST): pyproject.toml requirements/test.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/test.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -37,6 +41,15 @@ test: $(STAMP_TEST)
 # (needs only Python; see docs/dependency-floors.md).
 test-lowest:
 	PYTHON="$(PYTHON)" bash scripts/check_lowest_deps.sh
+
+# Renew the lock files after a change to pyproject.toml's dependencies (needs PyPI).
+# run.lock: the core and the dashboard (`make run`); test.lock: every extra and the tests.
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --no-header --quiet
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(LOCK) --extra dashboard -o requirements/run.lock
+	$(LOCK) --extra test -o requirements/test.lock
 
 format: $(STAMP_TEST)
 	$(BIN)/ruff format src tests benchmarks

@@ -143,7 +143,7 @@ log "venv $venv"
 "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
 "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" \
-  --resolution lowest-direct -e ".[test]"
+  --resolution lowest-direct -e ".[all,docs,test]"
 log "installed in $((SECONDS - start)) s"
 
 # The versions the direct dependencies resolved to. One above its floor means the floor
@@ -155,7 +155,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 with open("pyproject.toml", "rb") as file:
     project = tomllib.load(file)["project"]
-requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+requirements = [
+    requirement
+    for requirement in project["dependencies"]
+    + [text for group in project["optional-dependencies"].values() for text in group]
+    if not requirement.startswith(project["name"])  # the extras naming other extras
+]
 
 
 def release(text: str) -> tuple[int, ...]:
