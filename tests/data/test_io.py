@@ -71,7 +71,7 @@ def test_parquet_keeps_typed_values_and_lines(tmp_path: Path) -> None:
     assert frame.index.name == schema.SOURCE_LINE
 
 
-@pytest.mark.parametrize("name", ["loans.txt", "loans.xlsx", "loans"])
+@pytest.mark.parametrize("name", ["loans.txt", "loans.xls", "loans"])
 def test_unsupported_suffix_is_refused(tmp_path: Path, name: str) -> None:
     """Gives a file of another type; expects UnsupportedFormatError naming what is supported."""
     path = write_text(tmp_path / name, CSV_TEXT)

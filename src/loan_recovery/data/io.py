@@ -1,4 +1,5 @@
-"""Reading and writing loan tables (CSV or Parquet, chosen by suffix) and column mappings.
+"""Reading and writing loan tables (CSV or Parquet, chosen by suffix) and column mappings;
+Excel workbooks for people (plans and worklists, amounts in the display's number format).
 
 CSV cells are read as text, exactly as they appear in the file, so validation can report
 a bad value the way the lender wrote it; Parquet keeps its typed values. Either way each
@@ -9,12 +10,14 @@ row carries its 1-based source line (header = line 1) in the frame's index, name
 from __future__ import annotations
 
 import csv
+import datetime
 import gzip
 import tomllib
+import zipfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
@@ -68,10 +71,12 @@ def table_stem(path: Path | str) -> str:
 
 # --- reading ------------------------------------------------------------------------------
 def read_raw_table(path: Path | str, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet loan file into a raw frame, renaming columns by ``mapping``.
+    """Read a CSV, Parquet or Excel (``.xlsx``) loan file into a raw frame, renaming
+    columns by ``mapping``.
 
     CSV values stay text (blanks are ``""``, never NaN) so nothing is lost before
-    validation. The index holds each row's source line (:data:`schema.SOURCE_LINE`).
+    validation; an Excel sheet's cells are turned into the text a CSV export would hold
+    (:func:`_excel_text`). The index holds each row's source line (:data:`schema.SOURCE_LINE`).
     Blank lines are skipped but still counted, so line numbers match the file. Columns
     the mapping does not name pass through unchanged.
 
@@ -80,14 +85,80 @@ def read_raw_table(path: Path | str, mapping: Mapping[str, str] | None = None) -
     when the mapping would give two columns one name.
     """
     path = Path(path)
-    kind = table_format(path)
+    excel = is_excel(path)
+    kind = None if excel else table_format(path)
     if not path.is_file():
         what = "is not a file" if path.exists() else "not found"
         raise DataFileError(f"data file {what}: {path}")
-    frame = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    if excel:
+        frame = _read_excel(path)
+    else:
+        frame = _read_csv(path) if kind == "csv" else _read_parquet(path)
     if frame.empty:
         raise DataFileError(f"data file has a header but no data rows: {path}")
     return apply_mapping(frame, mapping) if mapping else frame
+
+
+#: Excel workbooks are read (the first sheet) as well as written.
+EXCEL_SUFFIX = ".xlsx"
+
+
+def is_excel(path: Path | str) -> bool:
+    """Whether ``path`` names an Excel workbook."""
+    return Path(path).name.lower().endswith(EXCEL_SUFFIX)
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet as text cells, each row's line its sheet row (the header is row 1).
+
+    Blank rows are skipped but still counted, as a CSV's blank lines are.
+    """
+    from openpyxl import load_workbook  # ~0.3 s to import; only Excel input needs it
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:  # damaged
+        raise DataFileError(f"cannot read Excel file {path}: {error}") from None
+    try:
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        header = [_excel_text(cell).strip() for cell in next(rows, ())]
+        while header and not header[-1]:
+            header.pop()  # trailing empty header cells: formatting, not columns
+        if not header:
+            raise DataFileError(f"the first sheet of {path} has no header row")
+        if "" in header:
+            raise DataFileError(
+                f"the header of {path} has an unnamed column (column {header.index('') + 1})"
+            )
+        width = len(header)
+        lines: list[int] = []
+        cells: list[list[str]] = []
+        for line, row in enumerate(rows, start=schema.FIRST_DATA_LINE):
+            text = [_excel_text(cell) for cell in row[:width]]
+            if any(text):
+                lines.append(line)
+                cells.append(text + [""] * (width - len(text)))
+    finally:
+        book.close()
+    frame = pd.DataFrame(cells, columns=header, dtype=object)
+    frame.index = pd.Index(lines, dtype=np.int64, name=schema.SOURCE_LINE)
+    return frame
+
+
+def _excel_text(cell: object) -> str:
+    """A cell as a CSV export would write it: whole numbers without ".0", dates as
+    YYYY-MM-DD (with the time only when it is not midnight), blanks as ""."""
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if isinstance(cell, datetime.datetime):
+        return cell.date().isoformat() if cell.time() == datetime.time() else cell.isoformat(" ")
+    if isinstance(cell, datetime.date | datetime.time):
+        return cell.isoformat()
+    return str(cell)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -333,3 +404,38 @@ def _column_to_arrow(series: pd.Series, dates_as_days: bool) -> pa.Array | pa.Ch
         if pc.all(pc.equal(pc.cast(days, array.type), array)).as_py() is not False:
             return days
     return array
+
+
+# --- Excel --------------------------------------------------------------------------------
+def write_excel(
+    frame: pd.DataFrame,
+    target: Path | BinaryIO,
+    *,
+    number_formats: Mapping[str, str],
+    sheet_name: str = "Sheet1",
+) -> None:
+    """Write ``frame`` as one sheet (no index), each column of ``number_formats`` in its format.
+
+    Cells keep their full values, so sums and sorting in Excel stay exact; the format only
+    decides how they read (money grouped for the display locale, see
+    :meth:`loan_recovery.money.MoneyFormat.excel_format`). A column's format must be set on
+    every cell: Excel applies a column's own style only to cells that are empty.
+    """
+    plain = frame.copy()
+    for column in plain.columns:  # openpyxl writes categories as text only from objects
+        if isinstance(plain[column].dtype, pd.CategoricalDtype):
+            plain[column] = plain[column].astype(object)
+    try:
+        if isinstance(target, Path):
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with pd.ExcelWriter(target, engine="openpyxl") as writer:
+            plain.to_excel(writer, index=False, sheet_name=sheet_name)
+            sheet = writer.sheets[sheet_name]
+            for position, name in enumerate(plain.columns, start=1):
+                code = number_formats.get(str(name))
+                if code is None:
+                    continue
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=position, max_col=position):
+                    cell.number_format = code
+    except OSError as error:
+        raise DataFileError(f"cannot write {target}: {error}") from None
