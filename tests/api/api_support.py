@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from loan_recovery.api.logs import JsonFormatter, RequestIdFilter
 from loan_recovery.api.scoring import ServingModels
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
@@ -78,6 +82,36 @@ class ApiClient:
 
     def as_role(self, role: Role) -> dict[str, str]:
         return bearer(self.keys.of(role))
+
+
+@dataclass
+class JsonLog:
+    """The package's log as the server writes it: JSON lines, request ids stamped.
+
+    A handler built like :func:`loan_recovery.api.logs.log_config`'s (its filter and
+    formatter), for the ``loan_recovery`` logger (see the ``json_log`` fixture).
+    """
+
+    stream: io.StringIO = field(default_factory=io.StringIO)
+
+    def handler(self) -> logging.Handler:
+        handler = logging.StreamHandler(self.stream)
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(JsonFormatter())
+        return handler
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line parsed (a line that is not a JSON object fails the test)."""
+        parsed = [json.loads(line) for line in self.text().splitlines() if line]
+        assert all(isinstance(line, dict) for line in parsed)
+        return parsed
+
+    def access(self) -> list[dict[str, Any]]:
+        """The access lines (one per request)."""
+        return [line for line in self.lines() if line["logger"] == "loan_recovery.api.access"]
 
 
 # --- personal data planted in free text --------------------------------------------------------

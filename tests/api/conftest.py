@@ -12,13 +12,14 @@ tests use :func:`database_url` parameterised over both backends (the session's
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import ApiClient, ApiWorld, make_keys
+from api_support import ApiClient, ApiWorld, JsonLog, make_keys
 from fastapi.testclient import TestClient
 
 from db_support import BACKENDS, PostgresDatabases
@@ -99,6 +100,25 @@ def make_api(api_world: ApiWorld) -> Iterator[Callable[..., ApiClient]]:
 def api(make_api: Callable[..., ApiClient], sqlite_url: str) -> ApiClient:
     """A running app on a fresh SQLite database."""
     return make_api(sqlite_url)
+
+
+@pytest.fixture
+def json_log() -> Iterator[JsonLog]:
+    """The ``loan_recovery`` loggers' output as JSON lines, for one test.
+
+    At DEBUG, so nothing this package logs escapes the checks made on it.
+    """
+    log = JsonLog()
+    handler = log.handler()
+    logger = logging.getLogger("loan_recovery")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield log
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 # --- early warning ----------------------------------------------------------------------------

@@ -357,7 +357,7 @@ def test_unusable_contacts_are_a_422_naming_the_field(
     loan = {**fresh_loans[0], field: value}
     answer = api.client.post("/v1/score", json={"loans": [loan]}, headers=api.as_role(Role.VIEWER))
     assert answer.status_code == 422, answer.text
-    (problem,) = answer.json()["detail"]
+    (problem,) = answer.json()["errors"]
     assert problem["loc"] == ["body", "loans", 0, field]
     assert problem["msg"].startswith(f"Value error, {field} is not a usable")
     assert why in problem["msg"]

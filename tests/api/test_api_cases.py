@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_support import ApiClient
+from api_support import ApiClient, JsonLog
 from fastapi.testclient import TestClient
 
 from loan_recovery.api.app import create_app
@@ -53,7 +53,7 @@ def test_worklist_filters_and_pages_in_priority_order(
     assert all(item["exposure"] >= 1e6 for item in rich["items"])
     refused = api.client.get("/v1/worklist", params={"limit": 0}, headers=headers)
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"] == ["query", "limit"]
+    assert refused.json()["errors"][0]["loc"] == ["query", "limit"]
 
 
 def test_loan_detail_masks_contact_details_for_viewers_only(
@@ -124,11 +124,11 @@ def test_case_writes_refuse_unknown_loans_and_bad_fields(api: ApiClient) -> None
     )
     assert unknown.status_code == 404
     bad = api.client.post("/v1/actions", json={"loan_id": "x", "action": "pray"}, headers=headers)
-    assert bad.json()["detail"][0]["loc"] == ["body", "action"]
+    assert bad.json()["errors"][0]["loc"] == ["body", "action"]
     negative = api.client.post(
         "/v1/actions", json={"loan_id": "x", "action": "call", "cost": -1}, headers=headers
     )
-    assert negative.json()["detail"][0]["loc"] == ["body", "cost"]
+    assert negative.json()["errors"][0]["loc"] == ["body", "cost"]
     missing = api.client.patch("/v1/actions/999999", json={"notes": "x"}, headers=headers)
     assert missing.status_code == 404
 
@@ -184,10 +184,11 @@ def test_ready_when_models_and_database_are_fine(api: ApiClient, api_world: Any)
     }
 
 
-def test_an_unexpected_error_is_a_json_500_without_internals(
-    api: ApiClient, caplog: pytest.LogCaptureFixture
+def test_an_unexpected_error_is_a_500_problem_without_internals(
+    api: ApiClient, caplog: pytest.LogCaptureFixture, json_log: JsonLog
 ) -> None:
-    """Makes a dependency raise with a secret message; expects a JSON 500 hiding it everywhere."""
+    """Makes a dependency raise with a secret message; expects a 500 problem hiding it
+    everywhere, naming the request id its log line carries."""
     secret = "secret-internal-detail-4711"
 
     def broken() -> None:
@@ -200,11 +201,16 @@ def test_an_unexpected_error_is_a_json_500_without_internals(
     finally:
         app.dependency_overrides.clear()  # type: ignore[attr-defined]
     assert answer.status_code == 500
-    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["content-type"] == "application/problem+json"
     assert secret not in answer.text
-    assert "error id" in answer.json()["detail"]
-    assert "RuntimeError" in caplog.text
+    request_id = answer.headers["x-request-id"]
+    assert answer.json()["request_id"] == request_id
+    assert request_id in answer.json()["detail"]
+    (logged,) = [line for line in json_log.lines() if "RuntimeError" in line["message"]]
+    assert logged["request_id"] == request_id
+    assert logged["level"] == "ERROR"
     assert secret not in caplog.text
+    assert secret not in json_log.text()
 
 
 def test_a_loan_id_with_slashes_can_be_read(
@@ -244,7 +250,7 @@ def test_a_query_parameter_given_twice_is_refused_not_read_as_its_last_value(
     admin = api.as_role(Role.ADMIN)
     audit = api.client.get("/v1/audit", params=[("actor", "cli"), ("actor", "x")], headers=admin)
     assert audit.status_code == 422
-    assert audit.json()["detail"] == [
+    assert audit.json()["errors"] == [
         {
             "loc": ["query", "actor"],
             "msg": "query parameter 'actor' takes one value; it was given more.",
@@ -255,6 +261,6 @@ def test_a_query_parameter_given_twice_is_refused_not_read_as_its_last_value(
         "/v1/worklist", params=[("action", "call"), ("action", "legal")], headers=admin
     )
     assert worklist.status_code == 422
-    assert worklist.json()["detail"][0]["loc"] == ["query", "action"]
+    assert worklist.json()["errors"][0]["loc"] == ["query", "action"]
     single = api.client.get("/v1/worklist", params={"action": "call"}, headers=admin)
     assert single.status_code == 200

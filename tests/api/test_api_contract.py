@@ -95,7 +95,9 @@ def test_serve_passes_settings_and_options_to_uvicorn(
     calls: list[dict[str, Any]] = []
     monkeypatch.setenv("LOAN_RECOVERY_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("LOAN_RECOVERY_API__HOST", "127.0.0.2")
-    monkeypatch.setattr(cli, "run_server", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(
+        "loan_recovery.api.server.run_server", lambda **kwargs: calls.append(kwargs)
+    )
     result = runner.invoke(
         cli.app,
         ["serve", "--port", "8123", "--workers", "3", "--models", str(api_world.models_dir)],

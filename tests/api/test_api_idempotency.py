@@ -292,4 +292,4 @@ def test_a_malformed_key_is_refused(api: ApiClient, key: str) -> None:
     except (UnicodeEncodeError, httpx.LocalProtocolError):
         return  # the client itself refuses to send it
     assert answer.status_code == 422
-    assert ["header", IDEMPOTENCY_HEADER] in [problem["loc"] for problem in answer.json()["detail"]]
+    assert ["header", IDEMPOTENCY_HEADER] in [problem["loc"] for problem in answer.json()["errors"]]

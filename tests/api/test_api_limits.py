@@ -24,6 +24,7 @@ import pytest
 
 from loan_recovery.api.deps import KEY_INVALID, KEY_REQUIRED
 from loan_recovery.api.limits import open_paths
+from loan_recovery.api.problems import Problem
 from loan_recovery.api.routes import admin, health
 
 TIMEOUT = 1.0  # header and body timeouts of the test server, seconds
@@ -135,6 +136,18 @@ def _head(response: bytes) -> str:
     return response.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
 
 
+def _problem(response: bytes, status: int) -> Problem:
+    """The response's problem document, checked against its head: media type, status and
+    the request id it echoes."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    fields = dict(line.decode("latin-1").lower().split(": ", 1) for line in head.split(b"\r\n")[1:])
+    assert fields["content-type"] == "application/problem+json"
+    problem = Problem.model_validate_json(body)
+    assert problem.status == status
+    assert problem.request_id == fields["x-request-id"]
+    return problem
+
+
 def _request(method: str, path: str, headers: dict[str, str]) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
@@ -173,12 +186,12 @@ def test_a_64_mib_header_is_refused_and_costs_the_server_little(server: Server) 
 
 
 def test_a_head_over_the_limit_sent_at_once_gets_431(server: Server) -> None:
-    """Sends a 20 kB header in one write (under one socket read); expects a JSON 431."""
+    """Sends a 20 kB header in one write (under one socket read); expects a 431 problem."""
     with server.connect() as sock:
         sock.sendall(_request("GET", "/health", {"X-Big": "a" * 20_000}))
         response = _read_response(sock)
     assert _status(response) == 431
-    assert b"16,384 bytes" in response
+    assert "16,384 bytes" in _problem(response, 431).detail
 
 
 def test_too_many_header_fields_get_431(server: Server) -> None:
@@ -189,7 +202,7 @@ def test_too_many_header_fields_get_431(server: Server) -> None:
         response = _read_response(sock)
     assert _status(response) == 431
     assert "connection: close" in _head(response)
-    assert b"at most 100" in response
+    assert "at most 100" in _problem(response, 431).detail
     with server.connect() as sock:
         sock.sendall(_request("GET", "/health", {f"X-H{i}": "1" for i in range(90)}))
         assert _status(_read_response(sock, wait=2)) == 200
@@ -216,6 +229,9 @@ def test_a_slow_loris_client_is_cut_off_by_the_header_timeout(server: Server) ->
     elapsed = time.monotonic() - started
     assert TIMEOUT <= elapsed < TIMEOUT + 1.5
     assert _status(response) == 408
+    problem = _problem(response, 408)
+    assert problem.instance is None  # no request line was read whole
+    assert problem.title == "Request Timeout"
 
 
 def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
@@ -255,7 +271,7 @@ def test_a_declared_body_over_the_cap_gets_413_before_it_is_sent(
         response = _read_response(sock, wait=3)
     assert _status(response) == 413
     assert "connection: close" in _head(response)
-    assert f"{limit} bytes".encode() in response
+    assert f"{limit} bytes" in _problem(response, 413).detail
 
 
 def test_a_chunked_body_over_the_cap_gets_413_while_streaming(server: Server) -> None:
@@ -328,7 +344,7 @@ def test_a_keyless_3_6_mb_post_gets_401_before_its_body(
     head = _head(response)
     assert "www-authenticate: bearer" in head
     assert "connection: close" in head
-    assert detail.encode() in response
+    assert _problem(response, 401).detail == detail
 
 
 def test_open_routes_need_no_key(server: Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -15,7 +16,15 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from api_support import PLANTED_MARKERS, ApiClient, ApiWorld, bearer, make_keys, plant_free_text
+from api_support import (
+    PLANTED_MARKERS,
+    ApiClient,
+    ApiWorld,
+    JsonLog,
+    bearer,
+    make_keys,
+    plant_free_text,
+)
 
 from loan_recovery.api.deps import get_models
 from loan_recovery.api.logs import QUIET_LOGGERS, log_config
@@ -24,6 +33,7 @@ from loan_recovery.store.db import open_store
 from loan_recovery.store.models import AuditEntry, Role
 
 PERSONAL = (schema.BORROWER_NAME, schema.PHONE, schema.EMAIL)
+CLIENT_LOGGERS = ("httpx", "httpcore")
 
 
 def _with_personal_data(loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -41,6 +51,11 @@ def _with_personal_data(loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _markers(loans: list[dict[str, Any]]) -> list[str]:
     return [str(loan[name]) for loan in loans for name in PERSONAL]
+
+
+def _loan_ids(loans: list[dict[str, Any]]) -> list[str]:
+    """What paths carry and logs must not: they name route templates instead."""
+    return [str(loan[schema.LOAN_ID]) for loan in loans]
 
 
 def _exercise(
@@ -64,12 +79,14 @@ def test_requests_with_personal_data_leave_none_in_logs(
     fresh_loans: list[dict[str, Any]],
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
+    json_log: JsonLog,
 ) -> None:
-    """Sends, stores, reads and breaks loans with names/phones/emails; expects none logged.
+    """Sends, stores, reads and breaks loans with names/phones/emails; expects none, and
+    no Loan_ID, logged.
 
     Logs are captured at DEBUG from every logger, so a library that logs bodies at a
-    verbose level would be caught too; an unexpected error whose message quotes a phone
-    number is included.
+    verbose level would be caught too, and as the server's JSON lines; an unexpected
+    error whose message quotes a phone number is included.
     """
     loans = _with_personal_data(fresh_loans[:5])
     caplog.set_level(logging.DEBUG)
@@ -87,14 +104,16 @@ def test_requests_with_personal_data_leave_none_in_logs(
         app.dependency_overrides.clear()  # type: ignore[attr-defined]
     assert failed.status_code == 500
     output = capfd.readouterr()
+    # The test's own HTTP client (httpx, in this process) logs the URLs it requests.
+    served = [record for record in caplog.records if not record.name.startswith(CLIENT_LOGGERS)]
     logged = "\n".join(
-        [record.getMessage() for record in caplog.records]
-        + [str(record.args) for record in caplog.records]
-        + [output.out, output.err]
+        [record.getMessage() for record in served]
+        + [str(record.args) for record in served]
+        + [output.out, output.err, json_log.text()]
     )
     assert "RuntimeError" in logged  # the error was logged ...
-    for marker in _markers(loans):
-        assert marker not in logged  # ... but no personal data was
+    for marker in [*_markers(loans), *_loan_ids(loans)]:
+        assert marker not in logged  # ... but no personal data or Loan_ID was
 
 
 def test_the_server_log_config_keeps_payload_loggers_quiet() -> None:
@@ -159,7 +178,8 @@ def test_a_real_server_logs_requests_but_no_personal_data(
 ) -> None:
     """Runs the serve command at debug level, sends loans with contact details and plants
     a phone number and an email in every free-text field of every write route; expects
-    access lines, and no personal data in the server's output or the audit table."""
+    JSON access lines naming route templates with a request id each, and no personal
+    data or Loan_ID in the server's output, nor personal data in the audit table."""
     base, headers_of, log = served
     loans = _with_personal_data(fresh_loans[10:15])
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -168,9 +188,16 @@ def test_a_real_server_logs_requests_but_no_personal_data(
         assert client.get("/docs").status_code == 200
     time.sleep(0.3)  # let the server flush its last access lines
     text = log.read_text()
-    assert "POST /v1/plan HTTP/1.1" in text
-    assert "PATCH /v1/actions/" in text
-    assert "serving model" in text
+    # Every log line is JSON; the rest is the command's banner before uvicorn starts.
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "loan_recovery.api.access"]
+    routes = {(line["method"], line["route"], line["status"]) for line in access}
+    assert ("POST", "/v1/plan", 200) in routes
+    assert ("PATCH", "/v1/actions/{action_id}", 200) in routes
+    assert ("GET", "/v1/loans/{loan_id}", 200) in routes
+    assert all(len(line["request_id"]) == 32 for line in access)
+    assert len({line["request_id"] for line in access}) == len(access)
+    assert any(line["message"].startswith("serving model") for line in lines)
     store = open_store(sqlite_url)
     try:
         with store.transaction() as session:
@@ -180,3 +207,5 @@ def test_a_real_server_logs_requests_but_no_personal_data(
     for marker in [*_markers(loans), *PLANTED_MARKERS]:
         assert marker not in text
         assert marker not in audited
+    for loan_id in _loan_ids(loans):
+        assert loan_id not in text

@@ -119,7 +119,7 @@ def test_a_field_check_failure_names_the_row_and_field(
     bad = {**fresh_loans[1], "Age": 5, "Gender": "M"}
     answer = _score(api, [fresh_loans[0], bad])
     assert answer.status_code == 422
-    problems = answer.json()["detail"]
+    problems = answer.json()["errors"]
     locations = {tuple(problem["loc"]) for problem in problems}
     assert ("body", "loans", 1, "Age") in locations
     assert ("body", "loans", 1, "Gender") in locations
@@ -134,7 +134,7 @@ def test_a_cross_field_failure_names_the_row_and_field_with_its_reason(
     bad["Outstanding_Loan_Amount"] = bad["Loan_Amount"] * 4
     answer = _score(api, [fresh_loans[0], fresh_loans[1], bad])
     assert answer.status_code == 422
-    (problem,) = answer.json()["detail"]
+    (problem,) = answer.json()["errors"]
     assert problem["loc"] == ["body", "loans", 2, schema.OUTSTANDING_LOAN_AMOUNT]
     assert problem["type"] == "outstanding_exceeds_limit"
     assert schema.OUTSTANDING_LOAN_AMOUNT in problem["msg"]
@@ -158,7 +158,7 @@ def test_schema_checks_come_from_the_column_specs(
     answer = _score(api, [{**fresh_loans[0], **change}])
     assert answer.status_code == 422
     assert {"loc": ["body", "loans", 0, where], "type": kind} in [
-        {"loc": problem["loc"], "type": problem["type"]} for problem in answer.json()["detail"]
+        {"loc": problem["loc"], "type": problem["type"]} for problem in answer.json()["errors"]
     ]
 
 
@@ -167,7 +167,7 @@ def test_a_missing_required_column_is_named(
 ) -> None:
     """Gives a loan without Days_Past_Due; expects 422 'missing' at that field."""
     loan = {key: value for key, value in fresh_loans[0].items() if key != schema.DAYS_PAST_DUE}
-    problems = _score(api, [loan]).json()["detail"]
+    problems = _score(api, [loan]).json()["errors"]
     assert {
         "loc": ["body", "loans", 0, schema.DAYS_PAST_DUE],
         "msg": "Field required",
@@ -206,20 +206,20 @@ def test_a_tenure_beyond_the_schema_is_refused(
     """Gives a 348,977-month tenure (its EMI formula overflows); expects 422 at that field."""
     answer = _score(api, [fresh_loans[1], {**fresh_loans[0], "Loan_Tenure": 348_977}])
     assert answer.status_code == 422
-    (problem,) = answer.json()["detail"]
+    (problem,) = answer.json()["errors"]
     assert problem["loc"] == ["body", "loans", 1, schema.LOAN_TENURE]
 
 
 def test_a_repeated_loan_id_is_refused(api: ApiClient, fresh_loans: list[dict[str, Any]]) -> None:
     """Gives the same Loan_ID twice (with and without snapshot dates); expects 422 at the repeat."""
     first, second = fresh_loans[0], {**fresh_loans[1], "Loan_ID": fresh_loans[0]["Loan_ID"]}
-    plain = _score(api, [first, second]).json()["detail"]
+    plain = _score(api, [first, second]).json()["errors"]
     assert plain[0]["loc"] == ["body", "loans", 1, schema.LOAN_ID]
     dated = _score(
         api, [{**first, "As_Of_Date": "2026-05-31"}, {**second, "As_Of_Date": "2026-06-30"}]
     )
     assert dated.status_code == 422
-    assert dated.json()["detail"][0]["type"] == "duplicate_loan_id"
+    assert dated.json()["errors"][0]["type"] == "duplicate_loan_id"
 
 
 def test_batches_over_the_limit_are_refused(
@@ -233,8 +233,8 @@ def test_batches_over_the_limit_are_refused(
     assert ok.json()["reason_method"] == "approximate"
     over = _score(api, fresh_loans[:1_001])
     assert over.status_code == 422
-    assert over.json()["detail"][0]["loc"] == ["body", "loans"]
-    assert over.json()["detail"][0]["type"] == "too_long"
+    assert over.json()["errors"][0]["loc"] == ["body", "loans"]
+    assert over.json()["errors"][0]["type"] == "too_long"
     assert _score(api, []).status_code == 422
 
 

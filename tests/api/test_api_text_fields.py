@@ -222,8 +222,8 @@ def test_the_app_answers_422_without_echoing_the_text(
     that field, before anything is stored, and the text nowhere in the answer."""
     answer = getattr(api.client, method)(path, json=body, headers=api.as_role(role))
     assert answer.status_code == 422, answer.text
-    detail = answer.json()["detail"]
-    assert [item["loc"] for item in detail] == [loc]
-    assert detail[0]["type"] == "string_pattern_mismatch"
+    errors = answer.json()["errors"]
+    assert [item["loc"] for item in errors] == [loc]
+    assert errors[0]["type"] == "string_pattern_mismatch"
     for value in ("Asha", "called", "STOP", "ops"):
         assert value not in answer.text

@@ -4,9 +4,13 @@ Stateless between requests, so several workers (``loan-recovery serve --workers 
 serve one database: each worker loads the registry's champion once at start-up, keeps it
 on ``app.state.api`` and scores every request with it. Routes live under ``/v1``;
 ``/health``, ``/ready`` and the OpenAPI document (``/docs``, ``/openapi.json``) are open,
-everything else needs an API key (see :mod:`loan_recovery.api.deps`). A request without
-one, with too many headers or with a body over its route's cap is refused before its body
-is read (:mod:`loan_recovery.api.limits`).
+everything else needs an API key (see :mod:`loan_recovery.api.deps`), ``/metrics`` too.
+A request without one, with too many headers or with a body over its route's cap is
+refused before its body is read (:mod:`loan_recovery.api.limits`).
+
+Middleware, outermost first: observability (request id, access line, latency;
+:mod:`loan_recovery.api.observe`), the error boundary, the request limits. Every error is
+a problem document (:mod:`loan_recovery.api.problems`).
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from loan_recovery import __version__
 from loan_recovery.api.deps import ApiState, single_valued_query
 from loan_recovery.api.early_warning import load_early_warning_serving
 from loan_recovery.api.errors import ErrorBoundaryMiddleware, install_error_handlers
 from loan_recovery.api.limits import RequestLimitsMiddleware, open_paths
-from loan_recovery.api.routes import admin, alerts, cases, contacts, health, scoring
-from loan_recovery.api.schemas import build_schemas
+from loan_recovery.api.observe import ObservabilityMiddleware, RouteTemplates
+from loan_recovery.api.problems import install_problem_openapi
+from loan_recovery.api.routes import admin, alerts, cases, contacts, health, metrics, scoring
+from loan_recovery.api.schemas import ApiSchemas, build_schemas
 from loan_recovery.api.scoring import ServingModels, load_serving_models, warm_up
 from loan_recovery.config import Settings, load_settings
 from loan_recovery.exceptions import LoanRecoveryError
@@ -122,21 +129,42 @@ def create_app(settings: Settings | None = None, *, models: ServingModels | None
         settings=settings, models=models, models_error=None if models else "models are loading"
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(single_valued_query)])
+    install_problem_openapi(app)
     batch = scoring.build_router(schemas)
-    v1.include_router(batch)
-    v1.include_router(cases.build_router(schemas))
-    v1.include_router(admin.router)
-    v1.include_router(alerts.build_router())
-    v1.include_router(contacts.router)
+    v1_routers = _v1_routers(schemas, batch)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(single_valued_query)])
+    for router in v1_routers:
+        v1.include_router(router)
     app.include_router(v1)
+    # The included routers' routes, by prefix: app.routes lists only the app's own.
+    mounted: list[tuple[str, list[BaseRoute]]] = [
+        ("", [*app.routes, *health.router.routes, *metrics.router.routes]),
+        *((v1.prefix, router.routes) for router in v1_routers),
+    ]
     app.add_middleware(
         RequestLimitsMiddleware,
         limits=settings.api.limits,
         batch_body_bytes=settings.api.max_body_bytes,
         batch_paths={v1.prefix + r.path for r in batch.routes if isinstance(r, APIRoute)},
-        open_paths=open_paths([*app.routes, *health.router.routes]),  # health: no prefix
+        open_paths=open_paths(mounted[0][1]),
     )
-    app.add_middleware(ErrorBoundaryMiddleware)  # added last: the outermost of the two
+    app.add_middleware(ErrorBoundaryMiddleware)
+    app.add_middleware(  # added last: the outermost, so it sees every answer
+        ObservabilityMiddleware,
+        metrics=app.state.api.metrics,
+        templates=RouteTemplates.of(mounted),
+    )
     return app
+
+
+def _v1_routers(schemas: ApiSchemas, batch: APIRouter) -> list[APIRouter]:
+    """The routers under ``/v1``, in matching order (``batch``: the scoring routes)."""
+    return [
+        batch,
+        cases.build_router(schemas),
+        admin.router,
+        alerts.build_router(),
+        contacts.router,
+    ]

@@ -33,6 +33,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from loan_recovery.api.metrics import ApiMetrics
 from loan_recovery.api.scoring import ServingModels
 from loan_recovery.config import Settings
 from loan_recovery.store import idempotency as stored_answers
@@ -85,6 +86,7 @@ class ApiState:
 
     ``store`` and ``models`` are filled by the lifespan; ``models_error`` says why the
     models did not load (the app still starts, ``/ready`` reports it, scoring answers 503).
+    ``metrics`` are this app's own (its registry reads the store and models above).
     """
 
     settings: Settings
@@ -93,6 +95,10 @@ class ApiState:
     models_error: str | None = "models are loading"
     #: The early-warning model behind ``GET /v1/alerts`` (set by the lifespan; optional).
     early_warning: EarlyWarningServing | None = None
+    metrics: ApiMetrics = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = ApiMetrics(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,14 @@ async def get_state(request: Request) -> ApiState:
 
 
 StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+async def get_metrics(state: StateDep) -> ApiMetrics:
+    """The app's metrics (routes count what they did, e.g. loans planned by action)."""
+    return state.metrics
+
+
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 
 
 async def get_settings(state: StateDep) -> Settings:

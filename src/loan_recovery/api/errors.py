@@ -1,29 +1,34 @@
 """Turning errors into HTTP answers: domain errors, bad input, oversized bodies, crashes.
 
 This is the only place that maps :class:`~loan_recovery.exceptions.LoanRecoveryError`
-subclasses to statuses. Every error answer is JSON ``{"detail": ...}``: a sentence, or for
-422 a list of ``{"loc", "msg", "type"}`` problems. A 422 never echoes the offending value
+subclasses to statuses. Every error answer is a problem document
+(:mod:`loan_recovery.api.problems`): ``detail`` is a sentence, and a 422 lists its
+``{"loc", "msg", "type"}`` problems in ``errors``. A 422 never echoes the offending value
 (it may be a borrower's phone number); the message names the field and the reason.
 
-Nothing a client sent is ever logged. An unexpected exception is answered with a 500 that
-holds only an error id, and logged with that id, its type and its stack frames but not its
-message: messages of library errors can quote input values.
+Nothing a client sent is ever logged, nor a path (it may hold a Loan_ID): log lines name
+the route's template. An unexpected exception is answered with a 500 that holds only the
+request id, and logged (with that id) by its type and stack frames but not its message:
+messages of library errors can quote input values.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from loan_recovery.api.observe import route_of
+from loan_recovery.api.problems import problem_response, send_problem, title_of
+from loan_recovery.api.request_id import current_request_id
 from loan_recovery.api.scoring import RejectedRowsError
 from loan_recovery.exceptions import (
     DataFileError,
@@ -61,7 +66,7 @@ def status_of(error: LoanRecoveryError) -> int:
     return status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def _problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+def field_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic's errors without ``input``/``ctx``/``url``: location, message and code."""
     return [
         {
@@ -73,24 +78,42 @@ def _problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-async def _request_invalid(_request: Request, error: Exception) -> JSONResponse:
+def invalid_detail(problems: int) -> str:
+    """The ``detail`` of a 422 whose problems are listed in ``errors``."""
+    return f"{problems} problem(s) in the request; each is listed in errors."
+
+
+async def _request_invalid(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    return JSONResponse(
-        {"detail": _problems(error.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    problems = field_problems(error.errors())
+    return problem_response(
+        request.scope,
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        invalid_detail(len(problems)),
+        errors=problems,
     )
 
 
-async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Every ``HTTPException`` (the routes', and Starlette's 404 and 405), headers kept."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code < status.HTTP_400_BAD_REQUEST:  # pragma: no cover - never raised
+        return Response(status_code=error.status_code, headers=error.headers)
+    detail = error.detail if isinstance(error.detail, str) else title_of(error.status_code)
+    return problem_response(request.scope, error.status_code, detail, headers=error.headers)
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LoanRecoveryError)
     code = status_of(error)
     if isinstance(error, RejectedRowsError):
-        return JSONResponse({"detail": error.errors}, status_code=code)
+        return problem_response(request.scope, code, str(error), errors=error.errors)
     if code == status.HTTP_503_SERVICE_UNAVAILABLE:
         logger.warning("503: %s", error)
-    return JSONResponse({"detail": str(error)}, status_code=code)
+    return problem_response(request.scope, code, str(error))
 
 
-async def _database_error(request: Request, error: Exception) -> JSONResponse:
+async def _database_error(request: Request, error: Exception) -> Response:
     """Driver errors: no statement, parameter or server text reaches the client."""
     if isinstance(error, sqlalchemy.exc.IntegrityError):
         code, text = status.HTTP_409_CONFLICT, "the request conflicts with stored data."
@@ -105,38 +128,23 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
     logger.warning(
         "%s %s: database error %s (%s)",
         request.method,
-        request.url.path,
+        route_of(request.scope),
         type(error).__name__,
         type(orig).__name__,
     )
-    return JSONResponse({"detail": text}, status_code=code)
+    return problem_response(request.scope, code, text)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers of validation, domain and database errors on ``app``."""
+    """Register the handlers of HTTP, validation, domain and database errors on ``app``."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(LoanRecoveryError, _domain_error)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
 
 
-async def send_json(
-    send: Send, status_code: int, detail: str, headers: Mapping[str, str] | None = None
-) -> None:
-    """Send ``{"detail": detail}`` straight through ASGI ``send``.
-
-    For middleware that answers outside FastAPI's handlers (an error boundary, a request
-    refused by its head), so their answers keep the shape of every other error.
-    """
-    response = JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
-    await response({"type": "http"}, _no_receive, send)
-
-
-async def _no_receive() -> Message:  # pragma: no cover - responses never read the request
-    return {"type": "http.disconnect"}
-
-
 class ErrorBoundaryMiddleware:
-    """Answer any unexpected exception with a JSON 500 and log it without its message.
+    """Answer any unexpected exception with a 500 problem and log it without its message.
 
     Starlette's own last-resort handler would re-raise the exception to the server, which
     logs it with its message; this boundary sits inside it and stops it.
@@ -160,19 +168,19 @@ class ErrorBoundaryMiddleware:
         try:
             await self.app(scope, receive, tracked)
         except Exception as error:
-            error_id = uuid.uuid4().hex[:12]
             frames = "".join(traceback.format_tb(error.__traceback__))
             logger.error(
-                "unexpected %s in %s %s (error id %s); frames:\n%s",
+                "unexpected %s in %s %s; frames:\n%s",
                 type(error).__name__,
                 scope.get("method", ""),
-                scope.get("path", ""),
-                error_id,
+                route_of(scope),
                 frames,
             )
             if not started:
-                await send_json(
+                await send_problem(
+                    scope,
                     send,
                     status.HTTP_500_INTERNAL_SERVER_ERROR,
-                    f"internal error (error id {error_id}); the server log has details.",
+                    f"internal error; the server log has the details under request id "
+                    f"{current_request_id()}.",
                 )

@@ -35,7 +35,7 @@ from loan_recovery.api.deps import (
     KEY_REQUIRED,
     get_principal,
 )
-from loan_recovery.api.errors import send_json
+from loan_recovery.api.problems import send_problem
 from loan_recovery.config import HttpLimitsSettings
 from loan_recovery.store.apikeys import KEY_PREFIX
 
@@ -99,19 +99,23 @@ class RequestLimitsMiddleware:
         head = _Head.read(scope)
         too_large = self._head_too_large(head)
         if too_large is not None:
-            await _refuse(send, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, too_large, head, _CLOSE)
+            await _refuse(
+                scope, send, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, too_large, head, _CLOSE
+            )
             return
         path: str = scope["path"]
         if path not in self.open_paths:
             problem = head.key_problem()
             if problem is not None:
-                await _refuse(send, HTTPStatus.UNAUTHORIZED, problem, head, AUTH_CHALLENGE)
+                await _refuse(scope, send, HTTPStatus.UNAUTHORIZED, problem, head, AUTH_CHALLENGE)
                 return
         limit = (
             self.batch_body_bytes if path in self.batch_paths else self.limits.max_record_body_bytes
         )
         if head.length is not None and head.length > limit:
-            await _refuse(send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, body_too_large(limit), head)
+            await _refuse(
+                scope, send, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, body_too_large(limit), head
+            )
             return
         if not head.has_body:
             await self.app(scope, receive, send)
@@ -199,15 +203,17 @@ class _Head:
 
 
 async def _refuse(
+    scope: Scope,
     send: Send,
     status: HTTPStatus,
     detail: str,
     head: _Head,
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    """Answer before the body is read; close the connection when there is one to skip."""
+    """Answer (a problem) before the body is read; close the connection when there is a
+    body to skip."""
     extra = {**(headers or {}), **(_CLOSE if head.has_body else {})}
-    await send_json(send, status.value, detail, extra)
+    await send_problem(scope, send, status.value, detail, extra)
 
 
 def _limited_body(receive: Receive, limit: int, timeout: float) -> Receive:

@@ -520,20 +520,6 @@ class Readiness(BaseModel):
     early_warning_version: str | None = None
 
 
-class ErrorItem(BaseModel):
-    """One problem of a request: where (``loc``), what (``msg``) and its code (``type``)."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class ErrorBody(BaseModel):
-    """Every error response: a sentence, or a list of field problems (422)."""
-
-    detail: str | list[ErrorItem]
-
-
 # --- the set an app is built with -------------------------------------------------------------
 @dataclass(frozen=True)
 class ApiSchemas:

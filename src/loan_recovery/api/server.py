@@ -11,6 +11,9 @@ buffers, httptools does not (a 64 MiB header cost the server 130 MB and was answ
 200). :class:`HeadLimitedH11Protocol` adds deadlines on slow clients. What a request
 may carry once its head is parsed is checked by :mod:`loan_recovery.api.limits`; every
 limit comes from ``api.limits`` in the settings (``docs/http-limits.md``).
+
+Logs are JSON lines (:func:`loan_recovery.api.logs.log_config`); the access line is the
+app's own (it names route templates, not paths), so uvicorn's is always off.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from loan_recovery.api.logs import log_config
+from loan_recovery.api.request_id import REQUEST_ID_HEADER, new_request_id
 from loan_recovery.config import CONFIG_FILE_ENV, HttpLimitsSettings, Settings
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.store.db import open_store
@@ -38,6 +42,10 @@ from loan_recovery.store.db import open_store
 #: What uvicorn imports in each worker (called with no arguments: ``factory=True``).
 APP_FACTORY = "loan_recovery.api.app:create_app"
 MODELS_DIR_ENV = "LOAN_RECOVERY_MODELS_DIR"
+#: :mod:`loan_recovery.api.problems`' media type and blank type, repeated so that module
+#: (and FastAPI) stays out of the command line's process.
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+BLANK_PROBLEM_TYPE = "about:blank"
 
 logger = logging.getLogger("loan_recovery.api")
 
@@ -83,7 +91,7 @@ def run_server(
         port=port,
         workers=workers,
         log_config=log_config(log_level, access_log=access_log),
-        access_log=access_log,
+        access_log=False,  # the app writes its own access line (no paths in it)
         server_header=False,
         http=head_limited_protocol(limits.header_timeout),
         h11_max_incomplete_event_size=limits.max_header_bytes,
@@ -153,7 +161,6 @@ class HeadLimitedH11Protocol(H11Protocol):
         """431 when h11 refused the head for its size, else uvicorn's 400."""
         limit = self.config.h11_max_incomplete_event_size
         if limit is not None and len(self.conn.trailing_data[0]) > limit:
-            logger.warning("request head over %s bytes from %s: 431", f"{limit:,}", self.client)
             self._answer_and_close(
                 HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                 f"the request line and headers are over the limit of {limit:,} bytes.",
@@ -189,24 +196,45 @@ class HeadLimitedH11Protocol(H11Protocol):
         if not self._reading_unasked():
             return
         if self.conn.their_state is h11.IDLE and self._pending():
-            logger.info(
-                "request head not received within %g s from %s: 408",
-                self.header_timeout,
-                self.client,
-            )
             self._answer_and_close(
                 HTTPStatus.REQUEST_TIMEOUT,
                 f"the request head did not arrive within {self.header_timeout:g} s.",
+                level=logging.INFO,
             )
         else:  # nothing sent yet, or the response already went out: just hang up
             self.transport.close()
 
-    def _answer_and_close(self, status: HTTPStatus, detail: str) -> None:
-        body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
+    def _answer_and_close(
+        self, status: HTTPStatus, detail: str, *, level: int = logging.WARNING
+    ) -> None:
+        """Answer a head that was never read whole with a problem document, and hang up.
+
+        The fields of :class:`loan_recovery.api.problems.Problem` but ``instance`` (no
+        path was read), written here so the command line never imports FastAPI; a fresh
+        request id joins the answer to its log line (logged at ``level``).
+        """
+        request_id = new_request_id()
+        logger.log(
+            level,
+            "request head from %s refused with %s: %s",
+            self.client,
+            status.value,
+            detail,
+            extra={"request_id": request_id, "status": status.value},
+        )
+        problem = {
+            "type": BLANK_PROBLEM_TYPE,
+            "title": status.phrase,
+            "status": status.value,
+            "detail": detail,
+            "request_id": request_id,
+        }
+        body = json.dumps(problem, separators=(",", ":")).encode()
         head = (
             f"HTTP/1.1 {status.value} {status.phrase}\r\n"
-            "content-type: application/json\r\n"
+            f"content-type: {PROBLEM_MEDIA_TYPE}\r\n"
             f"content-length: {len(body)}\r\n"
+            f"{REQUEST_ID_HEADER.lower()}: {request_id}\r\n"
             "connection: close\r\n\r\n"
         )
         self.transport.write(head.encode("ascii") + body)

@@ -1,10 +1,14 @@
-"""The error answers routes declare in the OpenAPI document (every body is ``ErrorBody``)."""
+"""The error answers routes declare in the OpenAPI document (every body is a ``Problem``).
+
+:func:`loan_recovery.api.problems.install_problem_openapi` files them under
+``application/problem+json``, the media type they are sent with.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from loan_recovery.api.schemas import ErrorBody
+from loan_recovery.api.problems import Problem
 
 _TEXT: dict[int, str] = {
     400: "The body cannot be read (not UTF-8 text)",
@@ -13,7 +17,7 @@ _TEXT: dict[int, str] = {
     404: "Not found",
     409: "Conflicts with the stored state",
     413: "Request body over the configured size limit",
-    422: "Invalid request: each problem with its location and reason",
+    422: "Invalid request: each problem with its location and reason in errors",
     428: "No Idempotency-Key header, and the server requires one on creating requests",
     500: "Unexpected error (only an error id; details in the server log)",
     503: "Models not loaded, or database unavailable",
@@ -27,7 +31,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     reads none, and the server refuses an unreadable or oversized one before routing.
     """
     return {
-        code: {"model": ErrorBody, "description": _TEXT[code]}
+        code: {"model": Problem, "description": _TEXT[code]}
         for code in sorted({*codes, 400, 413, 422, 500, 503})
     }
 

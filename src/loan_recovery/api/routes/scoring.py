@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from loan_recovery.api.deps import (
     Agent,
     IdempotencyDep,
+    MetricsDep,
     ModelsDep,
     Principal,
     SessionDep,
@@ -37,6 +38,7 @@ from loan_recovery.api.deps import (
 from loan_recovery.api.routes.responses import AUTHENTICATED, IDEMPOTENT, errors
 from loan_recovery.api.schemas import ApiSchemas
 from loan_recovery.api.scoring import ScoredBatch, ServingModels, response_json, score_records
+from loan_recovery.data import schema
 from loan_recovery.store.audit import audit_scoring
 from loan_recovery.store.plans import store_plan
 
@@ -101,13 +103,14 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
         settings: SettingsDep,
         session: SessionDep,
         idempotency: IdempotencyDep,
+        metrics: MetricsDep,
     ) -> Response:
         """Score the loans and store them, their scores and planned actions as one run.
 
         Role: agent or admin. Loans are upserted by Loan_ID; a loan whose recommended
         action is already open keeps it, other planned actions are superseded. Send an
         Idempotency-Key: a retry with the same key and body gets the first run's answer
-        and stores no second run.
+        and stores no second run (nor counts its loans again in the metrics).
         """
         scored = score_records(records(batch), models, settings)
         # Claimed after scoring, so no connection is held while the loans are scored.
@@ -122,6 +125,7 @@ def build_router(schemas: ApiSchemas) -> APIRouter:
             loans=scored.table,
             model_details=models.details,
         )
+        metrics.count_planned(scored.plan.worklist[schema.RECOMMENDED_ACTION].astype(str))
         counts = stored.loans
         body = payload(models, scored)
         body["stored"] = {
