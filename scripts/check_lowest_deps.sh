@@ -48,6 +48,7 @@ TESTS=(
   tests/test_cli_profile.py
   tests/test_config.py
   tests/test_docs.py
+  tests/test_docs_links.py
   tests/test_examples.py
   tests/test_features.py
   tests/test_finance.py
