@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -82,7 +82,11 @@ class DaskBatches:
         task: BatchTask[T],
         inputs: list[BatchInput],
     ) -> Iterator[T]:
-        """Submit every batch, then hand the outcomes over in order as they complete."""
+        """Submit every batch, then hand the outcomes over in order as they complete.
+
+        An outcome is fetched as soon as its task ends, so a worker frees it at once; the
+        driver keeps the compact outcomes that arrive ahead of their turn.
+        """
         from distributed import as_completed
 
         futures = {
@@ -92,15 +96,16 @@ class DaskBatches:
             for (first, rows), batch in zip(starts, inputs, strict=True)
         }
         stream.progress.start(stream.book.total)
-        ready: dict[int, Any] = {}
+        ready: dict[int, T] = {}
         following = 0
         try:
             for future in as_completed(futures):
                 index = futures[future]
-                ready[index] = future
+                ready[index] = future.result()
+                future.release()
                 stream.progress.advance(starts[index][1])
                 while following in ready:
-                    yield ready.pop(following).result()
+                    yield ready.pop(following)
                     following += 1
         finally:
             self.client.cancel(list(futures))
