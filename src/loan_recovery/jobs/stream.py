@@ -222,12 +222,19 @@ class BookStream:
             self.progress.stage(f"{rows:,} rows ({rate:,.0f} rows/s)")
 
 
-def checked_rows(
+def validate_batch(
     raw: pd.DataFrame, batch: BatchInput, settings: Settings, require_label: bool = False
+) -> ValidationResult:
+    """A batch validated as part of its book: a key an earlier batch met is a repeat."""
+    return validate_frame(raw, settings=settings, require_label=require_label, seen=batch.seen)
+
+
+def checked_rows(
+    raw: pd.DataFrame, batch: BatchInput, settings: Settings
 ) -> tuple[ValidationResult, pd.DataFrame]:
-    """A batch validated (with the earlier batches' keys) and its rows to plan: the
-    accepted rows that are their loan's latest snapshot."""
-    result = validate_frame(raw, settings=settings, require_label=require_label, seen=batch.seen)
+    """A batch validated and its rows to plan: the accepted rows that are their loan's
+    latest snapshot."""
+    result = validate_batch(raw, batch, settings)
     return result, current_rows(result.table, accepted_lines(raw, result), batch.latest)
 
 
@@ -278,8 +285,7 @@ def stream_validate(
 def _validate_task(
     raw: pd.DataFrame, batch: BatchInput, *, settings: Settings, require_label: bool
 ) -> BatchCheck:
-    result = validate_frame(raw, settings=settings, require_label=require_label, seen=batch.seen)
-    return BatchCheck.of(result)
+    return BatchCheck.of(validate_batch(raw, batch, settings, require_label))
 
 
 def open_stream(
@@ -353,7 +359,7 @@ def _snapshot_keys(
     raw: pd.DataFrame, batch: BatchInput, *, settings: Settings
 ) -> tuple[npt.NDArray[Any], ...]:
     """Per accepted row: its Loan_ID's two hashes, whether it is dated, the date, its line."""
-    result = validate_frame(raw, settings=settings, seen=batch.seen)
+    result = validate_batch(raw, batch, settings)
     table = result.table
     first, second = key_hashes(table[schema.LOAN_ID].to_numpy(dtype=object), None)
     dates = table[schema.AS_OF_DATE]
