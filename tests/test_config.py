@@ -157,3 +157,49 @@ def test_missing_config_file(tmp_path: Path) -> None:
     """Gives a path that does not exist; expects ConfigError saying so."""
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_display_defaults_to_indian_rupees_in_lakh_groups() -> None:
+    """Gives no file; expects en_IN, INR and grouped amounts, and India's public holidays
+    (no state's, no extra dates) as no-contact days."""
+    settings = load_settings()
+    assert (settings.display.locale, settings.display.currency) == ("en_IN", "INR")
+    assert settings.display.units == "grouped"
+    assert settings.notify.holiday_country == "IN"
+    assert settings.notify.holiday_subdivisions == ()
+    assert settings.notify.holidays == ()
+
+
+def test_display_and_holidays_from_a_file(tmp_path: Path) -> None:
+    """Gives [display] and [notify] holiday settings; expects them read and normalised."""
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        '[display]\nlocale = "de-DE"\ncurrency = "eur"\nunits = "crore_lakh"\n'
+        '[notify]\nholiday_subdivisions = ["mh", "KA"]\nholidays = ["2026-12-24"]\n'
+    )
+    settings = load_settings(config)
+    assert (settings.display.locale, settings.display.currency) == ("de_DE", "EUR")
+    assert settings.display.units == "crore_lakh"
+    assert settings.notify.holiday_subdivisions == ("MH", "KA")
+    assert str(settings.notify.holidays[0]) == "2026-12-24"
+    off = load_settings(config, notify={"holiday_country": "", "holiday_subdivisions": []})
+    assert off.notify.holiday_country is None
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[display]\nlocale = "xx_YY"\n', "display.locale"),
+        ('[display]\ncurrency = "RUPEE"\n', "display.currency"),
+        ('[display]\nunits = "millions"\n', "display.units"),
+        ('[dashboard]\ncurrency_symbol = "Rs"\n', "currency_symbol moved to \\[display\\]"),
+        ('[notify]\ncurrency_symbol = "Rs"\n', "currency_symbol moved to \\[display\\]"),
+        ('[notify]\nholiday_subdivisions = ["Atlantis"]\n', "not subdivisions of IN"),
+    ],
+)
+def test_invalid_display_settings_name_the_field(tmp_path: Path, text: str, fragment: str) -> None:
+    """Gives a bad [display] or an old currency_symbol; expects ConfigError saying what."""
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(config)

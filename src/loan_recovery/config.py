@@ -824,8 +824,75 @@ class ApiSettings(BaseModel):
     )
 
 
+#: The two ways amounts are written: every digit grouped, or large ones in crores and lakhs.
+MoneyUnits = Literal["grouped", "crore_lakh"]
+
+
+class DisplaySettings(BaseModel):
+    """How amounts read wherever a person sees them: dashboard, command-line tables, Excel
+    downloads and reminders, all through :mod:`loan_recovery.money`.
+
+    ``en_IN`` is the default because an Indian lender reads ₹12,45,35,69,501 (thousands,
+    then lakhs and crores in pairs of digits) at a glance, where 12,453,569,501 has to be
+    counted out. Any CLDR locale and ISO 4217 currency works (``en_US`` with ``USD``,
+    ``de_DE`` with ``EUR``); the symbol and its place come from the locale.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    locale: str = Field(
+        default="en_IN",
+        description="CLDR locale of digits, separators and grouping: en_IN, hi_IN, en_US, de_DE.",
+    )
+    currency: str = Field(
+        default="INR",
+        description="ISO 4217 code of every amount; its symbol comes from the locale.",
+    )
+    units: MoneyUnits = Field(
+        default="grouped",
+        description="grouped: ₹12,45,35,69,501. crore_lakh: ₹1,245.36 crore and ₹12.45 lakh on "
+        "screens and command-line tables (below a lakh stays grouped); reminders and Excel "
+        "cells always carry the exact amount.",
+    )
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError  # only when a locale is configured
+
+        try:
+            return str(Locale.parse(value.replace("-", "_")))
+        except (UnknownLocaleError, ValueError, TypeError):
+            raise ValueError(
+                f"must be a CLDR locale such as en_IN, en_US or de_DE; got {value!r}."
+            ) from None
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        from babel.numbers import list_currencies
+
+        code = value.strip().upper()
+        if code not in list_currencies():
+            raise ValueError(
+                f"must be an ISO 4217 currency code such as INR or USD; got {value!r}."
+            )
+        return code
+
+
+def _currency_symbol_moved(data: Any) -> Any:
+    """A settings file from before ``[display]`` fails with where the setting went."""
+    if isinstance(data, Mapping) and "currency_symbol" in data:
+        raise ValueError(
+            "currency_symbol moved to [display]: set display.currency to an ISO 4217 code "
+            "(INR, USD); the symbol and its place come from display.locale."
+        )
+    return data
+
+
 class DashboardSettings(BaseModel):
-    """The Streamlit dashboard: where it listens, what it shows first, how money reads."""
+    """The Streamlit dashboard: where it listens and what it shows first (amounts read as
+    ``[display]`` says)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -839,7 +906,6 @@ class DashboardSettings(BaseModel):
         description="Payment history the Alerts page scores with the portfolio; default the "
         "demo's (only when data_file is unset too, so loans and history always match).",
     )
-    currency_symbol: str = Field(default="₹", max_length=4)
     band_colours: dict[str, str] = Field(
         default_factory=lambda: {
             "Low": "#2e7d32",
@@ -854,6 +920,11 @@ class DashboardSettings(BaseModel):
         default=5_000, ge=500, description="History and fresh loans the strategy lab simulates."
     )
     strategy_lab_seed: int = 7
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_currency_symbol(cls, data: Any) -> Any:
+        return _currency_symbol_moved(data)
 
 
 class SmtpSettings(BaseModel):
@@ -924,8 +995,20 @@ class NotifySettings(BaseModel):
         default=7, ge=1, description="Contact attempts per loan in any rolling window."
     )
     attempt_window_days: int = Field(default=7, ge=1, description="The rolling window, days.")
+    holiday_country: str | None = Field(
+        default="IN",
+        description="ISO 3166-1 country whose public holidays (the `holidays` package, every "
+        "year) are no-contact days, by the borrower's local date; blank: only `holidays`.",
+    )
+    holiday_subdivisions: tuple[str, ...] = Field(
+        default=(),
+        description="States or territories of holiday_country whose own holidays are "
+        "no-contact days too (India: MH, KA, TN, DL, ...); a date of any of them is skipped.",
+    )
     holidays: tuple[date, ...] = Field(
-        default=(), description="Dates (borrower's local calendar) with no contact at all."
+        default=(),
+        description="Extra no-contact dates the lender adds (borrower's local calendar), on "
+        "top of the public holidays.",
     )
     default_time_zone: str = Field(
         default="Asia/Kolkata",
@@ -945,7 +1028,6 @@ class NotifySettings(BaseModel):
         "suggested action is reminder (its own outbox key and audit trail).",
     )
     lender_name: str = Field(default="Your lender", description="Signature of every reminder.")
-    currency_symbol: str = Field(default="₹", max_length=4)
     pay_within_days: int = Field(
         default=7,
         ge=0,
@@ -980,6 +1062,45 @@ class NotifySettings(BaseModel):
                 f"must be an IANA time zone such as Asia/Kolkata; got {value!r}."
             ) from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_currency_symbol(cls, data: Any) -> Any:
+        return _currency_symbol_moved(data)
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _country_code(cls, value: str | None) -> str | None:
+        """Blank means none: a TOML file has no null, so ``holiday_country = ""`` turns
+        public holidays off."""
+        return (value.strip().upper() or None) if value is not None else None
+
+    @field_validator("holiday_subdivisions")
+    @classmethod
+    def _subdivision_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(code.strip().upper() for code in value))
+
+    @model_validator(mode="after")
+    def _known_holiday_calendar(self) -> NotifySettings:
+        if self.holiday_country is None:
+            if self.holiday_subdivisions:
+                raise ValueError("holiday_subdivisions need a holiday_country.")
+            return self
+        import holidays  # only when public holidays are configured
+
+        supported = holidays.list_supported_countries()
+        if self.holiday_country not in supported:
+            raise ValueError(
+                f"holiday_country must be a country the holidays package knows (IN, US, GB, "
+                f"...); got {self.holiday_country!r}."
+            )
+        unknown = sorted(set(self.holiday_subdivisions) - set(supported[self.holiday_country]))
+        if unknown:
+            raise ValueError(
+                f"holiday_subdivisions {unknown} are not subdivisions of {self.holiday_country}; "
+                f"known: {', '.join(supported[self.holiday_country])}."
+            )
+        return self
 
     @model_validator(mode="after")
     def _hours_in_order(self) -> NotifySettings:
@@ -1064,6 +1185,7 @@ class Settings(BaseSettings):
     strategy: StrategySettings = StrategySettings()
     economics: EconomicsSettings = EconomicsSettings()
     early_warning: EarlyWarningSettings = EarlyWarningSettings()
+    display: DisplaySettings = DisplaySettings()
     dashboard: DashboardSettings = DashboardSettings()
     database_url: str | None = Field(
         default=None,

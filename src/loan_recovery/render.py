@@ -2,7 +2,9 @@
 
 Kept apart from ``cli.py`` so the command functions stay thin and the tables can be
 reused (and tested) on their own. Personal data is masked here, before it can reach a
-terminal or a log.
+terminal or a log. Amounts and counts are written by :class:`~loan_recovery.money.MoneyFormat`
+(``money=``; default ``en_IN``): whole currency units in totals, the currency named once in
+the column header rather than on every cell.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rich.text import Text
 from loan_recovery.data import schema
 from loan_recovery.jobs.evaluate import EvaluationReport, PolicyReport
 from loan_recovery.models.registry import VersionInfo
+from loan_recovery.money import MoneyFormat
 from loan_recovery.portfolio import PortfolioSummary
 from loan_recovery.strategy.policy import BAU, LEARNED, CapacityPlan
 
@@ -68,12 +71,9 @@ LEADING_POLICIES: tuple[str, ...] = (LEARNED, BAU)
 _MASK = "***"
 
 
-def _money(value: float) -> str:
-    """Compact amount: 12.45B, 3.20M, 950K; tables of portfolio totals stay narrow."""
-    for divisor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= divisor:
-            return f"{value / divisor:,.2f}{suffix}"
-    return f"{value:,.0f}"
+def _format(money: MoneyFormat | None) -> MoneyFormat:
+    """The caller's format, else the default display (en_IN, INR, grouped)."""
+    return money if money is not None else MoneyFormat()
 
 
 def _percent(value: float) -> str:
@@ -97,21 +97,24 @@ def validation_payload(result: ValidationCounts) -> dict[str, Any]:
     }
 
 
-def validation_tables(result: ValidationCounts, source: str) -> Group:
+def validation_tables(
+    result: ValidationCounts, source: str, *, money: MoneyFormat | None = None
+) -> Group:
     """Counts, rejections by reason and the first examples, as rich tables."""
+    count = _format(money).number
     counts = Table(title=f"Validation of {source}", show_header=True)
     counts.add_column("rows read", justify="right")
     counts.add_column("accepted", justify="right", style="green")
     counts.add_column("rejected", justify="right", style="red")
-    counts.add_row(f"{result.rows_read:,}", f"{result.accepted:,}", f"{result.rejected:,}")
+    counts.add_row(count(result.rows_read), count(result.accepted), count(result.rejected))
     parts: list[Table] = [counts]
     reasons = result.reason_counts()
     if reasons:
         by_reason = Table(title="Rejected rows by reason")
         by_reason.add_column("reason")
         by_reason.add_column("rows", justify="right")
-        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
-            by_reason.add_row(reason, f"{count:,}")
+        for reason, rows in sorted(reasons.items(), key=lambda item: -item[1]):
+            by_reason.add_row(reason, count(rows))
         parts.append(by_reason)
         examples = Table(title=f"First {EXAMPLES_SHOWN} problems")
         for header in ("line", "column", "reason", "message"):
@@ -127,13 +130,13 @@ def validation_tables(result: ValidationCounts, source: str) -> Group:
     warnings = result.warning_counts()
     if warnings:
         by_warning = Table(
-            title=f"{sum(warnings.values()):,} warning(s): loans kept, the detail not used",
+            title=f"{count(sum(warnings.values()))} warning(s): loans kept, the detail not used",
             caption="An unusable email or phone turns that channel off; a bad language is en.",
         )
         by_warning.add_column("reason")
         by_warning.add_column("rows", justify="right")
-        for reason, count in sorted(warnings.items(), key=lambda item: -item[1]):
-            by_warning.add_row(reason, f"{count:,}")
+        for reason, rows in sorted(warnings.items(), key=lambda item: -item[1]):
+            by_warning.add_row(reason, count(rows))
         parts.append(by_warning)
     return Group(*parts)
 
@@ -156,7 +159,7 @@ def versions_table(versions: list[VersionInfo]) -> Table:
     return table
 
 
-def plan_summary_table(plan: PlanTotals) -> Group:
+def plan_summary_table(plan: PlanTotals, *, money: MoneyFormat | None = None) -> Group:
     """Action mix with expected recovered, cost, net and uplift, then the plan's value.
 
     The plan decides on uplift over leaving a loan alone, so the totals say what it is
@@ -164,27 +167,47 @@ def plan_summary_table(plan: PlanTotals) -> Group:
     the work itself brings in) and its gain over the baseline (the lender's current rule),
     the comparison a manager has to justify a change with.
     """
+    fmt = _format(money)
     summary = plan.summary()
     table = Table(title=f"Recovery plan ({plan.policy})")
-    headers = (
-        "action",
-        "loans",
-        "expected recovered",
-        "expected cost",
-        "expected net",
-        "uplift over hold",
-    )
-    for header in headers:
-        table.add_column(header, justify="right" if header != "action" else "left")
+    table.add_column("action")
+    table.add_column("loans", justify="right")
+    for header in ("expected recovered", "expected cost", "expected net", "uplift over hold"):
+        table.add_column(f"{header} ({fmt.symbol})", justify="right")
     for action, row in summary.iterrows():
         table.add_row(
             str(action),
-            f"{int(row[schema.LOANS]):,}",
-            _money(float(row[schema.EXPECTED_RECOVERED])),
-            _money(float(row[schema.EXPECTED_COST])),
-            _money(float(row[schema.EXPECTED_NET_RECOVERY])),
-            _money(float(row[schema.EXPECTED_UPLIFT])),
+            fmt.number(int(row[schema.LOANS])),
+            *(
+                _whole(fmt, row[column])
+                for column in (
+                    schema.EXPECTED_RECOVERED,
+                    schema.EXPECTED_COST,
+                    schema.EXPECTED_NET_RECOVERY,
+                    schema.EXPECTED_UPLIFT,
+                )
+            ),
         )
+    parts: list[Table] = [table, _plan_value_table(plan, fmt)]
+    capacity = plan.capacity_plan
+    if capacity is not None and capacity.shadow_prices:
+        prices = Table(title="Shadow prices (value of one more unit)")
+        prices.add_column("constraint")
+        prices.add_column(f"value ({fmt.symbol})", justify="right")
+        for name, price in capacity.shadow_prices.items():
+            # a unit price, not a total: the budget's is a fraction of a rupee per rupee
+            prices.add_row(name, fmt.amount(price, decimals=2, symbol=False, exact=True))
+        parts.append(prices)
+    return Group(*parts)
+
+
+def _whole(money: MoneyFormat, value: float) -> str:
+    """A total in whole currency units without the symbol (the header names it)."""
+    return money.amount(float(value), symbol=False)
+
+
+def _plan_value_table(plan: PlanTotals, money: MoneyFormat) -> Table:
+    """What the plan is worth: its net, holding everything, the baseline, and the gains."""
     totals = plan.totals()
     baseline = totals["baseline_expected_net"]
     gain = totals["gain_over_baseline"]
@@ -192,27 +215,19 @@ def plan_summary_table(plan: PlanTotals) -> Group:
     incremental = totals["incremental_net"]
     value = Table(title=f"Value of the plan ({plan.policy})")
     value.add_column("measure")
-    value.add_column("expected", justify="right")
-    value.add_row("net recovery", _money(totals["expected_net"]))
-    value.add_row("net recovery if every loan is left alone (hold)", _money(left_alone))
+    value.add_column(f"expected ({money.symbol})", justify="right")
+    value.add_row("net recovery", _whole(money, totals["expected_net"]))
+    value.add_row("net recovery if every loan is left alone (hold)", _whole(money, left_alone))
     value.add_row(
         "incremental net over holding everything",
-        f"{_money(incremental)}{_share(incremental, left_alone)}",
+        f"{_whole(money, incremental)}{_share(incremental, left_alone)}",
     )
-    value.add_row(f"net recovery of the {plan.baseline_policy} baseline", _money(baseline))
+    value.add_row(f"net recovery of the {plan.baseline_policy} baseline", _whole(money, baseline))
     value.add_row(
-        f"gain over the {plan.baseline_policy} baseline", f"{_money(gain)}{_share(gain, baseline)}"
+        f"gain over the {plan.baseline_policy} baseline",
+        f"{_whole(money, gain)}{_share(gain, baseline)}",
     )
-    parts: list[Table] = [table, value]
-    capacity = plan.capacity_plan
-    if capacity is not None and capacity.shadow_prices:
-        prices = Table(title="Shadow prices (value of one more unit)")
-        prices.add_column("constraint")
-        prices.add_column("value", justify="right")
-        for name, price in capacity.shadow_prices.items():
-            prices.add_row(name, f"{price:,.2f}")
-        parts.append(prices)
-    return Group(*parts)
+    return value
 
 
 def _share(change: float, base: float) -> str:
@@ -235,7 +250,7 @@ def _ranked_policies(result: EvaluationReport) -> list[tuple[str, PolicyReport]]
     return [*first, *rest]
 
 
-def evaluation_table(result: EvaluationReport) -> Group:
+def evaluation_table(result: EvaluationReport, *, money: MoneyFormat | None = None) -> Group:
     """Every policy's true value against BAU and its off-policy (DR) estimate with its interval.
 
     Per policy: true net recovery, what it adds over holding every loan, its change over
@@ -245,18 +260,19 @@ def evaluation_table(result: EvaluationReport) -> Group:
     and the BAU rule (reconstructed from the history, or the configured one), so a reader
     knows what "bau" stands for.
     """
+    fmt = _format(money)
     capacity = " under BAU's capacity" if result.same_capacity else ""
     table = Table(
-        title=f"Policies on {result.loans:,} fresh simulated loans (seed {result.seed})"
+        title=f"Policies on {fmt.number(result.loans)} fresh simulated loans (seed {result.seed})"
         f"{capacity}: true values, and DR estimates from the logged history"
     )
     headers = (
         "policy",
-        "net recovery",
-        "incremental net over hold",
+        f"net recovery ({fmt.symbol})",
+        f"incremental net over hold ({fmt.symbol})",
         f"vs {BAU}",
         f"oracle capture vs {BAU}",
-        "DR [95% interval]",
+        f"DR [95% interval] ({fmt.symbol})",
         f"P(beats {BAU})",
     )
     for header in headers:
@@ -265,16 +281,18 @@ def evaluation_table(result: EvaluationReport) -> Group:
         low, high = report.dr_ci95
         table.add_row(
             name,
-            _money(report.value.net_recovery),
-            _money(report.incremental_net),
+            _whole(fmt, report.value.net_recovery),
+            _whole(fmt, report.incremental_net),
             _signed_percent(report.vs_bau),
             "n/a" if not math.isfinite(report.capture) else f"{report.capture:.1%}",
-            f"{_money(report.dr)} [{_money(low)}, {_money(high)}]",
+            f"{_whole(fmt, report.dr)} [{_whole(fmt, low)}, {_whole(fmt, high)}]",
             "" if report.p_beats_bau is None else f"{report.p_beats_bau:.0%}",
         )
     parts: list[Table | Text] = [table]
     if result.same_capacity and result.capacity:
-        limits = ", ".join(f"{action} {slots:,}" for action, slots in result.capacity.items())
+        limits = ", ".join(
+            f"{action} {fmt.number(slots)}" for action, slots in result.capacity.items()
+        )
         parts.append(Text(f"Capacity every policy was held to ({BAU}'s own use): {limits}"))
     if result.bau_rules:
         parts.append(Text(f"{BAU} rules:", style="bold"))
@@ -282,11 +300,11 @@ def evaluation_table(result: EvaluationReport) -> Group:
     return Group(*parts)
 
 
-def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:
+def _breakdown_table(title: str, frame: pd.DataFrame, money: MoneyFormat) -> Table:
     table = Table(title=title)
     table.add_column(str(frame.index.name or ""))
     table.add_column("loans", justify="right")
-    table.add_column("exposure", justify="right")
+    table.add_column(f"exposure ({money.symbol})", justify="right")
     table.add_column("share of exposure", justify="right")
     table.add_column("mean DPD", justify="right")
     has_recovery = schema.RECOVERY_RATE in frame.columns
@@ -295,8 +313,8 @@ def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:
     for label, row in frame.iterrows():
         cells = [
             str(label),
-            f"{int(row[schema.LOANS]):,}",
-            _money(float(row[schema.EXPOSURE])),
+            money.number(int(row[schema.LOANS])),
+            _whole(money, row[schema.EXPOSURE]),
             _percent(float(row[schema.EXPOSURE_SHARE])),
             f"{float(row[schema.MEAN_DAYS_PAST_DUE]):.0f}",
         ]
@@ -306,16 +324,24 @@ def _breakdown_table(title: str, frame: pd.DataFrame) -> Table:
     return table
 
 
-def portfolio_tables(summary: PortfolioSummary) -> Group:
+def portfolio_tables(summary: PortfolioSummary, *, money: MoneyFormat | None = None) -> Group:
     """Headline totals and the breakdowns by DPD bucket, asset class and loan type."""
+    fmt = _format(money)
     totals = summary.totals
     headline = Table(title="Portfolio")
-    for header in ("loans", "borrowers", "exposure", "secured", "NPA exposure", "mean DPD"):
+    for header in (
+        "loans",
+        "borrowers",
+        f"exposure ({fmt.symbol})",
+        "secured",
+        "NPA exposure",
+        "mean DPD",
+    ):
         headline.add_column(header, justify="right")
     cells = [
-        f"{int(totals[schema.LOANS]):,}",
-        f"{int(totals[schema.BORROWERS]):,}",
-        _money(totals[schema.EXPOSURE]),
+        fmt.number(int(totals[schema.LOANS])),
+        fmt.number(int(totals[schema.BORROWERS])),
+        _whole(fmt, totals[schema.EXPOSURE]),
         _percent(totals[schema.SECURED_SHARE]),
         _percent(totals[schema.NPA_EXPOSURE_SHARE]),
         f"{totals[schema.MEAN_DAYS_PAST_DUE]:.0f}",
@@ -324,16 +350,17 @@ def portfolio_tables(summary: PortfolioSummary) -> Group:
         headline.add_column("recovery rate", justify="right")
         cells.append(_percent(totals[schema.RECOVERY_RATE]))
     headline.add_row(*cells)
-    parts = [
-        headline,
-        _breakdown_table("By DPD bucket", summary.by_dpd_bucket),
-        _breakdown_table("By RBI asset class", summary.by_asset_class),
-        _breakdown_table("By loan type", summary.by_loan_type),
+    breakdowns = [
+        ("By DPD bucket", summary.by_dpd_bucket),
+        ("By RBI asset class", summary.by_asset_class),
+        ("By loan type", summary.by_loan_type),
+        ("By last collection method", summary.by_collection_method),
+        ("By recovery status", summary.by_recovery_status),
     ]
-    if summary.by_collection_method is not None:
-        parts.append(_breakdown_table("By last collection method", summary.by_collection_method))
-    if summary.by_recovery_status is not None:
-        parts.append(_breakdown_table("By recovery status", summary.by_recovery_status))
+    parts = [headline]
+    parts += [
+        _breakdown_table(title, frame, fmt) for title, frame in breakdowns if frame is not None
+    ]
     return Group(*parts)
 
 

@@ -19,6 +19,7 @@ from loan_recovery.finance import reducing_balance_emi
 from loan_recovery.jobs.assess import Assessment
 from loan_recovery.models.bundle import load_bundle
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.money import MoneyFormat
 from loan_recovery.simulation.portfolio import typical_loan_terms
 from loan_recovery.strategy.plan import plan_loans
 
@@ -84,9 +85,8 @@ def gauge_value(at: AppTest) -> float:
 
 
 def rupees(value: float) -> str:
-    """Money as the page prints it: whole rupees, sign first."""
-    whole = round(float(value))
-    return f"{'-' if whole < 0 else ''}₹{abs(whole):,}"
+    """Money as the page prints it: whole rupees grouped the Indian way, sign first."""
+    return MoneyFormat().amount(float(value))
 
 
 def uplift_bars(at: AppTest) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def test_page_renders_every_input_with_live_emi(dashboard_env) -> None:
     rate = at.number_input(key=key(schema.INTEREST_RATE)).value
     tenure = at.number_input(key=key(schema.LOAN_TENURE)).value
     emi = float(reducing_balance_emi(amount, rate, tenure))
-    assert at.metric[0].value == f"₹{emi:,.2f}"
+    assert at.metric[0].value == MoneyFormat().amount(emi, decimals=2)
     assert not at.error
 
 
@@ -124,7 +124,7 @@ def test_a_new_loan_type_prefills_its_typical_terms(dashboard_env) -> None:
     assert at.number_input(key=key(schema.LOAN_TENURE)).value == terms.tenure_months
     amount = at.number_input(key=key(schema.LOAN_AMOUNT)).value
     emi = float(reducing_balance_emi(amount, terms.interest_rate, terms.tenure_months))
-    assert at.metric[0].value == f"₹{emi:,.2f}"
+    assert at.metric[0].value == MoneyFormat().amount(emi, decimals=2)
 
 
 @pytest.mark.parametrize("row", FORM_ROWS)

@@ -9,7 +9,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from loan_recovery.config import load_settings
-from loan_recovery.dashboard.formatting import count
+from loan_recovery.dashboard.formatting import money_format
 from loan_recovery.jobs.report import build_model_card
 from loan_recovery.models import metrics
 from loan_recovery.models.bundle import load_bundle
@@ -56,7 +56,7 @@ def test_page_shows_candidates_segments_and_version(dashboard_env: Any) -> None:
     facts = table_of(at, "fingerprint").set_index("Fact")["Value"]
     assert facts["Model version"] == card.version
     assert facts["Training data SHA-256"] == card.fingerprint["sha256"]
-    assert facts["Training rows"] == count(card.fingerprint["rows"])
+    assert facts["Training rows"] == money_format(settings).number(card.fingerprint["rows"])
     assert len(at.get("plotly_chart")) == 6  # ROC, PR, calibration, confusion, importance, k
 
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from loan_recovery import features
 from loan_recovery.config import load_settings
-from loan_recovery.dashboard.formatting import count, money, percent
+from loan_recovery.dashboard.formatting import money_format, percent
 from loan_recovery.dashboard.state import SESSION_PORTFOLIO_KEY, SESSION_PORTFOLIO_RESULT
 from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult, validate_file
@@ -67,18 +67,18 @@ def test_default_portfolio_kpis_equal_the_plan_totals(dashboard_env: Any) -> Non
     registry = ModelRegistry(dashboard_env.models_dir)
     bundle = load_bundle(registry, registry.resolve("champion"))
     totals = plan_loans(table, bundle, settings).totals()
-    symbol = settings.dashboard.currency_symbol
+    money = money_format(settings)
     exposure = float(table[schema.OUTSTANDING_LOAN_AMOUNT].sum())
     shown = metrics(at)
-    assert shown["Rows read"] == count(1_500)
+    assert shown["Rows read"] == money.number(1_500)
     assert shown["Rejected"] == "0"
-    assert shown["Loans"] == count(totals["loans"])
-    assert shown["Exposure"] == money(exposure, symbol)
-    assert shown["Expected recovery"] == money(totals["expected_recovered"], symbol)
-    assert shown["Expected cost"] == money(totals["expected_cost"], symbol)
-    assert shown["Expected net"] == money(totals["expected_net"], symbol)
-    assert shown["Value if left alone"] == money(totals["value_if_all_left_alone"], symbol)
-    assert shown["Added by the plan"] == money(totals["incremental_net"], symbol)
+    assert shown["Loans"] == money.number(totals["loans"])
+    assert shown["Exposure"] == money.amount(exposure)
+    assert shown["Expected recovery"] == money.amount(totals["expected_recovered"])
+    assert shown["Expected cost"] == money.amount(totals["expected_cost"])
+    assert shown["Expected net"] == money.amount(totals["expected_net"])
+    assert shown["Value if left alone"] == money.amount(totals["value_if_all_left_alone"])
+    assert shown["Added by the plan"] == money.amount(totals["incremental_net"])
     assert shown["Recovery rate"] == percent(totals["expected_recovered"] / exposure)
     assert len(at.get("plotly_chart")) == 4
     assert table_of(at, "segment_table")[schema.LOANS].sum() == 1_500

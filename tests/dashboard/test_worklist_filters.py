@@ -7,6 +7,7 @@ import io
 import pandas as pd
 import pytest
 
+from loan_recovery.config import DisplaySettings
 from loan_recovery.dashboard.worklist_filters import (
     EXCEL_SHEET,
     WorklistFilter,
@@ -17,6 +18,7 @@ from loan_recovery.dashboard.worklist_filters import (
     with_loan_columns,
 )
 from loan_recovery.data import schema
+from loan_recovery.money import MoneyFormat
 
 
 def loan_table() -> pd.DataFrame:
@@ -117,9 +119,40 @@ def test_downloads_read_back_as_the_same_table(view: pd.DataFrame) -> None:
     """CSV and Excel bytes hold every row and column of the filtered worklist."""
     filtered = filter_worklist(view, WorklistFilter(min_exposure=50_000))
     from_csv = pd.read_csv(io.BytesIO(csv_bytes(filtered)))
-    from_excel = pd.read_excel(io.BytesIO(excel_bytes(filtered)), sheet_name=EXCEL_SHEET)
+    from_excel = pd.read_excel(
+        io.BytesIO(excel_bytes(filtered, MoneyFormat())), sheet_name=EXCEL_SHEET
+    )
     for frame in (from_csv, from_excel):
         assert list(frame.columns) == list(filtered.columns)
         assert list(frame[schema.LOAN_ID]) == ["L4", "L3", "L2"]
         assert list(frame[schema.ASSET_CLASS]) == ["NPA", "SMA-2", "SMA-0"]
         assert list(frame[schema.EXPECTED_NET_RECOVERY]) == [90_000.0, 40_000.0, 8_000.0]
+
+
+@pytest.mark.parametrize(
+    ("display", "code"),
+    [
+        ({}, '[>=10000000]"₹"##\\,##\\,##\\,##0;[>=100000]"₹"##\\,##\\,##0;"₹"#,##0'),
+        ({"locale": "en_US", "currency": "USD"}, '"$"#,##0'),
+        ({"locale": "de_DE", "currency": "EUR"}, '#,##0" €"'),
+    ],
+)
+def test_excel_money_cells_carry_the_display_number_format(
+    view: pd.DataFrame, display: dict[str, str], code: str
+) -> None:
+    """Gives the worklist; expects every money cell in the display's whole-unit format (lakh
+    and crore groups for en_IN, which Excel cannot do from the viewer's settings), its
+    exact value kept, and other columns left as they are."""
+    import openpyxl
+
+    data = excel_bytes(view, MoneyFormat(DisplaySettings(**display)))
+    sheet = openpyxl.load_workbook(io.BytesIO(data))[EXCEL_SHEET]
+    header = [cell.value for cell in sheet[1]]
+    net = header.index(schema.EXPECTED_NET_RECOVERY) + 1
+    outstanding = header.index(schema.OUTSTANDING_LOAN_AMOUNT) + 1
+    loan_id = header.index(schema.LOAN_ID) + 1
+    for row in range(2, sheet.max_row + 1):
+        assert sheet.cell(row, net).number_format == code
+        assert sheet.cell(row, outstanding).number_format == code
+        assert sheet.cell(row, loan_id).number_format == "General"
+    assert sheet.cell(2, net).value == view[schema.EXPECTED_NET_RECOVERY].iloc[0]

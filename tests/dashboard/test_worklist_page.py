@@ -10,13 +10,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from loan_recovery.dashboard import state
-from loan_recovery.dashboard.formatting import money
 from loan_recovery.dashboard.launch import APP_PATH
 from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
 from loan_recovery.data.validation import validate_frame
 from loan_recovery.models.bundle import load_bundle
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.money import MoneyFormat
 from loan_recovery.strategy.plan import PlanResult, plan_loans
 
 PAGE = APP_PATH.parent / "pages" / "worklist.py"
@@ -92,12 +92,12 @@ def test_page_shows_the_plan_by_priority(dashboard_env, expected_plan: PlanResul
     )
     totals = expected_plan.totals()
     caption = next(item.value for item in at.caption if item.value.startswith("Expected net"))
-    added = money(totals["incremental_net"], "₹")
+    added = MoneyFormat().amount(totals["incremental_net"])
     assert f"{added} more than leaving every loan alone" in caption
-    gain = money(totals["gain_over_baseline"], "₹")
+    gain = MoneyFormat().amount(totals["gain_over_baseline"])
     assert f"{gain} more than the lender's current rule (bau)" in caption
     if total > rows:
-        assert any(f"of {total:,} loans" in item.value for item in at.caption)
+        assert any(f"of {MoneyFormat().number(total)} loans" in item.value for item in at.caption)
 
 
 def test_filters_change_the_worklist(dashboard_env, expected_plan: PlanResult) -> None:

@@ -96,6 +96,47 @@ def test_holidays_move_to_the_next_working_day_in_local_time() -> None:
     assert why == ["holiday", "holiday", "holiday"]
 
 
+def test_public_holidays_of_india_come_from_the_holidays_package() -> None:
+    """Gives the defaults (holiday_country IN, no extra dates); expects Holi (4 March 2026)
+    and Diwali (8 November 2026) skipped, an ordinary day allowed."""
+    local, why = _slots(
+        _policy(),
+        ["2026-03-04T05:00Z", "2026-11-08T05:00Z", "2026-03-05T05:00Z"],
+        [KOLKATA, KOLKATA, KOLKATA],
+    )
+    assert local == ["2026-03-05 08:00", "2026-11-09 08:00", "2026-03-05 10:30"]
+    assert why == ["holiday", "holiday", ""]
+
+
+def test_state_holidays_count_only_for_the_chosen_subdivisions() -> None:
+    """Gives Gudi Padwa (19 March 2026, Maharashtra only); expects it skipped with MH chosen
+    and allowed without, the national holidays kept either way."""
+    instant = ["2026-03-19T05:00Z"]
+    assert _slots(_policy(), instant, [KOLKATA])[1] == [""]
+    maharashtra = _policy(holiday_subdivisions=["mh", "KA"])
+    assert _slots(maharashtra, instant, [KOLKATA]) == (["2026-03-20 08:00"], ["holiday"])
+    assert date(2026, 3, 4) in maharashtra.holidays
+    assert datetime(2026, 3, 19, 12, 0) in maharashtra.holidays
+
+
+def test_public_holidays_can_be_turned_off_keeping_the_lenders_dates() -> None:
+    """Gives holiday_country blank and one extra date; expects Holi allowed, the extra date
+    still skipped."""
+    policy = _policy(holiday_country="", holidays=["2026-03-05"])
+    local, why = _slots(policy, ["2026-03-04T05:00Z", "2026-03-05T05:00Z"], [KOLKATA, KOLKATA])
+    assert local == ["2026-03-04 10:30", "2026-03-06 08:00"]
+    assert why == ["", "holiday"]
+
+
+def test_a_deferral_over_new_year_sees_next_years_holidays() -> None:
+    """Gives 20:00 on 31 December 2026 in New York with US holidays; expects New Year's Day
+    2027 (a year the run never started in) skipped: 08:00 on 2 January."""
+    policy = _policy(holiday_country="US")
+    local, why = _slots(policy, ["2027-01-01T01:00Z"], [NEW_YORK])
+    assert local == ["2027-01-02 08:00"]
+    assert why == ["holiday"]
+
+
 def test_rolling_cap_frees_when_the_oldest_of_the_last_seven_ages_out() -> None:
     """Gives 8 attempts for one loan and 3 for another; expects only the first capped."""
     policy = _policy()
@@ -185,6 +226,9 @@ def test_blank_time_zone_uses_the_default() -> None:
         ({"contact_hours": ["19:00", "08:00"]}, "start before they end"),
         ({"default_time_zone": "Mars/Base"}, "IANA time zone"),
         ({"channels": ["sms", "sms"]}, "repeat"),
+        ({"holiday_subdivisions": ["XX"]}, "not subdivisions of IN"),
+        ({"holiday_country": "ZZ"}, "holidays package knows"),
+        ({"holiday_country": "", "holiday_subdivisions": ["MH"]}, "need a holiday_country"),
     ],
 )
 def test_invalid_contact_settings_are_refused(notify: dict[str, object], message: str) -> None:

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from notify_servers import SmtpServer
 
-from loan_recovery.config import Settings
+from loan_recovery.config import DisplaySettings, Settings
 from loan_recovery.data import schema
 from loan_recovery.jobs.remind import run_remind
+from loan_recovery.money import MoneyFormat
 from loan_recovery.notify.errors import TemplateRenderError
 from loan_recovery.notify.reminders import reminder_targets
 from loan_recovery.notify.senders import build_senders
@@ -23,8 +24,8 @@ from loan_recovery.notify.templates import (
     MessageVariables,
     TemplateRenderer,
     check_templates,
-    format_amount,
     format_date,
+    reminder_amount,
 )
 from loan_recovery.store.db import Store
 from loan_recovery.store.outbox import outbox_counts
@@ -33,7 +34,7 @@ from loan_recovery.store.outbox import outbox_counts
 def _variables(language: str = "en") -> MessageVariables:
     return MessageVariables(
         borrower_name="Asha Rao",
-        amount_due=format_amount(123_456.5, "₹"),
+        amount_due=reminder_amount(123_456.5, MoneyFormat()),
         due_date=format_date(date(2026, 3, 5), language),
         loan_reference="L0001",
         payment_reference="L0001-20260305",
@@ -94,17 +95,22 @@ def test_template_variables_are_the_documented_set() -> None:
 
 
 @pytest.mark.parametrize(
-    ("amount", "symbol", "text"),
+    ("amount", "display", "text"),
     [
-        (1_234_567.891, "₹", "₹12,34,567.89"),
-        (999.5, "₹", "₹999.50"),
-        (1_234_567.891, "$", "$1,234,567.89"),
-        (0, "₹", "₹0.00"),
+        (1_234_567.891, {}, "₹12,34,567.89"),
+        (999.5, {}, "₹999.50"),
+        (0, {}, "₹0.00"),
+        (12_45_000.0, {"units": "crore_lakh"}, "₹12,45,000.00"),
+        (1_234_567.891, {"locale": "en_US", "currency": "USD"}, "$1,234,567.89"),
+        (1_234_567.891, {"locale": "de_DE", "currency": "EUR"}, "1.234.567,89\xa0€"),
     ],
 )
-def test_amounts_use_the_currency_grouping(amount: float, symbol: str, text: str) -> None:
-    """Expects Indian digit groups for rupees and thousands elsewhere."""
-    assert format_amount(amount, symbol) == text
+def test_reminder_amounts_are_exact_and_grouped_for_the_display_locale(
+    amount: float, display: dict[str, str], text: str
+) -> None:
+    """Expects Indian digit groups by default, the locale's elsewhere, paise always, and
+    never crore or lakh units: a reminder states exactly what is due."""
+    assert reminder_amount(amount, MoneyFormat(DisplaySettings(**display))) == text
 
 
 def _broken_templates(folder: Path) -> Path:

@@ -2,7 +2,7 @@
 
 No Streamlit and no model here: each builder takes numbers the pipeline already produced
 (a calibrated score, a worklist row's uplift per action, SHAP contributions) and the
-settings that style them (band edges, names and colours, the currency symbol).
+settings that style them (band edges, names and colours, the display's money format).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 
 from loan_recovery.actions import HOLD
-from loan_recovery.dashboard.formatting import money
+from loan_recovery.dashboard.formatting import money_axis
+from loan_recovery.money import MoneyFormat
 
 #: Colours of bars that raise / lower risk, and of actions not recommended or not allowed.
 RAISES_RISK = "#c62828"
@@ -88,7 +89,7 @@ def action_uplift_chart(
     values: pd.Series,
     hold_value: float,
     recommended: str,
-    symbol: str,
+    money: MoneyFormat,
     allowed: pd.Series | None = None,
 ) -> go.Figure:
     """What each action adds over leaving the loan alone (bars), the recommended one highlighted.
@@ -111,7 +112,7 @@ def action_uplift_chart(
         for action, ok in zip(actions, permitted, strict=True)
     ]
     labels = [
-        ("+" if gain > 0 else "") + money(float(gain), symbol) + ("" if ok else " (not allowed)")
+        ("+" if gain > 0 else "") + money.amount(float(gain)) + ("" if ok else " (not allowed)")
         for gain, ok in zip(gains, permitted, strict=True)
     ]
     figure = go.Figure(
@@ -122,13 +123,16 @@ def action_uplift_chart(
             marker_color=colours,
             text=labels,
             textposition="auto",
-            customdata=[money(float(value), symbol) for value in worth],
+            customdata=[money.amount(float(value)) for value in worth],
             hovertemplate="%{y}: uplift %{text}<br>value %{customdata}<extra></extra>",
         )
     )
     figure.update_layout(
-        title=f"Uplift over leaving the loan alone (worth {money(hold_value, symbol)} left alone)",
-        xaxis_title=f"Discounted net recovery added over hold ({symbol})",
+        title=f"Uplift over leaving the loan alone (worth {money.amount(hold_value)} left alone)",
+        xaxis={
+            "title": f"Discounted net recovery added over hold ({money.symbol})",
+            **money_axis(gains.tolist(), money),
+        },
         yaxis={"autorange": "reversed"},
         height=_HEIGHT,
         margin={"l": 10, "r": 10, "t": 50, "b": 40},

@@ -2,8 +2,9 @@
 
 No Streamlit and no arithmetic beyond layout: each builder draws a table that
 :mod:`loan_recovery.dashboard.insights` (or the metrics module) already computed. Risk
-bands always take ``settings.dashboard.band_colours``; money axes carry the configured
-currency symbol and thousands separators.
+bands always take ``settings.dashboard.band_colours``; amounts (axes, hover, cell text)
+and counts written into a figure are formatted by :class:`~loan_recovery.money.MoneyFormat`,
+so they group as ``[display]`` says (₹12,45,356 in en_IN), never by d3's thousands.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 
 from loan_recovery.actions import COLOURS
+from loan_recovery.dashboard.formatting import money_axis, wrapped_labels
 from loan_recovery.dashboard.insights import DR_ESTIMATE, DR_HIGH, DR_LOW
 from loan_recovery.data import schema
+from loan_recovery.money import MoneyFormat
 
 #: Colour of lines and bars that are not a risk band (a neutral blue).
 NEUTRAL = "#1f77b4"
@@ -28,6 +31,11 @@ HEATMAP_SCALE = "Blues"
 #: so a new action brings its colour with it.
 ACTION_COLOURS: Mapping[str, str] = COLOURS
 _HEIGHT = 380
+#: Characters per line of category labels, shared between the categories (tick font
+#: ``CATEGORY_FONT_SIZE`` px, about 6 px a character): five segment names get 20, about
+#: 120 px, where a page-wide chart in a 1440 px window gives each 150 px or more.
+CATEGORY_AXIS_CHARS = 100
+CATEGORY_FONT_SIZE = 11
 
 
 def _layout(figure: go.Figure, title: str, *, height: int = _HEIGHT) -> go.Figure:
@@ -42,30 +50,40 @@ def _layout(figure: go.Figure, title: str, *, height: int = _HEIGHT) -> go.Figur
 
 
 def _wrapped_ticks(names: Sequence[str]) -> dict[str, Any]:
-    """Category ticks with long segment names broken at commas, read without tilting."""
+    """Category ticks wrapped to share the axis width between them, read without tilting.
+
+    Each category gets about ``CATEGORY_AXIS_CHARS / len(names)`` characters per line
+    (at least 8), so five segment names on a page-wide chart no longer run into each other.
+    """
+    per_line = max(8, CATEGORY_AXIS_CHARS // max(len(names), 1))
     return {
         "tickmode": "array",
         "tickvals": list(names),
-        "ticktext": [name.replace(", ", ",<br>") for name in names],
+        "ticktext": wrapped_labels(names, line_chars=per_line),
         "tickangle": 0,
+        "tickfont": {"size": CATEGORY_FONT_SIZE},
+        "automargin": True,
     }
 
 
-def _money_axis(symbol: str) -> dict[str, str]:
-    return {"tickprefix": symbol, "tickformat": ",.0f"}
+def _money_hover(values: Sequence[float], money: MoneyFormat) -> list[str]:
+    """Per-point amounts for ``%{customdata}`` in a hover template (d3 groups in threes)."""
+    return [money.amount(float(value)) for value in values]
 
 
 # --- portfolio -----------------------------------------------------------------------------
-def segment_exposure_risk(profile: pd.DataFrame, currency_symbol: str) -> go.Figure:
+def segment_exposure_risk(profile: pd.DataFrame, money: MoneyFormat) -> go.Figure:
     """Exposure per segment (bars, left axis) and its mean risk score (markers, right axis)."""
     names = profile[schema.SEGMENT_NAME].astype(str).tolist()
+    exposure = profile[schema.EXPOSURE].to_numpy(dtype=float).tolist()
     figure = go.Figure()
     figure.add_bar(
         x=names,
-        y=profile[schema.EXPOSURE].tolist(),
+        y=exposure,
         name="Exposure",
         marker_color=NEUTRAL,
-        hovertemplate=f"%{{x}}<br>Exposure {currency_symbol}%{{y:,.0f}}<extra></extra>",
+        customdata=_money_hover(exposure, money),
+        hovertemplate="%{x}<br>Exposure %{customdata}<extra></extra>",
     )
     figure.add_scatter(
         x=names,
@@ -78,7 +96,7 @@ def segment_exposure_risk(profile: pd.DataFrame, currency_symbol: str) -> go.Fig
     )
     figure.update_layout(
         xaxis=_wrapped_ticks(names),
-        yaxis={"title": "Exposure", **_money_axis(currency_symbol)},
+        yaxis={"title": "Exposure", **money_axis(exposure, money)},
         yaxis2={
             "title": "Mean risk score",
             "overlaying": "y",
@@ -111,23 +129,25 @@ def action_mix(mix: pd.DataFrame, action_colours: Mapping[str, str] | None = Non
 
 
 def bucket_band_heatmap(
-    matrix: pd.DataFrame, *, value_label: str, currency_symbol: str | None = None
+    matrix: pd.DataFrame, *, value_label: str, money: MoneyFormat, as_money: bool = False
 ) -> go.Figure:
-    """DPD bucket (rows) x risk band (columns) heatmap, each cell labelled with its value."""
-    money = currency_symbol is not None
-    text = [
-        [f"{currency_symbol}{cell:,.0f}" if money else f"{cell:,.0f}" for cell in row]
-        for row in matrix.to_numpy(dtype=float)
-    ]
+    """DPD bucket (rows) x risk band (columns) heatmap, each cell labelled with its value
+    (an amount when ``as_money``, else a count)."""
+    label = money.amount if as_money else money.number
+    values = matrix.to_numpy(dtype=float)
+    text = [[label(float(cell)) for cell in row] for row in values]
     figure = go.Figure(
         go.Heatmap(
-            z=matrix.to_numpy(dtype=float).tolist(),
+            z=values.tolist(),
             x=[str(column) for column in matrix.columns],
             y=[str(index) for index in matrix.index],
             text=text,
             texttemplate="%{text}",
             colorscale=HEATMAP_SCALE,
-            colorbar={"title": value_label},
+            colorbar={
+                "title": value_label,
+                **(money_axis(values.ravel(), money) if as_money else {}),
+            },
             hovertemplate="DPD %{y} · %{x}<br>%{text}<extra></extra>",
         )
     )
@@ -165,10 +185,15 @@ def risk_histogram(histogram: pd.DataFrame, band_colours: Mapping[str, str]) -> 
     return _layout(figure, "Risk score distribution by band")
 
 
-def roll_forward_heatmap(counts: pd.DataFrame, shares: pd.DataFrame) -> go.Figure:
+def roll_forward_heatmap(
+    counts: pd.DataFrame, shares: pd.DataFrame, money: MoneyFormat
+) -> go.Figure:
     """Transition heatmap: colour = share of the from-bucket's loans, text = share and count."""
     text = [
-        [f"{share:.0%}<br>{count:,}" for share, count in zip(share_row, count_row, strict=True)]
+        [
+            f"{share:.0%}<br>{money.number(count)}"
+            for share, count in zip(share_row, count_row, strict=True)
+        ]
         for share_row, count_row in zip(
             shares.to_numpy(dtype=float), counts.to_numpy(dtype=int), strict=True
         )
@@ -272,7 +297,7 @@ def calibration_curve(points: Mapping[str, Sequence[float]]) -> go.Figure:
     return _layout(figure, "Calibration (out-of-fold)")
 
 
-def confusion_heatmap(confusion: pd.DataFrame, threshold: float) -> go.Figure:
+def confusion_heatmap(confusion: pd.DataFrame, threshold: float, money: MoneyFormat) -> go.Figure:
     """2 x 2 confusion counts as a labelled heatmap."""
     values = confusion.to_numpy(dtype=float)
     figure = go.Figure(
@@ -280,7 +305,7 @@ def confusion_heatmap(confusion: pd.DataFrame, threshold: float) -> go.Figure:
             z=values.tolist(),
             x=[str(column) for column in confusion.columns],
             y=[str(index) for index in confusion.index],
-            text=[[f"{cell:,.0f}" for cell in row] for row in values],
+            text=[[money.number(float(cell)) for cell in row] for row in values],
             texttemplate="%{text}",
             colorscale=HEATMAP_SCALE,
             showscale=False,
@@ -328,27 +353,31 @@ def silhouette_bars(table: pd.DataFrame) -> go.Figure:
 
 
 # --- strategy lab --------------------------------------------------------------------------
-def policy_bars(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
+def policy_bars(table: pd.DataFrame, money: MoneyFormat) -> go.Figure:
     """Grouped bars per policy: net recovery, recovered and cost."""
     policies = [str(name) for name in table.index]
     figure = go.Figure()
+    shown: list[float] = []
     for column, label, colour in (
         (schema.NET_RECOVERY, "Net recovery", "#2e7d32"),
         (schema.RECOVERED, "Recovered", NEUTRAL),
         (schema.COST, "Cost", "#c62828"),
     ):
+        values = table[column].to_numpy(dtype=float).tolist()
+        shown += values
         figure.add_bar(
             x=policies,
-            y=table[column].to_numpy(dtype=float).tolist(),
+            y=values,
             name=label,
             marker_color=colour,
-            hovertemplate=f"%{{x}}<br>{label} {currency_symbol}%{{y:,.0f}}<extra></extra>",
+            customdata=_money_hover(values, money),
+            hovertemplate=f"%{{x}}<br>{label} %{{customdata}}<extra></extra>",
         )
-    figure.update_layout(barmode="group", yaxis=_money_axis(currency_symbol))
+    figure.update_layout(barmode="group", yaxis=money_axis(shown, money))
     return _layout(figure, "Policies on the simulated portfolio (true expected money)")
 
 
-def policy_intervals(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
+def policy_intervals(table: pd.DataFrame, money: MoneyFormat) -> go.Figure:
     """Per policy: its true net recovery beside its doubly robust estimate and 95% interval.
 
     On the simulator the truth is known, so the chart shows how far the off-policy
@@ -356,15 +385,18 @@ def policy_intervals(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
     its interval is.
     """
     policies = [str(name) for name in table.index]
+    truth = table[schema.NET_RECOVERY].to_numpy(dtype=float)
     estimate = table[DR_ESTIMATE].to_numpy(dtype=float)
+    low, high = table[DR_LOW].to_numpy(dtype=float), table[DR_HIGH].to_numpy(dtype=float)
     figure = go.Figure()
     figure.add_scatter(
         x=policies,
-        y=table[schema.NET_RECOVERY].to_numpy(dtype=float).tolist(),
+        y=truth.tolist(),
         mode="markers",
         name="True net recovery",
         marker={"color": "#2e7d32", "symbol": "diamond", "size": 11},
-        hovertemplate=f"%{{x}}<br>true {currency_symbol}%{{y:,.0f}}<extra></extra>",
+        customdata=_money_hover(truth.tolist(), money),
+        hovertemplate="%{x}<br>true %{customdata}<extra></extra>",
     )
     figure.add_scatter(
         x=policies,
@@ -375,13 +407,15 @@ def policy_intervals(table: pd.DataFrame, currency_symbol: str) -> go.Figure:
         error_y={
             "type": "data",
             "symmetric": False,
-            "array": (table[DR_HIGH].to_numpy(dtype=float) - estimate).tolist(),
-            "arrayminus": (estimate - table[DR_LOW].to_numpy(dtype=float)).tolist(),
+            "array": (high - estimate).tolist(),
+            "arrayminus": (estimate - low).tolist(),
             "color": NEUTRAL,
         },
-        hovertemplate=f"%{{x}}<br>DR {currency_symbol}%{{y:,.0f}}<extra></extra>",
+        customdata=_money_hover(estimate.tolist(), money),
+        hovertemplate="%{x}<br>DR %{customdata}<extra></extra>",
     )
-    figure.update_layout(yaxis=_money_axis(currency_symbol))
+    bounds = [*truth.tolist(), *low.tolist(), *high.tolist()]
+    figure.update_layout(yaxis=money_axis(bounds, money, include_zero=False))
     return _layout(figure, "Off-policy (doubly robust) estimate against the truth")
 
 

@@ -15,6 +15,8 @@ import pandas as pd
 
 from loan_recovery import features
 from loan_recovery.data import schema
+from loan_recovery.data.io import write_excel
+from loan_recovery.money import MoneyFormat
 
 #: Loan columns shown beside the plan (when the table has them), in this order.
 LOAN_COLUMNS: tuple[str, ...] = (
@@ -115,13 +117,10 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
-def excel_bytes(frame: pd.DataFrame) -> bytes:
-    """The frame as an .xlsx workbook (one sheet, no index), via openpyxl."""
+def excel_bytes(frame: pd.DataFrame, money: MoneyFormat) -> bytes:
+    """The frame as an .xlsx workbook (one sheet, no index), money in the display's format."""
     buffer = io.BytesIO()
-    plain = frame.copy()
-    for column in plain.columns:  # openpyxl writes categories and pandas strings as text
-        if isinstance(plain[column].dtype, pd.CategoricalDtype):
-            plain[column] = plain[column].astype(object)
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        plain.to_excel(writer, index=False, sheet_name=EXCEL_SHEET)
+    write_excel(
+        frame, buffer, number_formats=money.excel_formats(frame.columns), sheet_name=EXCEL_SHEET
+    )
     return buffer.getvalue()

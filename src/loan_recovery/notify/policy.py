@@ -12,7 +12,9 @@ Rules, checked before every send (and when a reminder is queued, to schedule it)
      ``attempt_window_days`` (7 in 7, Reg F style). An attempt at ``t`` is allowed only if
      fewer than ``max_attempts`` attempts lie in ``(t - window, t]``, so the next slot is
      the moment the oldest of the last ``max_attempts`` attempts leaves the window;
-   * *holiday*: no contact on a date of ``notify.holidays`` (the borrower's local date);
+   * *holiday*: no contact on a public holiday of ``notify.holiday_country`` (and of its
+     ``notify.holiday_subdivisions``) or a date of ``notify.holidays``, by the borrower's
+     local date (:mod:`loan_recovery.notify.holiday_calendar`);
    * *quiet-hours*: only inside ``[start, end)`` of the borrower's local time
      (default 08:00-19:00, the RBI fair-practice window; ``us`` profile 08:00-21:00).
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +40,7 @@ import pandas as pd
 
 from loan_recovery.config import NotifySettings
 from loan_recovery.data import schema
+from loan_recovery.notify.holiday_calendar import HolidayCalendar
 from loan_recovery.store.models import Channel
 
 logger = logging.getLogger(__name__)
@@ -104,7 +107,7 @@ class ContactPolicy:
     end: time
     max_attempts: int
     window: timedelta
-    holidays: frozenset[date]
+    holidays: HolidayCalendar
     default_time_zone: str
     channels: tuple[str, ...]
 
@@ -135,7 +138,7 @@ class ContactPolicy:
             end=end,
             max_attempts=settings.max_attempts,
             window=timedelta(days=settings.attempt_window_days),
-            holidays=frozenset(settings.holidays),
+            holidays=HolidayCalendar.from_settings(settings),
             default_time_zone=settings.default_time_zone,
             channels=tuple(settings.channels),
         )
@@ -197,7 +200,7 @@ def next_allowed_slot(
     start = _as_offset(policy.start)
     end = _as_offset(policy.end)
     one_day = pd.Timedelta(days=1)
-    holidays = pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in policy.holidays))
+    holidays = _holiday_index(utc, policy.holidays)
     names = np.asarray(zones, dtype=object)
     for zone in pd.unique(names):
         where = np.flatnonzero(names == zone)
@@ -225,6 +228,17 @@ def next_allowed_slot(
             result = pd.Series(values, index=result.index, dtype=result.dtype)
         why[where] = reasons
     return result, why
+
+
+def _holiday_index(utc: pd.Series, calendar: HolidayCalendar) -> pd.DatetimeIndex:
+    """No-contact dates from the year before the earliest instant to the year after the
+    latest: local dates differ from UTC by a day at most, and a deferral can cross New Year.
+    """
+    known = utc.dropna()
+    if known.empty:
+        return pd.DatetimeIndex([])
+    years = range(known.min().year - 1, known.max().year + 2)
+    return pd.DatetimeIndex(sorted(pd.Timestamp(day) for day in calendar.dates(years)))
 
 
 def _as_offset(moment: time) -> pd.Timedelta:

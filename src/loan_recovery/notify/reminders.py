@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
+from loan_recovery.money import MoneyFormat
 from loan_recovery.notify.policy import (
     CAP_FREE_AT,
     CHANNEL,
@@ -46,9 +47,9 @@ from loan_recovery.notify.templates import (
     REMINDER_TEMPLATE,
     MessageVariables,
     TemplateRenderer,
-    format_amount,
     format_date,
     message_language,
+    reminder_amount,
 )
 from loan_recovery.store.models import OutboxStatus
 from loan_recovery.store.outbox import attempt_times, contact_rows, enqueue, idempotency_key
@@ -237,7 +238,7 @@ def message_variables(
     name = (borrower_name or "").strip() or {"hi": "ग्राहक"}.get(language, "Customer")
     return MessageVariables(
         borrower_name=name,
-        amount_due=format_amount(float(context["amount_due"]), settings.notify.currency_symbol),
+        amount_due=reminder_amount(float(context["amount_due"]), MoneyFormat(settings.display)),
         due_date=format_date(due_day, language),
         loan_reference=str(context.get("loan_reference", loan_id)),
         payment_reference=str(context["payment_reference"]),

@@ -19,6 +19,7 @@ from pathlib import Path
 import jinja2
 
 from loan_recovery.data import schema
+from loan_recovery.money import MoneyFormat
 from loan_recovery.notify.errors import TemplateRenderError
 from loan_recovery.store.models import Channel
 
@@ -57,8 +58,6 @@ _MONTHS: dict[str, tuple[str, ...]] = {
         "दिसंबर",
     ),
 }
-#: Currency symbols whose amounts are grouped the Indian way (1,23,456.00).
-_INDIAN_GROUPING = frozenset({"₹", "Rs", "Rs.", "INR"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +84,10 @@ class RenderedMessage:
     body: str
 
 
-def format_amount(amount: float, currency_symbol: str) -> str:
-    """``amount`` with two decimals and digit groups: ``₹1,23,456.50``, ``$123,456.50``."""
-    text = f"{abs(amount):.2f}"
-    whole, cents = text.split(".")
-    if currency_symbol in _INDIAN_GROUPING and len(whole) > 3:
-        head, tail = whole[:-3], whole[-3:]
-        pairs = [head[max(0, end - 2) : end] for end in range(len(head), 0, -2)][::-1]
-        grouped = ",".join([*pairs, tail])
-    else:
-        grouped = f"{int(whole):,}"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{currency_symbol}{grouped}.{cents}"
+def reminder_amount(amount: float, money: MoneyFormat) -> str:
+    """The amount due as a reminder states it: exact, in the currency's minor units
+    (``₹1,23,456.50``), never rounded to crores or lakhs whatever the screens show."""
+    return money.amount(amount, decimals=None, exact=True)
 
 
 def format_date(day: date, language: str) -> str:
@@ -187,7 +178,7 @@ def sample_variables(language: str) -> MessageVariables:
     """A complete made-up message, for checking templates (no real borrower)."""
     return MessageVariables(
         borrower_name="Sample Borrower",
-        amount_due=format_amount(12_345.5, "₹"),
+        amount_due=reminder_amount(12_345.5, MoneyFormat()),
         due_date=format_date(date(2026, 1, 5), language),
         loan_reference="LN-SAMPLE",
         payment_reference="LN-SAMPLE-20260105",

@@ -16,12 +16,13 @@ import streamlit as st
 
 from loan_recovery.config import Settings
 from loan_recovery.dashboard import alerts_view, charts, state
-from loan_recovery.dashboard.formatting import count, percent
+from loan_recovery.dashboard.formatting import money_format, percent
 from loan_recovery.dashboard.worklist_filters import csv_bytes
 from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult
 from loan_recovery.exceptions import LoanRecoveryError, ModelNotFoundError
 from loan_recovery.models.early_warning import EarlyWarningBundle, early_warning_registry
+from loan_recovery.money import MoneyFormat
 
 DEFAULT_SOURCE = "Default files"
 STORE_SOURCE = "Case store"
@@ -108,9 +109,9 @@ def _inputs(settings: Settings) -> Tables | None:
     return _store(settings) if source == STORE_SOURCE else _files(settings)
 
 
-def _rejections(payments: ValidationResult, loans: ValidationResult) -> None:
+def _rejections(payments: ValidationResult, loans: ValidationResult, money: MoneyFormat) -> None:
     rejected = [
-        f"{count(result.rejected)} of {count(result.rows_read)} {name} rows"
+        f"{money.number(result.rejected)} of {money.number(result.rows_read)} {name} rows"
         for name, result in (("payment", payments), ("loan", loans))
         if result.rejected
     ]
@@ -143,14 +144,14 @@ def _model_caption(bundle: EarlyWarningBundle, scored: pd.DataFrame) -> None:
     st.caption(" ".join(parts))
 
 
-def _kpis(kpis: alerts_view.AlertKpis) -> None:
+def _kpis(kpis: alerts_view.AlertKpis, money: MoneyFormat) -> None:
     first = st.columns(3)
-    first[0].metric("Loans scored", count(kpis.scored))
-    first[1].metric("Alerts", count(kpis.alerts))
+    first[0].metric("Loans scored", money.number(kpis.scored))
+    first[1].metric("Alerts", money.number(kpis.alerts))
     first[2].metric("Share alerted", percent(kpis.share))
     actions = st.columns(max(len(kpis.by_action), 1))
     for slot, (action, alerts) in zip(actions, kpis.by_action.items(), strict=False):
-        slot.metric(f"Suggested: {action}", count(alerts))
+        slot.metric(f"Suggested: {action}", money.number(alerts))
 
 
 def _filters(alerts: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -200,6 +201,7 @@ def main() -> None:
     """Draw the page."""
     st.title("Early-warning alerts")
     settings = state.get_settings()
+    money = money_format(settings)
     bundle = _model(settings)
     if bundle is None:
         return
@@ -208,7 +210,7 @@ def main() -> None:
         if inputs is None:
             return
         (payments_key, payments), (loans_key, loans) = inputs
-        _rejections(payments, loans)
+        _rejections(payments, loans, money)
         scored = state.early_warning_scores(
             payments_key, payments.table, loans_key, loans.table, bundle, settings
         )
@@ -234,7 +236,7 @@ def main() -> None:
         return
     _model_caption(bundle, scored)
     actions = alerts_view.action_order(settings.early_warning.alert_actions)
-    _kpis(alerts_view.alert_kpis(scored, alerts, actions))
+    _kpis(alerts_view.alert_kpis(scored, alerts, actions), money)
     log_scale = st.toggle(
         "Log scale",
         value=True,
@@ -253,7 +255,7 @@ def main() -> None:
         st.info("No loan reaches this threshold; lower it to see more.")
         return
     filtered = _filters(alerts, settings)
-    st.metric("Alerts after filters", count(len(filtered)))
+    st.metric("Alerts after filters", money.number(len(filtered)))
     if filtered.empty:
         st.info("No alert matches these filters; remove one to see more.")
         return
@@ -261,11 +263,11 @@ def main() -> None:
     _table(filtered.head(shown_rows))
     if len(filtered) > shown_rows:
         st.caption(
-            f"Showing the {count(shown_rows)} highest scores of {count(len(filtered))} alerts; "
-            "the download holds them all."
+            f"Showing the {money.number(shown_rows)} highest scores of "
+            f"{money.number(len(filtered))} alerts; the download holds them all."
         )
     st.download_button(
-        f"Download these {count(len(filtered))} alerts (CSV)",
+        f"Download these {money.number(len(filtered))} alerts (CSV)",
         data=lambda: csv_bytes(filtered),  # built only when the button is clicked
         file_name="alerts.csv",
         mime="text/csv",

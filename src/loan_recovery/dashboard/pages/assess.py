@@ -22,7 +22,7 @@ from loan_recovery.dashboard.borrower_charts import (
     contributions_chart,
     risk_gauge,
 )
-from loan_recovery.dashboard.formatting import money, percent
+from loan_recovery.dashboard.formatting import money_format, percent
 from loan_recovery.data import schema
 from loan_recovery.data.schema import ColumnKind, ColumnSpec
 from loan_recovery.exceptions import LoanRecoveryError
@@ -39,6 +39,7 @@ from loan_recovery.jobs.assess import (
     reason_sentences,
 )
 from loan_recovery.models.bundle import ModelBundle
+from loan_recovery.money import MoneyFormat
 from loan_recovery.simulation.portfolio import typical_loan_terms
 
 #: Loan terms outside the form: changing them recomputes the EMI at once.
@@ -190,12 +191,12 @@ def _assess() -> None:
     st.session_state[ASSESSED_KEY] = values
 
 
-def _terms(symbol: str) -> None:
+def _terms(money: MoneyFormat) -> None:
     st.subheader("Loan terms")
     columns = st.columns(len(TERM_COLUMNS) + 1)
     for slot, column in zip(columns, TERM_COLUMNS, strict=False):
         with slot:
-            _input(column, symbol, on_change=column == schema.LOAN_TYPE)
+            _input(column, money.symbol, on_change=column == schema.LOAN_TYPE)
             _show_field_errors(column)
     emi = reducing_balance_emi(
         st.session_state.get(widget_key(schema.LOAN_AMOUNT)) or np.nan,
@@ -205,7 +206,7 @@ def _terms(symbol: str) -> None:
     with columns[-1]:
         st.metric(
             "Monthly EMI",
-            money(float(emi), symbol, decimals=2),
+            money.amount(float(emi), decimals=2),
             help="Reducing-balance EMI of these terms; used when the EMI field is blank.",
         )
 
@@ -222,25 +223,26 @@ def _form(symbol: str) -> None:
         st.form_submit_button("Assess", type="primary", on_click=_assess, key=SUBMIT_KEY)
 
 
-def _feature_text(scores: pd.DataFrame, name: str, value: object) -> str:
+def _feature_text(scores: pd.DataFrame, name: str, value: object, money: MoneyFormat) -> str:
     if pd.api.types.is_integer_dtype(scores[name].dtype):  # 0/1 flags
         return "yes" if bool(value) else "no"
     if isinstance(value, float | np.floating):
-        return f"{float(value):,.2f}"
+        return money.number(float(value), decimals=2)
     return str(value)
 
 
-def _ratios_table(assessment: Assessment, loan_id: str) -> str:
+def _ratios_table(assessment: Assessment, loan_id: str, money: MoneyFormat) -> str:
     values = engineered_features(assessment.scores_of(loan_id))
     lines = ["| Feature | Value |", "|---|---|"]
     for name, value in values.items():
         description = features.FEATURE_DESCRIPTIONS.get(str(name), str(name))
-        lines.append(f"| {description} | {_feature_text(assessment.scores, str(name), value)} |")
+        text = _feature_text(assessment.scores, str(name), value, money)
+        lines.append(f"| {description} | {text} |")
     return "\n".join(lines)
 
 
 def _result(assessment: Assessment, settings: Settings, bundle: ModelBundle) -> None:
-    symbol = settings.dashboard.currency_symbol
+    money = money_format(settings)
     row = assessment.worklist.iloc[0]
     loan_id = str(row[schema.LOAN_ID])
     scores = assessment.scores_of(loan_id)
@@ -273,20 +275,18 @@ def _result(assessment: Assessment, settings: Settings, bundle: ModelBundle) -> 
     )
     first, second = st.columns(3), st.columns(2)
     first[0].metric(
-        "Expected uplift over leaving it alone", money(float(row[schema.EXPECTED_UPLIFT]), symbol)
+        "Expected uplift over leaving it alone", money.amount(float(row[schema.EXPECTED_UPLIFT]))
     )
-    first[1].metric("Value if left alone", money(float(row[schema.VALUE_IF_LEFT_ALONE]), symbol))
-    first[2].metric(
-        "Expected net recovery", money(float(row[schema.EXPECTED_NET_RECOVERY]), symbol)
-    )
+    first[1].metric("Value if left alone", money.amount(float(row[schema.VALUE_IF_LEFT_ALONE])))
+    first[2].metric("Expected net recovery", money.amount(float(row[schema.EXPECTED_NET_RECOVERY])))
     second[0].metric(
         "Expected recovered / cost",
-        f"{money(float(row[schema.EXPECTED_RECOVERED]), symbol)} / "
-        f"{money(float(row[schema.EXPECTED_COST]), symbol)}",
+        f"{money.amount(float(row[schema.EXPECTED_RECOVERED]))} / "
+        f"{money.amount(float(row[schema.EXPECTED_COST]))}",
     )
     second[1].metric(
         f"Gain over {row[schema.BASELINE_ACTION]} ({settings.strategy.baseline_policy} baseline)",
-        money(float(row[schema.UPLIFT_VS_BASELINE]), symbol),
+        money.amount(float(row[schema.UPLIFT_VS_BASELINE])),
     )
     st.plotly_chart(
         action_uplift_chart(
@@ -294,7 +294,7 @@ def _result(assessment: Assessment, settings: Settings, bundle: ModelBundle) -> 
             action_net_values(row),
             float(row[schema.VALUE_IF_LEFT_ALONE]),
             action,
-            symbol,
+            money,
             assessment.allowed_of(loan_id),
         ),
         key="action_uplift_chart",
@@ -316,7 +316,7 @@ def _result(assessment: Assessment, settings: Settings, bundle: ModelBundle) -> 
         st.markdown("\n".join(f"{rank}. {text}" for rank, text in enumerate(top, 1)) or "—")
     with ratios:
         st.markdown("**Engineered ratios**")
-        st.markdown(_ratios_table(assessment, loan_id))
+        st.markdown(_ratios_table(assessment, loan_id, money))
         st.caption(f"Risk score {percent(float(row[schema.RISK_SCORE]))} (calibrated).")
 
 
@@ -329,14 +329,14 @@ def main() -> None:
     except LoanRecoveryError as error:
         st.error(f"{error} Run `loan-recovery demo` to train and promote a champion model.")
         return
-    symbol = settings.dashboard.currency_symbol
+    money = money_format(settings)
     st.caption(
         "Enter one loan as it appears in a portfolio file; it is validated and planned "
         "exactly as `loan-recovery plan` would plan it."
     )
     _seed_defaults(settings)
-    _terms(symbol)
-    _form(symbol)
+    _terms(money)
+    _form(money.symbol)
     if ERROR_KEY in st.session_state:
         st.error(str(st.session_state[ERROR_KEY]))
         return

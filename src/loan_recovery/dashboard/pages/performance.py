@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from loan_recovery.dashboard import charts, insights, state
-from loan_recovery.dashboard.formatting import count
+from loan_recovery.dashboard.formatting import money_format, styled
 from loan_recovery.data import schema
 from loan_recovery.exceptions import LoanRecoveryError
 
@@ -19,6 +19,7 @@ from loan_recovery.exceptions import LoanRecoveryError
 FINGERPRINT_LABELS = {"source": "Training data source", "sha256": "Training data SHA-256"}
 
 settings = state.get_settings()
+money = money_format(settings)
 st.title("Model performance")
 
 try:
@@ -60,7 +61,7 @@ else:
         charts.calibration_curve(points["calibration"]), key="calibration_chart"
     )
     st.caption(
-        f"{count(len(y_true))} training loans, each scored by a model that did not train on "
+        f"{money.number(len(y_true))} training loans, each scored by a model that did not train on "
         f"it; {base_rate:.1%} {card.positive_label.lower()}."
     )
 
@@ -80,8 +81,10 @@ else:
         negative_label=card.negative_label,
     )
     left, right = st.columns([2, 1])
-    left.plotly_chart(charts.confusion_heatmap(confusion, threshold), key="confusion_chart")
-    right.container(key="confusion_table").dataframe(confusion)
+    left.plotly_chart(charts.confusion_heatmap(confusion, threshold, money), key="confusion_chart")
+    right.container(key="confusion_table").dataframe(
+        styled(confusion, money, counts=confusion.columns)
+    )
 
 st.subheader("What drives the score")
 importance = insights.top_importance(card.importance)
@@ -101,11 +104,14 @@ else:
     left.plotly_chart(charts.silhouette_bars(silhouette), key="silhouette_chart")
     right.container(key="silhouette_table").dataframe(silhouette, hide_index=True)
 st.container(key="segment_profile_table").dataframe(
-    card.segment_profile.set_index(schema.SEGMENT_NAME),
+    styled(
+        card.segment_profile.set_index(schema.SEGMENT_NAME),
+        money,
+        amounts=(schema.EXPOSURE,),
+        counts=(schema.LOANS,),
+    ),
     column_config={
-        schema.EXPOSURE: st.column_config.NumberColumn(
-            f"Exposure ({settings.dashboard.currency_symbol})", format="localized"
-        ),
+        schema.EXPOSURE: st.column_config.NumberColumn("Exposure"),
         schema.MEAN_RISK: st.column_config.NumberColumn("Mean risk", format="%.2f"),
         schema.RECOVERY_RATE: st.column_config.NumberColumn("Recovery rate", format="percent"),
     },
@@ -119,7 +125,7 @@ facts = {
     "Model version": card.version,
     "Created": card.created_at,
     "Champion family": card.champion_family,
-    "Training rows": count(rows) if isinstance(rows, int | float) else "—",
+    "Training rows": money.number(rows) if isinstance(rows, int | float) else "—",
     **{FINGERPRINT_LABELS.get(str(k), str(k)): str(v) for k, v in fingerprint.items()},
 }
 st.container(key="fingerprint").dataframe(

@@ -11,7 +11,7 @@ import dataclasses
 import streamlit as st
 
 from loan_recovery.dashboard import charts, insights, state
-from loan_recovery.dashboard.formatting import count, money, percent
+from loan_recovery.dashboard.formatting import money_format, percent, styled
 from loan_recovery.data import schema
 from loan_recovery.data.validation import ValidationResult, current_snapshot
 from loan_recovery.exceptions import LoanRecoveryError
@@ -23,7 +23,7 @@ SOURCES = (DEFAULT_SOURCE, UPLOAD_SOURCE, STORE_SOURCE)
 SOURCE_CHOICE = "portfolio_source_choice"
 
 settings = state.get_settings()
-symbol = settings.dashboard.currency_symbol
+money = money_format(settings)
 st.title("Portfolio")
 
 
@@ -77,9 +77,9 @@ def _chosen_table() -> tuple[str, ValidationResult]:
 def _validation_summary(result: ValidationResult) -> None:
     st.subheader("Validation")
     read, accepted, rejected = st.columns(3)
-    read.metric("Rows read", count(result.rows_read))
-    accepted.metric("Accepted", count(result.accepted))
-    rejected.metric("Rejected", count(result.rejected))
+    read.metric("Rows read", money.number(result.rows_read))
+    accepted.metric("Accepted", money.number(result.accepted))
+    rejected.metric("Rejected", money.number(result.rejected))
     if not result.rejected:
         st.success("Every row passed validation.")
         return
@@ -89,7 +89,7 @@ def _validation_summary(result: ValidationResult) -> None:
     )
     quarantine = result.quarantine
     st.download_button(
-        f"Download the {count(result.rejected)} rejected rows (CSV)",
+        f"Download the {money.number(result.rejected)} rejected rows (CSV)",
         data=lambda: quarantine.to_csv(index=False).encode("utf-8"),
         file_name="rejected_rows.csv",
         mime="text/csv",
@@ -115,8 +115,8 @@ if len(table) < len(history):
     key = f"{key}#current"
     result = dataclasses.replace(result, table=table)
     st.caption(
-        f"{count(len(history))} snapshot rows of {count(len(table))} loans: the plan uses "
-        "each loan's latest snapshot; the roll-forward below uses them all."
+        f"{money.number(len(history))} snapshot rows of {money.number(len(table))} loans: the "
+        "plan uses each loan's latest snapshot; the roll-forward below uses them all."
     )
 st.session_state[state.SESSION_PORTFOLIO_KEY] = key
 st.session_state[state.SESSION_PORTFOLIO_RESULT] = result
@@ -132,36 +132,39 @@ except LoanRecoveryError as error:
 
 kpis = insights.portfolio_kpis(table, plan)
 st.subheader(f"Recovery plan ({plan.policy} policy, model {bundle.version})")
-first_row, second_row = st.columns(4), st.columns(4)
-first_row[0].metric("Loans", count(kpis.loans))
-first_row[1].metric("Exposure", money(kpis.exposure, symbol))
-first_row[2].metric(
+# Three tiles a row: a book's exposure in full Indian groups (₹12,45,35,69,501) is cut
+# short at four.
+book, plan_money, worth = st.columns(3), st.columns(3), st.columns(3)
+book[0].metric("Loans", money.number(kpis.loans))
+book[1].metric("Exposure", money.amount(kpis.exposure))
+book[2].metric(
     "Recovery rate",
     percent(kpis.recovery_rate),
     help="Expected amount recovered (before costs) as a share of the exposure.",
 )
-first_row[3].metric(
-    "Value if left alone",
-    money(kpis.value_if_left_alone, symbol),
-    help="Discounted expected net recovery if no loan were worked: the borrowers' own payments.",
-)
-second_row[0].metric("Expected recovery", money(kpis.expected_recovered, symbol))
-second_row[1].metric("Expected cost", money(kpis.expected_cost, symbol))
-second_row[2].metric(
+plan_money[0].metric("Expected recovery", money.amount(kpis.expected_recovered))
+plan_money[1].metric("Expected cost", money.amount(kpis.expected_cost))
+plan_money[2].metric(
     "Expected net",
-    money(kpis.expected_net, symbol),
+    money.amount(kpis.expected_net),
     help="Discounted expected net recovery (recovered minus cost) under the plan.",
 )
-second_row[3].metric(
+worth[0].metric(
+    "Value if left alone",
+    money.amount(kpis.value_if_left_alone),
+    help="Discounted expected net recovery if no loan were worked: the borrowers' own payments.",
+)
+worth[1].metric(
     "Added by the plan",
-    money(kpis.incremental_net, symbol),
+    money.amount(kpis.incremental_net),
     help="Expected net minus the value if left alone: what working the loans earns.",
 )
 
 band_names = settings.risk.band_names
-left, right = st.columns(2)
-left.plotly_chart(charts.segment_exposure_risk(profile, symbol), key="segment_chart")
-right.plotly_chart(
+# Each segment chart spans the page: beside two money axes, half a page leaves five segment
+# names about 50 px each, and they ran into each other. Stacked, the segments line up.
+st.plotly_chart(charts.segment_exposure_risk(profile, money), key="segment_chart")
+st.plotly_chart(
     charts.action_mix(insights.action_mix(view, profile[schema.SEGMENT_NAME].tolist())),
     key="action_mix_chart",
 )
@@ -177,7 +180,8 @@ with left:
         charts.bucket_band_heatmap(
             matrix,
             value_label="Exposure" if by_exposure else "Loans",
-            currency_symbol=symbol if by_exposure else None,
+            money=money,
+            as_money=by_exposure,
         ),
         key="bucket_band_chart",
     )
@@ -194,12 +198,14 @@ if insights.has_snapshot_history(history):
     counts = insights.roll_forward(history)
     st.caption(
         f"{len(dates)} snapshots from {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}; "
-        f"{count(int(counts.to_numpy().sum()))} moves of a loan from one snapshot to its next."
+        f"{money.number(int(counts.to_numpy().sum()))} moves of a loan from one snapshot to "
+        "its next."
     )
     st.plotly_chart(
-        charts.roll_forward_heatmap(counts, insights.row_shares(counts)), key="roll_forward_chart"
+        charts.roll_forward_heatmap(counts, insights.row_shares(counts), money),
+        key="roll_forward_chart",
     )
-    st.container(key="roll_forward_table").dataframe(counts)
+    st.container(key="roll_forward_table").dataframe(styled(counts, money, counts=counts.columns))
 else:
     st.info(
         "The roll-forward needs history: upload a file with several `As_Of_Date` snapshots "
@@ -208,9 +214,14 @@ else:
 
 st.subheader("Segments")
 st.container(key="segment_table").dataframe(
-    profile.set_index(schema.SEGMENT_NAME),
+    styled(
+        profile.set_index(schema.SEGMENT_NAME),
+        money,
+        amounts=(schema.EXPOSURE,),
+        counts=(schema.LOANS,),
+    ),
     column_config={
-        schema.EXPOSURE: st.column_config.NumberColumn(f"Exposure ({symbol})", format="localized"),
+        schema.EXPOSURE: st.column_config.NumberColumn("Exposure"),
         schema.MEAN_RISK: st.column_config.NumberColumn("Mean risk", format="%.2f"),
         schema.MEAN_DAYS_PAST_DUE: st.column_config.NumberColumn("Mean DPD", format="%.0f"),
         schema.RECOVERY_RATE: st.column_config.NumberColumn("Recovery rate", format="percent"),

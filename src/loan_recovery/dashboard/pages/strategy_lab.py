@@ -14,7 +14,7 @@ import streamlit as st
 
 from loan_recovery.actions import CAPACITY_LIMITED, HOLD
 from loan_recovery.dashboard import charts, insights, state
-from loan_recovery.dashboard.formatting import count, money, percent
+from loan_recovery.dashboard.formatting import money_format, percent, styled
 from loan_recovery.data import schema
 from loan_recovery.exceptions import LoanRecoveryError
 from loan_recovery.strategy.policy import BAU, LEARNED
@@ -23,20 +23,21 @@ from loan_recovery.strategy.policy import BAU, LEARNED
 SAME_CAPACITY_KEY = "strategy_lab_same_capacity"
 
 settings = state.get_settings()
-symbol = settings.dashboard.currency_symbol
+money = money_format(settings)
 lab = settings.dashboard
 st.title("Strategy lab")
+loans = money.number(lab.strategy_lab_loans)
 st.markdown(
-    f"A simulated lender logs a history of {count(lab.strategy_lab_loans)} loans; the models "
-    f"train on it; then every policy chooses an arm (an action, or `{HOLD}`: leave the loan "
-    f"alone) for {count(lab.strategy_lab_loans)} fresh loans, and the simulator, which knows "
-    "each loan's outcome under every arm, says what each choice is truly worth (discounted "
-    f"net recovery). The learned policy is judged against `{BAU}`, the lender's current "
-    f"rule: **vs {BAU}** is the change in true net recovery, and *oracle capture* the share "
-    f"of the oracle's gain over `{BAU}` a policy gets (the **oracle** picks each loan's truly "
-    "best allowed arm). A lender has no simulator, so each policy is also valued off-policy "
-    "from the fresh loans' own logged history: the doubly robust (**DR**) estimate, its 95% "
-    f"bootstrap interval and the chance it beats `{BAU}`."
+    f"A simulated lender logs a history of {loans} loans; the models train on it; then "
+    f"every policy chooses an arm (an action, or `{HOLD}`: leave the loan alone) for "
+    f"{loans} fresh loans, and the simulator, which knows each loan's outcome under every "
+    f"arm, says what each choice is truly worth (discounted net recovery). The learned "
+    f"policy is judged against `{BAU}`, the lender's current rule: **vs {BAU}** is the "
+    f"change in true net recovery, and *oracle capture* the share of the oracle's gain over "
+    f"`{BAU}` a policy gets (the **oracle** picks each loan's truly best allowed arm). A "
+    "lender has no simulator, so each policy is also valued off-policy from the fresh "
+    "loans' own logged history: the doubly robust (**DR**) estimate, its 95% bootstrap "
+    f"interval and the chance it beats `{BAU}`."
 )
 
 
@@ -44,13 +45,13 @@ def _edited_costs() -> dict[str, tuple[float, float]]:
     """(fixed cost, recovery share) per action from the inputs, seeded from the settings."""
     defaults = insights.action_cost_table(settings)
     st.caption(
-        f"Fixed cost per loan worked ({symbol}) and the share of the money recovered that the "
-        "action gives away (an agency's commission, a lawyer's fee). Net = recovered x "
+        f"Fixed cost per loan worked ({money.symbol}) and the share of the money recovered "
+        "that the action gives away (an agency's commission, a lawyer's fee). Net = recovered x "
         "(1 - share) - fixed cost."
     )
     header = st.columns([1, 2, 2])
     header[0].markdown("**Action**")
-    header[1].markdown(f"**Fixed cost ({symbol})**")
+    header[1].markdown(f"**Fixed cost ({money.symbol})**")
     header[2].markdown("**Recovery share**")
     costs: dict[str, tuple[float, float]] = {}
     for action, row in defaults.iterrows():
@@ -112,7 +113,7 @@ def _interval(name: str) -> str:
     """``₹X (95% ₹low to ₹high)``: a policy's DR estimate as the tiles quote it."""
     policy = report.policies[name]
     low, high = policy.dr_ci95
-    return f"{money(policy.dr, symbol)} (95% {money(low, symbol)} to {money(high, symbol)})"
+    return f"{money.amount(policy.dr)} (95% {money.amount(low)} to {money.amount(high)})"
 
 
 st.subheader(f"{LEARNED} vs {BAU}")
@@ -121,12 +122,12 @@ if LEARNED in table.index and BAU in table.index:
     tiles = st.columns(4)
     tiles[0].metric(
         f"{LEARNED}: true net recovery",
-        money(learned.value.net_recovery, symbol),
-        help=f"{BAU}: {money(bau.value.net_recovery, symbol)}",
+        money.amount(learned.value.net_recovery),
+        help=f"{BAU}: {money.amount(bau.value.net_recovery)}",
     )
     tiles[1].metric(
         f"vs {BAU}",
-        money(learned.value.net_recovery - bau.value.net_recovery, symbol),
+        money.amount(learned.value.net_recovery - bau.value.net_recovery),
         delta=percent(learned.vs_bau) if math.isfinite(learned.vs_bau) else None,
     )
     tiles[2].metric(f"Oracle capture vs {BAU}", percent(learned.capture))
@@ -148,38 +149,26 @@ _MONEY = (
 )
 st.container(key="policy_table").dataframe(
     # Whole currency units: a net recovery in the crores reads no better with paise.
-    table.round(dict.fromkeys(_MONEY, 0)),
+    styled(table, money, amounts=_MONEY),
     column_config={
-        schema.NET_RECOVERY: st.column_config.NumberColumn(
-            f"Net recovery ({symbol})", format="localized"
-        ),
-        insights.INCREMENTAL_NET: st.column_config.NumberColumn(
-            f"Over holding every loan ({symbol})", format="localized"
-        ),
+        schema.NET_RECOVERY: st.column_config.NumberColumn("Net recovery"),
+        insights.INCREMENTAL_NET: st.column_config.NumberColumn("Over holding every loan"),
         insights.VS_BAU: st.column_config.NumberColumn(f"vs {BAU}", format="percent"),
         schema.ORACLE_CAPTURE: st.column_config.NumberColumn(
             f"Oracle capture vs {BAU}", format="percent"
         ),
-        insights.DR_ESTIMATE: st.column_config.NumberColumn(
-            f"DR estimate ({symbol})", format="localized"
-        ),
-        insights.DR_LOW: st.column_config.NumberColumn(
-            f"DR 95% low ({symbol})", format="localized"
-        ),
-        insights.DR_HIGH: st.column_config.NumberColumn(
-            f"DR 95% high ({symbol})", format="localized"
-        ),
+        insights.DR_ESTIMATE: st.column_config.NumberColumn("DR estimate"),
+        insights.DR_LOW: st.column_config.NumberColumn("DR 95% low"),
+        insights.DR_HIGH: st.column_config.NumberColumn("DR 95% high"),
         insights.P_BEATS_BAU: st.column_config.NumberColumn(f"P(beats {BAU})", format="percent"),
-        schema.RECOVERED: st.column_config.NumberColumn(
-            f"Recovered ({symbol})", format="localized"
-        ),
-        schema.COST: st.column_config.NumberColumn(f"Cost ({symbol})", format="localized"),
+        schema.RECOVERED: st.column_config.NumberColumn("Recovered"),
+        schema.COST: st.column_config.NumberColumn("Cost"),
         schema.RECOVERY_RATE: st.column_config.NumberColumn("Recovery rate", format="percent"),
     },
 )
 left, right = st.columns(2)
-left.plotly_chart(charts.policy_bars(table, symbol), key="policy_chart")
-right.plotly_chart(charts.policy_intervals(table, symbol), key="policy_intervals_chart")
+left.plotly_chart(charts.policy_bars(table, money), key="policy_chart")
+right.plotly_chart(charts.policy_intervals(table, money), key="policy_intervals_chart")
 
 st.markdown("**What each policy does** (share of loans per arm)")
 st.container(key="policy_actions").dataframe(
@@ -190,14 +179,14 @@ st.container(key="policy_actions").dataframe(
 )
 limits = (
     f" Every policy held to {BAU}'s capacity: "
-    + ", ".join(f"{action} {count(slots)}" for action, slots in report.capacity.items())
+    + ", ".join(f"{action} {money.number(slots)}" for action, slots in report.capacity.items())
     + "."
     if report.same_capacity
     else ""
 )
 st.caption(
-    f"Seed {report.seed}; {count(report.loans)} fresh loans. Money is the truth's expected "
-    f"value of each chosen arm under the costs above.{limits}"
+    f"Seed {report.seed}; {money.number(report.loans)} fresh loans. Money is the truth's "
+    f"expected value of each chosen arm under the costs above.{limits}"
 )
 if report.bau_rules:
     # A rule learned from history reads as several if/else lines: kept out of the caption.

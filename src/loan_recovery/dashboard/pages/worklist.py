@@ -15,7 +15,7 @@ import streamlit as st
 
 from loan_recovery.config import Settings
 from loan_recovery.dashboard import state
-from loan_recovery.dashboard.formatting import count, money
+from loan_recovery.dashboard.formatting import money_format, styled
 from loan_recovery.dashboard.worklist_filters import (
     WorklistFilter,
     csv_bytes,
@@ -25,6 +25,7 @@ from loan_recovery.dashboard.worklist_filters import (
 )
 from loan_recovery.data import schema
 from loan_recovery.exceptions import LoanRecoveryError
+from loan_recovery.money import MONEY_COLUMNS, MoneyFormat
 from loan_recovery.strategy.actions import HOLD
 from loan_recovery.strategy.plan import PlanResult
 from loan_recovery.strategy.policy import BAU
@@ -39,21 +40,6 @@ FILTER_KEYS = {
 }
 MIN_EXPOSURE_KEY = "worklist_min_exposure"
 REPLAN_KEY = "worklist_replan"
-#: Plan columns in money, shown with thousands separators and the currency in the header.
-_MONEY_COLUMNS: tuple[str, ...] = (
-    schema.PRIORITY,
-    schema.EXPECTED_UPLIFT,
-    schema.VALUE_IF_LEFT_ALONE,
-    schema.EXPECTED_NET_RECOVERY,
-    schema.EXPECTED_RECOVERED,
-    schema.EXPECTED_COST,
-    schema.UPLIFT_VS_BASELINE,
-    schema.UPLIFT_VS_NEXT_BEST,
-    schema.OUTSTANDING_LOAN_AMOUNT,
-    *(schema.value_column(action) for action in schema.ACTION_NAMES),
-    *(schema.uplift_column(action) for action in schema.ACTION_NAMES),
-)
-
 #: Columns an agent reads first, in this order; the rest follow as the plan has them.
 _FIRST_COLUMNS: tuple[str, ...] = (
     schema.LOAN_ID,
@@ -100,7 +86,7 @@ def _limits(settings: Settings) -> tuple[dict[str, int], float | None]:
 
 
 def _capacity_form(settings: Settings, limited: bool) -> None:
-    symbol = settings.dashboard.currency_symbol
+    symbol = money_format(settings).symbol
     with (
         st.expander("Capacity and budget", expanded=limited),
         st.form("worklist_capacity"),
@@ -125,27 +111,24 @@ def _capacity_form(settings: Settings, limited: bool) -> None:
         st.form_submit_button("Re-plan", type="primary", key=REPLAN_KEY)
 
 
-def _summary(plan: PlanResult, symbol: str) -> None:
+def _summary(plan: PlanResult, money: MoneyFormat) -> None:
     summary = plan.summary()
-    config: dict[str, Any] = {
-        schema.LOANS: st.column_config.NumberColumn(format="localized"),
-        **{
-            column: st.column_config.NumberColumn(f"{column} ({symbol})", format="localized")
-            for column in (
-                schema.EXPECTED_RECOVERED,
-                schema.EXPECTED_COST,
-                schema.EXPECTED_NET_RECOVERY,
-                schema.EXPECTED_UPLIFT,
-            )
-        },
-    }
-    st.dataframe(summary.round(0).astype({schema.LOANS: "int64"}), column_config=config)
+    amounts = (
+        schema.EXPECTED_RECOVERED,
+        schema.EXPECTED_COST,
+        schema.EXPECTED_NET_RECOVERY,
+        schema.EXPECTED_UPLIFT,
+    )
+    config: dict[str, Any] = {column: st.column_config.NumberColumn(column) for column in amounts}
+    st.dataframe(
+        styled(summary, money, amounts=amounts, counts=(schema.LOANS,)), column_config=config
+    )
     totals = plan.totals()
     st.caption(
-        f"Expected net recovery {money(totals['expected_net'], symbol)} (discounted): "
-        f"{money(totals['incremental_net'], symbol)} more than leaving every loan alone "
-        f"({money(totals['value_if_all_left_alone'], symbol)}), and "
-        f"{money(totals['gain_over_baseline'], symbol)} more than the "
+        f"Expected net recovery {money.amount(totals['expected_net'])} (discounted): "
+        f"{money.amount(totals['incremental_net'])} more than leaving every loan alone "
+        f"({money.amount(totals['value_if_all_left_alone'])}), and "
+        f"{money.amount(totals['gain_over_baseline'])} more than the "
         f"{_baseline_name(plan.baseline_policy)} on these loans."
     )
 
@@ -155,25 +138,24 @@ def _baseline_name(policy: str) -> str:
     return f"lender's current rule ({BAU})" if policy == BAU else f"{policy} baseline"
 
 
-def _shadow_prices(plan: PlanResult, symbol: str) -> None:
+def _shadow_prices(plan: PlanResult, money: MoneyFormat) -> None:
     capacity = plan.capacity_plan
     if capacity is None:
         return
     lines = []
     for name, price in capacity.shadow_prices.items():
         if name in schema.ACTION_NAMES:
-            lines.append(f"- one more **{name}** slot is worth {money(price, symbol)}")
-        else:  # the budget's price is per currency unit
-            lines.append(
-                f"- one more {symbol}1 of **{name}** is worth {money(price, symbol, decimals=2)}"
-            )
+            lines.append(f"- one more **{name}** slot is worth {money.amount(price)}")
+        else:  # the budget's price is per currency unit: its paise are the point
+            worth = money.amount(price, decimals=2, exact=True)
+            lines.append(f"- one more {money.amount(1)} of **{name}** is worth {worth}")
     st.markdown("**Value of the limits (shadow prices)**")
     if lines:
         st.markdown("\n".join(lines))
     st.caption(
-        f"Plan {money(capacity.objective, symbol)} against an upper bound of "
-        f"{money(capacity.upper_bound, symbol)} ({capacity.status}); "
-        f"{count(capacity.rounded_loans)} loans re-placed after rounding."
+        f"Plan {money.amount(capacity.objective)} against an upper bound of "
+        f"{money.amount(capacity.upper_bound)} ({capacity.status}); "
+        f"{money.number(capacity.rounded_loans)} loans re-placed after rounding."
     )
 
 
@@ -217,26 +199,29 @@ def _filters(view: pd.DataFrame, symbol: str) -> WorklistFilter:
     )
 
 
-def _table(shown: pd.DataFrame, symbol: str) -> None:
+def _table(shown: pd.DataFrame, money: MoneyFormat) -> None:
     """The loans on screen: what an agent needs first, money in whole currency units."""
     first = [column for column in _FIRST_COLUMNS if column in shown.columns]
     order = [*first, *(column for column in shown.columns if column not in first)]
-    money_columns = [column for column in _MONEY_COLUMNS if column in shown.columns]
     config: dict[str, Any] = {
-        column: st.column_config.NumberColumn(f"{column} ({symbol})", format="localized")
-        for column in money_columns
+        column: st.column_config.NumberColumn(column)
+        for column in MONEY_COLUMNS
+        if column in shown.columns
     }
     config[schema.RISK_SCORE] = st.column_config.NumberColumn(format="%.3f")
-    st.dataframe(
-        shown.round(dict.fromkeys(money_columns, 0)),
-        column_config=config,
-        column_order=order,
-        hide_index=True,
-        height=_TABLE_HEIGHT,
-    )
+    # Every cell goes through the Styler; pandas refuses more than its default cap.
+    cells = max(int(pd.get_option("styler.render.max_elements")), shown.size)
+    with pd.option_context("styler.render.max_elements", cells):
+        st.dataframe(
+            styled(shown, money, amounts=MONEY_COLUMNS),
+            column_config=config,
+            column_order=order,
+            hide_index=True,
+            height=_TABLE_HEIGHT,
+        )
 
 
-def _downloads(filtered: pd.DataFrame) -> None:
+def _downloads(filtered: pd.DataFrame, money: MoneyFormat) -> None:
     def deferred(convert: Callable[[pd.DataFrame], bytes]) -> Callable[[], bytes]:
         return lambda: convert(filtered)  # built only when the button is clicked
 
@@ -251,7 +236,7 @@ def _downloads(filtered: pd.DataFrame) -> None:
     )
     right.download_button(
         "Download Excel",
-        data=deferred(excel_bytes),
+        data=deferred(lambda frame: excel_bytes(frame, money)),
         file_name="worklist.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         on_click="ignore",
@@ -277,7 +262,7 @@ def main() -> None:
     if table.empty:
         st.info("No valid loans to plan: every row of the portfolio was rejected.")
         return
-    symbol = settings.dashboard.currency_symbol
+    money = money_format(settings)
     capacity, budget = _limits(settings)
     try:
         plan = state.planned(table_key, table, bundle, settings, capacity=capacity, budget=budget)
@@ -288,36 +273,36 @@ def main() -> None:
         st.error(str(error))
         return
     st.caption(
-        f"{count(len(view))} loans planned with model {bundle.version} "
-        f"({count(result.rejected)} rejected rows not planned), highest priority first."
+        f"{money.number(len(view))} loans planned with model {bundle.version} "
+        f"({money.number(result.rejected)} rejected rows not planned), highest priority first."
     )
     _capacity_form(settings, bool(capacity) or budget is not None)
-    _summary(plan, symbol)
-    _shadow_prices(plan, symbol)
+    _summary(plan, money)
+    _shadow_prices(plan, money)
 
     st.subheader("Loans to work")
-    filtered = filter_worklist(view, _filters(view, symbol))
+    filtered = filter_worklist(view, _filters(view, money.symbol))
     shown_rows = settings.dashboard.worklist_rows
     first, second, third = st.columns(3)
-    first.metric("Loans after filters", count(len(filtered)))
+    first.metric("Loans after filters", money.number(len(filtered)))
     second.metric(
         "Their expected net recovery",
-        money(float(filtered[schema.EXPECTED_NET_RECOVERY].sum()), symbol),
+        money.amount(float(filtered[schema.EXPECTED_NET_RECOVERY].sum())),
     )
     third.metric(
         "Their uplift over leaving them alone",
-        money(float(filtered[schema.EXPECTED_UPLIFT].sum()), symbol),
+        money.amount(float(filtered[schema.EXPECTED_UPLIFT].sum())),
     )
     if filtered.empty:
         st.info("No loan matches these filters; remove one to see more.")
         return
-    _table(filtered.head(shown_rows), symbol)
+    _table(filtered.head(shown_rows), money)
     if len(filtered) > shown_rows:
         st.caption(
-            f"Showing the first {count(shown_rows)} of {count(len(filtered))} loans; the "
-            "downloads hold them all."
+            f"Showing the first {money.number(shown_rows)} of {money.number(len(filtered))} "
+            "loans; the downloads hold them all."
         )
-    _downloads(filtered)
+    _downloads(filtered, money)
 
 
 main()
