@@ -28,6 +28,7 @@ from sklearn.ensemble import RandomForestClassifier
 from loan_recovery.data import schema
 from loan_recovery.exceptions import IncompatibleModelError, ModelError
 from loan_recovery.models.design import PAYMENT_HISTORY_ORDER, describe_feature
+from loan_recovery.money import MoneyFormat
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -48,6 +49,8 @@ _WHOLE_FEATURES: dict[str, ValueKind] = {
 
 #: Rows from which a DMatrix is copied by every core rather than one.
 _THREADED_DMATRIX_ROWS = 100_000
+#: How amounts and counts read in reason sentences.
+_REASON_NUMBERS = MoneyFormat()
 
 
 def tree_contributions(
@@ -321,7 +324,9 @@ def _format_unique(kind: ValueKind, values: FloatArray) -> list[str]:
         labels = PAYMENT_HISTORY_ORDER
         return [labels[int(v)] if 0 <= v < len(labels) else f"{v:g}" for v in values]
     if kind in {"money", "count"}:
-        return [f"{v:,.0f}" for v in values]
+        # Grouped as the default display groups (en_IN: 39,94,000): reasons are built
+        # where no display settings are at hand, and the lender's users read lakhs.
+        return [_REASON_NUMBERS.number(v) for v in values]
     if kind == "percent":
         return [f"{v:.2f}%" for v in values]
     return [f"{v:,.2f}" for v in values]
