@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -225,3 +226,21 @@ def test_portfolio_and_validation_tables_group_counts_and_exposure(
     assert wrongly_written(counts) == []
     assert "23,45,678" in counts
     assert "12,34,567 warning(s)" in counts
+
+
+def test_an_excel_plan_shows_money_in_the_display_grouping(tmp_path: Path) -> None:
+    """Gives a plan written as .xlsx; expects money cells in the display's number format
+    and their exact values, other cells untouched."""
+    from openpyxl import load_workbook
+
+    from loan_recovery.jobs.plan import write_plan
+
+    worklist = pd.DataFrame(
+        {schema.LOAN_ID: ["L1", "L2"], schema.EXPECTED_NET_RECOVERY: [12_45_35_695.5, -120.0]}
+    )
+    path = write_plan(worklist, tmp_path / "plan.xlsx", INDIA.display)
+    sheet = load_workbook(path).active
+    money = [row[1] for row in sheet.iter_rows(min_row=2)]
+    assert [cell.number_format for cell in money] == [INDIA.excel_format()] * 2
+    assert [cell.value for cell in money] == [124535695.5, -120.0]
+    assert sheet["A2"].number_format == "General"

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from loan_recovery.config import Settings
+from loan_recovery.config import DisplaySettings, Settings
 from loan_recovery.data import schema
-from loan_recovery.data.io import write_table
+from loan_recovery.data.io import write_excel, write_table
 from loan_recovery.data.validation import current_snapshot
 from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
 from loan_recovery.jobs.validate import ValidateOutcome, require_accepted, run_validate
 from loan_recovery.models.bundle import ModelBundle, load_bundle
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.money import MoneyFormat
 from loan_recovery.strategy.plan import PlanResult, plan_loans
 
 PLAN_SUFFIXES = (".csv", ".parquet", ".xlsx")
@@ -49,8 +50,8 @@ def parse_capacity(text: str | None) -> dict[str, int]:
     return capacity
 
 
-def write_plan(worklist: pd.DataFrame, path: Path) -> Path:
-    """CSV, Parquet or Excel by suffix."""
+def write_plan(worklist: pd.DataFrame, path: Path, display: DisplaySettings | None = None) -> Path:
+    """CSV, Parquet or Excel by suffix; in Excel, money reads as ``display`` groups it."""
     suffix = path.suffix.lower()
     if suffix not in PLAN_SUFFIXES:
         raise UnsupportedFormatError(
@@ -58,7 +59,8 @@ def write_plan(worklist: pd.DataFrame, path: Path) -> Path:
         )
     if suffix == ".xlsx":
         path.parent.mkdir(parents=True, exist_ok=True)
-        worklist.to_excel(path, index=False, sheet_name="worklist")
+        formats = MoneyFormat(display or DisplaySettings()).excel_formats(worklist.columns)
+        write_excel(worklist, path, number_formats=formats, sheet_name="worklist")
         return path
     return write_table(worklist, path)
 
@@ -93,7 +95,7 @@ def run_plan(
     plan = plan_table(
         validation.result.table, loaded, settings, policy=policy, capacity=capacity, budget=budget
     )
-    written = write_plan(plan.worklist, out)
+    written = write_plan(plan.worklist, out, settings.display)
     return PlanOutcome(plan=plan, out_path=written, validation=validation, version=loaded.version)
 
 
