@@ -43,6 +43,7 @@ from sklearn.metrics import (
 )
 
 from loan_recovery.exceptions import ModelError, UnsupportedFormatError
+from loan_recovery.money import MoneyFormat
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,6 +69,8 @@ HTML_TEMPLATE: Final = "model_card.html.j2"
 MARKDOWN_TEMPLATE: Final = "model_card.md.j2"
 _DPI: Final = 100
 _MISSING: Final = "—"
+#: Large numbers in the card grouped as the display groups them (en_IN: 12,34,567).
+_NUMBERS: Final = MoneyFormat()
 _LABEL_WIDTH: Final = 48
 
 
@@ -650,12 +653,12 @@ def _format_value(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
+        return _NUMBERS.number(int(value))
     if isinstance(value, (float, np.floating)):
         number = float(value)
         if not math.isfinite(number):
             return _MISSING
-        return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.4g}"
+        return _NUMBERS.number(number) if abs(number) >= 1000 else f"{number:.4g}"
     return str(value)
 
 

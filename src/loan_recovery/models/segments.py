@@ -61,6 +61,7 @@ from loan_recovery.exceptions import (
     TrainingDataError,
 )
 from loan_recovery.models.design import describe_feature
+from loan_recovery.money import MoneyFormat
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -263,13 +264,18 @@ def segment_names(
                         names[i] = f"{names[i]} (risk tier {i + 1})"
 
 
+#: How values read in segment descriptions.
+_NUMBERS = MoneyFormat()
+
+
 def _format_value(feature: str, value: float) -> str:
-    """Money and counts as whole numbers with thousands separators, the rest to 2 dp."""
+    """Money and counts as whole numbers, the rest to 2 dp, grouped as the display groups
+    digits (en_IN: 12,34,567)."""
     spec = schema.SPECS_BY_NAME.get(feature)
     whole = feature in schema.AMOUNT_COLUMNS or feature == schema.INCOME_PER_DEPENDENT
     if whole or (spec is not None and spec.kind == schema.ColumnKind.INTEGER):
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+        return _NUMBERS.number(value)
+    return _NUMBERS.number(value, decimals=2)
 
 
 def _describe(

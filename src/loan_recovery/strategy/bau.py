@@ -26,6 +26,7 @@ from sklearn.tree import DecisionTreeClassifier
 from loan_recovery import features
 from loan_recovery.data import schema
 from loan_recovery.exceptions import LoanRecoveryError, SchemaError
+from loan_recovery.money import MoneyFormat
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -92,9 +93,10 @@ def bau_features(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _format_threshold(value: float) -> str:
-    """Round for reading: whole numbers with separators from 100 up, else 2 decimals."""
+    """Round for reading: whole numbers grouped as the display groups them (en_IN) from
+    100 up, else 2 decimals."""
     if abs(value) >= 100:
-        return f"{value:,.0f}"
+        return MoneyFormat().number(value)
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
