@@ -40,6 +40,7 @@ from loan_recovery.data import schema
 from loan_recovery.data.io import read_raw_table
 from loan_recovery.exceptions import ModelNotFoundError
 from loan_recovery.jobs.alerts import NoStoredHistoryError, load_alert_model, run_alerts_store
+from loan_recovery.money import MoneyFormat
 from loan_recovery.notify.dispatch import DispatchCounts, Dispatcher
 from loan_recovery.notify.policy import (
     CHANNEL,
@@ -70,6 +71,7 @@ from loan_recovery.notify.templates import (
     TemplateRenderer,
     check_templates,
     is_language_fallback,
+    reminder_amount,
 )
 from loan_recovery.store.audit import CLI_ACTOR, audit_record, write_audit_records
 from loan_recovery.store.db import Store, store_session_scope
@@ -358,8 +360,10 @@ REMIND_HEADERS: tuple[str, ...] = (
 )
 
 
-def remind_rows(view: pd.DataFrame) -> list[tuple[str, ...]]:
-    """The view as display text, in :data:`REMIND_HEADERS` order (already masked)."""
+def remind_rows(view: pd.DataFrame, money: MoneyFormat | None = None) -> list[tuple[str, ...]]:
+    """The view as display text, in :data:`REMIND_HEADERS` order (already masked); the
+    amount due as the reminder states it (``money``: the display's format, en_IN)."""
+    money = money or MoneyFormat()
     rows: list[tuple[str, ...]] = []
     for record in view.to_dict(orient="records"):
         amount = record[AMOUNT_DUE_VALUE]
@@ -375,7 +379,7 @@ def remind_rows(view: pd.DataFrame) -> list[tuple[str, ...]]:
                 str(record[LANGUAGE]),
                 str(record["to"]),
                 str(record["local_time"]),
-                "" if pd.isna(amount) else f"{amount:,.2f}",
+                "" if pd.isna(amount) else reminder_amount(float(amount), money),
                 "" if pd.isna(due) else str(due),
             )
         )
