@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -120,11 +119,7 @@ def _run_child(arguments: argparse.Namespace, which: str) -> dict[str, Any]:
     command += ["--workers", str(arguments.workers)]
     if arguments.batch_rows is not None:
         command += ["--batch-rows", str(arguments.batch_rows)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"the {which} plan failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return bench_support.run_json_child(command, which)
 
 
 def _same_plan(work: Path) -> tuple[bool, int]:

@@ -7,9 +7,12 @@ and CPU pressure it was taken under.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import resource
+import subprocess
 import sys
+from typing import Any
 
 
 def cpu_pressure_us() -> int | None:
@@ -96,3 +99,13 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
 
 def seconds(value: float) -> str:
     return f"{value:,.2f} s"
+
+
+def run_json_child(command: list[str], which: str) -> dict[str, Any]:
+    """Run one timed path in its own process (so its peak RSS is its own) and return the
+    JSON document it prints last; exit with its error output when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the {which} run failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result

@@ -18,18 +18,9 @@ from loan_recovery.data.validation import validate_file
 from loan_recovery.exceptions import DataFileError
 
 NUMBERS = {
-    schema.AGE,
-    schema.MONTHLY_INCOME,
-    schema.NUM_DEPENDENTS,
-    schema.LOAN_AMOUNT,
-    schema.LOAN_TENURE,
-    schema.INTEREST_RATE,
-    schema.COLLATERAL_VALUE,
-    schema.OUTSTANDING_LOAN_AMOUNT,
-    schema.MONTHLY_EMI,
-    schema.NUM_MISSED_PAYMENTS,
-    schema.DAYS_PAST_DUE,
-    schema.COLLECTION_ATTEMPTS,
+    spec.name
+    for spec in schema.ALL_SPECS
+    if spec.kind in (schema.ColumnKind.INTEGER, schema.ColumnKind.NUMBER)
 }
 
 

@@ -5,6 +5,7 @@ fixture is in conftest.py."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from loan_recovery.data.seen_keys import SeenKeys, key_hashes
 from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
 from loan_recovery.jobs.dask_batches import DaskBatches, dask_cluster, earlier_keys
 from loan_recovery.jobs.stream import stream_score, stream_validate
-from loan_recovery.jobs.stream_plan import stream_plan
+from loan_recovery.jobs.stream_plan import StreamPlanRun, stream_plan
 from loan_recovery.models.bundle import ModelBundle
 
 
@@ -41,6 +42,20 @@ def _snapshots_with_repeats(book: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _plans(
+    source: Path, folder: Path, cluster: DaskBatches, **options: Any
+) -> dict[str, StreamPlanRun]:
+    """The same streamed plan here ("local") and on the cluster ("dask"), as Parquet."""
+    runs = {
+        name: stream_plan(source, out=folder / f"{name}.parquet", cluster=engine, **options)
+        for name, engine in (("local", None), ("dask", cluster))
+    }
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(folder / "dask.parquet"), pd.read_parquet(folder / "local.parquet")
+    )
+    return runs
+
+
 def test_a_plan_on_the_cluster_equals_the_local_streamed_plan(
     tmp_path: Path,
     book: pd.DataFrame,
@@ -49,26 +64,9 @@ def test_a_plan_on_the_cluster_equals_the_local_streamed_plan(
     cluster: DaskBatches,
 ) -> None:
     source = _dataset(book, tmp_path / "book")
-    local = stream_plan(
-        source,
-        out=tmp_path / "local.parquet",
-        settings=small_explain,
-        bundle=bundle,
-        batch_rows=500,
-    )
-    remote = stream_plan(
-        source,
-        out=tmp_path / "dask.parquet",
-        settings=small_explain,
-        bundle=bundle,
-        batch_rows=500,
-        cluster=cluster,
-    )
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / "dask.parquet"), pd.read_parquet(tmp_path / "local.parquet")
-    )
-    assert remote.run.tally.batches == local.run.tally.batches == 5
-    assert remote.totals() == local.totals()
+    runs = _plans(source, tmp_path, cluster, settings=small_explain, bundle=bundle, batch_rows=500)
+    assert runs["dask"].run.tally.batches == runs["local"].run.tally.batches == 5
+    assert runs["dask"].totals() == runs["local"].totals()
     assert not (tmp_path / ".dask.parquet.parts").exists()
 
 
@@ -80,22 +78,15 @@ def test_capacity_and_a_budget_on_the_cluster_give_the_local_assignment(
     cluster: DaskBatches,
 ) -> None:
     source = _dataset(book, tmp_path / "book")
-    limits = {"call": 40, "reminder": 100}
-    runs = {
-        name: stream_plan(
-            source,
-            out=tmp_path / f"{name}.parquet",
-            settings=small_explain,
-            bundle=bundle,
-            capacity=limits,
-            budget=1_500_000.0,
-            batch_rows=700,
-            cluster=engine,
-        )
-        for name, engine in (("local", None), ("dask", cluster))
-    }
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / "dask.parquet"), pd.read_parquet(tmp_path / "local.parquet")
+    runs = _plans(
+        source,
+        tmp_path,
+        cluster,
+        settings=small_explain,
+        bundle=bundle,
+        capacity={"call": 40, "reminder": 100},
+        budget=1_500_000.0,
+        batch_rows=700,
     )
     assert runs["dask"].objective == runs["local"].objective
     assert runs["dask"].prices == runs["local"].prices
