@@ -236,7 +236,7 @@ def canned_evaluation(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         calls.update(kwargs)
         return report
 
-    monkeypatch.setattr("loan_recovery.cli.run_evaluate_policy", fake)
+    monkeypatch.setattr("loan_recovery.cli.plan_commands.run_evaluate_policy", fake)
     return calls
 
 

@@ -22,11 +22,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
-import optuna
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -46,6 +45,9 @@ from loan_recovery.models.risk_inputs import (
     thread_count,
 )
 from loan_recovery.models.risk_learner import Family, train_booster
+
+if TYPE_CHECKING:  # imported when tuning: optuna is the optional [tune] extra
+    import optuna
 
 #: Candidates besides the families; the logistic one is named ``logistic_<feature>``.
 BASE_RATE = "base_rate"
@@ -423,10 +425,18 @@ def tune_xgboost(
     result is never worse than them on the tuning split; they come back unchanged when
     no other trial beats them or the budget allows none. A trial still running at the
     deadline is stopped and discarded, so the wall clock holds to within one boosting
-    round.
+    round. optuna is imported here, not with the module: it is the optional [tune] extra,
+    and only tuning needs it (a :class:`ModelError` says how to install it).
     """
     if not (budget_seconds > 0 and math.isfinite(budget_seconds)):
         raise ModelError(f"budget_seconds must be a finite number > 0; got {budget_seconds!r}.")
+    try:
+        import optuna
+    except ModuleNotFoundError:
+        raise ModelError(
+            "train --tune needs the [tune] extra: pip install 'loan-recovery[tune]' "
+            "(not installed: optuna)"
+        ) from None
     deadline = time.monotonic() + budget_seconds
     values, labels, names = check_training_data(X, y)
     defaults = settings.xgboost

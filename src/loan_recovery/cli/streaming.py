@@ -13,15 +13,18 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
+from loan_recovery.cli.common import echo_json
+from loan_recovery.cli.payloads import files_payload, plan_payload, score_payload
 from loan_recovery.config import Settings
 from loan_recovery.exceptions import ConfigError, UnsupportedFormatError
 from loan_recovery.jobs.dask_batches import DaskBatches, cluster_address, dask_cluster
-from loan_recovery.jobs.stream import StreamRun, stream_score, stream_validate
-from loan_recovery.jobs.stream_plan import stream_plan
+from loan_recovery.jobs.stream import StreamRun, StreamScoreRun, stream_score, stream_validate
+from loan_recovery.jobs.stream_plan import StreamPlanRun, stream_plan
 from loan_recovery.models.boosting import boosting_on
 from loan_recovery.models.bundle import ModelBundle
 from loan_recovery.render import (
@@ -134,8 +137,10 @@ def score_streamed(
     out: Console,
     err: Console,
     cluster: str | None = None,
+    as_json: bool = False,
 ) -> StreamRun:
-    """Score ``path`` batch by batch into ``out_path`` and say where everything went."""
+    """Score ``path`` batch by batch into ``out_path`` and say where everything went
+    (or print ``score --json``'s document, with the number of batches)."""
     with _engine(cluster, err) as engine, RichProgress(err) as progress:
         scored = stream_score(
             path,
@@ -148,6 +153,9 @@ def score_streamed(
             progress=progress,
             cluster=engine,
         )
+    if as_json:
+        echo_json(_streamed_score_payload(scored, bundle.version))
+        return scored.run
     out.print(
         f"Scored {scored.loans:,} loans with version {bundle.version} in "
         f"{scored.run.tally.batches:,} batch(es) -> [bold]{scored.out_path}[/]"
@@ -172,8 +180,10 @@ def plan_streamed(
     out: Console,
     err: Console,
     cluster: str | None = None,
+    as_json: bool = False,
 ) -> StreamRun:
-    """Plan ``path`` batch by batch into ``out_path``; print the plan's totals."""
+    """Plan ``path`` batch by batch into ``out_path``; print the plan's totals (or
+    ``plan --json``'s document, with the number of batches)."""
     if store:
         raise ConfigError(
             "--store writes a whole plan to the case store in one transaction; plan a "
@@ -199,6 +209,9 @@ def plan_streamed(
             progress=progress,
             cluster=engine,
         )
+    if as_json:
+        echo_json(_streamed_plan_payload(planned, bundle.version))
+        return planned.run
     out.print(plan_summary_table(planned))
     out.print(
         f"Planned {planned.loans:,} loans with version {bundle.version} ({planned.policy}) in "
@@ -210,3 +223,27 @@ def plan_streamed(
         out.print(f"Capacity shared across the whole book; shadow prices: {shown}")
     files_lines(planned.run, out)
     return planned.run
+
+
+def _run_files(run: StreamRun) -> dict[str, Any]:
+    """A streamed run's files part of a payload, with the number of batches read."""
+    files = files_payload(run.tally, run.quarantine_path, run.warnings_path)
+    return files | {"batches": run.tally.batches}
+
+
+def _streamed_score_payload(scored: StreamScoreRun, version: str) -> dict[str, Any]:
+    """``score --json`` of a streamed run: as in memory, plus the batches."""
+    found = score_payload(loans=scored.loans, version=version, out=scored.out_path)
+    return found | _run_files(scored.run)
+
+
+def _streamed_plan_payload(planned: StreamPlanRun, version: str) -> dict[str, Any]:
+    """``plan --json`` of a streamed run: as in memory (no store), plus the batches."""
+    found = plan_payload(
+        planned,
+        loans=planned.loans,
+        version=version,
+        out=planned.out_path,
+        shadow_prices=planned.prices,
+    )
+    return found | {"store": None} | _run_files(planned.run)
