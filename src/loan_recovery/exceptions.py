@@ -1,7 +1,7 @@
 """Domain errors.
 
 Each subclasses the matching built-in as well, so callers can catch either
-(``except ValueError`` still works). Only ``cli.py`` turns these into exit codes and
+(``except ValueError`` still works). Only the ``cli`` package turns these into exit codes and
 only ``api/`` into HTTP errors.
 """
 

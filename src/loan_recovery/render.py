@@ -1,6 +1,6 @@
 """Rich renderables for the command line: validation and portfolio summaries.
 
-Kept apart from ``cli.py`` so the command functions stay thin and the tables can be
+Kept apart from the ``cli`` package so the command functions stay thin and the tables can be
 reused (and tested) on their own. Personal data is masked here, before it can reach a
 terminal or a log. Amounts and counts are written by :class:`~loan_recovery.money.MoneyFormat`
 (``money=``; default ``en_IN``): whole currency units in totals, the currency named once in

@@ -34,6 +34,7 @@ from loan_recovery.jobs.profile import profile_rich_tables, run_profile, write_p
 from loan_recovery.jobs.simulate import SimulateOutcome, run_simulate, run_simulate_book
 from loan_recovery.jobs.store import run_import
 from loan_recovery.jobs.validate import run_validate
+from loan_recovery.money import MoneyFormat
 from loan_recovery.render import RichProgress, validation_payload, validation_tables
 from loan_recovery.store.loans import UpsertCounts
 from loan_recovery.store.payments import PaymentCounts
@@ -95,7 +96,7 @@ def validate(
         typer.echo(json.dumps(validation_payload(result)))
     else:
         console = stdout_console()
-        console.print(validation_tables(result, str(file)))
+        console.print(validation_tables(result, str(file), money=MoneyFormat(settings.display)))
         if outcome.quarantine_path is not None:
             console.print(f"Rejected rows kept in [bold]{outcome.quarantine_path}[/]")
         if outcome.warnings_path is not None:

@@ -41,6 +41,7 @@ from loan_recovery.jobs.store import run_store_plan
 from loan_recovery.jobs.validate import ValidateOutcome
 from loan_recovery.models.bundle import load_bundle
 from loan_recovery.models.registry import ModelRegistry
+from loan_recovery.money import MoneyFormat
 from loan_recovery.render import RichProgress, evaluation_table, plan_summary_table
 from loan_recovery.store.db import Store, open_store, shown_url
 from loan_recovery.store.loans import UpsertCounts
@@ -250,7 +251,7 @@ def _print_plan(
 ) -> None:
     """The plan's tables and where it went, then ``--store``'s run, then the rejections."""
     console = stdout_console()
-    console.print(plan_summary_table(outcome.plan))
+    console.print(plan_summary_table(outcome.plan, money=MoneyFormat(settings.display)))
     console.print(
         f"Planned {len(outcome.plan.worklist):,} loans with version {outcome.version} "
         f"({outcome.plan.policy}) -> [bold]{outcome.out_path}[/]"
@@ -337,4 +338,4 @@ def evaluate_policy(
     if as_json:
         typer.echo(json.dumps(json_ready(result.to_json_dict()), allow_nan=False))
         return
-    stdout_console().print(evaluation_table(result))
+    stdout_console().print(evaluation_table(result, money=MoneyFormat(settings.display)))

@@ -22,6 +22,7 @@ from loan_recovery.cli.common import (
 from loan_recovery.cli.extras import API, DASHBOARD, extra_imports, require_database_driver
 from loan_recovery.jobs.demo import run_demo
 from loan_recovery.models.report import metrics_rich_table
+from loan_recovery.money import MoneyFormat
 from loan_recovery.render import (
     RichProgress,
     plan_summary_table,
@@ -44,10 +45,13 @@ def demo(
     with RichProgress(stderr_console()) as progress:
         outcome = run_demo(settings=settings, rebuild=rebuild, progress=progress)
     console = stdout_console()
+    money = MoneyFormat(settings.display)
     verb = "Built" if outcome.built else "Found"
     console.print(f"{verb} demo portfolio [bold]{outcome.paths.portfolio}[/]")
-    console.print(validation_tables(outcome.validation.result, str(outcome.paths.portfolio)))
-    console.print(portfolio_tables(outcome.summary))
+    console.print(
+        validation_tables(outcome.validation.result, str(outcome.paths.portfolio), money=money)
+    )
+    console.print(portfolio_tables(outcome.summary, money=money))
     card = outcome.model_card
     verb = "Trained" if outcome.trained else "Found"
     console.print(
@@ -56,7 +60,7 @@ def demo(
     )
     if card.metrics is not None:
         console.print(metrics_rich_table(card.metrics))
-    console.print(plan_summary_table(outcome.plan.plan))
+    console.print(plan_summary_table(outcome.plan.plan, money=money))
     console.print(f"Worklist sorted by priority in [bold]{outcome.plan.out_path}[/]")
     warning = outcome.early_warning
     verb = "Built" if warning.payments_built else "Found"

@@ -27,6 +27,7 @@ from loan_recovery.jobs.stream import StreamRun, StreamScoreRun, stream_score, s
 from loan_recovery.jobs.stream_plan import StreamPlanRun, stream_plan
 from loan_recovery.models.boosting import boosting_on
 from loan_recovery.models.bundle import ModelBundle
+from loan_recovery.money import MoneyFormat
 from loan_recovery.render import (
     RichProgress,
     plan_summary_table,
@@ -119,7 +120,7 @@ def validate_streamed(
     if as_json:
         typer.echo(json.dumps({**validation_payload(run.tally), "batches": run.tally.batches}))
         return run
-    out.print(validation_tables(run.tally, str(path)))
+    out.print(validation_tables(run.tally, str(path), money=MoneyFormat(settings.display)))
     out.print(f"Read in {run.tally.batches:,} batch(es) in {run.seconds:,.1f} s.")
     files_lines(run, out)
     return run
@@ -212,14 +213,17 @@ def plan_streamed(
     if as_json:
         echo_json(_streamed_plan_payload(planned, bundle.version))
         return planned.run
-    out.print(plan_summary_table(planned))
+    out.print(plan_summary_table(planned, money=MoneyFormat(settings.display)))
     out.print(
         f"Planned {planned.loans:,} loans with version {bundle.version} ({planned.policy}) in "
         f"{planned.run.tally.batches:,} batch(es) -> [bold]{planned.out_path}[/] "
         "(in input order; worklist_rank orders the worked loans)"
     )
     if planned.prices:
-        shown = ", ".join(f"{name} {price:,.2f}" for name, price in planned.prices.items())
+        money = MoneyFormat(settings.display)
+        shown = ", ".join(
+            f"{name} {money.number(price, decimals=2)}" for name, price in planned.prices.items()
+        )
         out.print(f"Capacity shared across the whole book; shadow prices: {shown}")
     files_lines(planned.run, out)
     return planned.run
