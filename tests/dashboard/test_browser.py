@@ -7,6 +7,7 @@ with ``CI=true`` a missing browser is a failure.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Iterator
@@ -85,3 +86,40 @@ def test_borrower_form_shows_a_recommended_action_in_chromium(
         finally:
             browser.close()
     assert shutil.which(chromium) or Path(chromium).is_file()
+
+
+#: Every x-axis tick label of every chart on the page, as the browser laid it out.
+_TICK_BOXES_JS = """
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot =>
+    Array.from(plot.querySelectorAll('g.xtick text')).map(text => {
+        const box = text.getBoundingClientRect();
+        return {left: box.left, right: box.right, top: box.top, bottom: box.bottom,
+                text: text.textContent};
+    }).filter(box => box.right > box.left))
+"""
+
+
+def test_portfolio_chart_labels_do_not_overlap_in_chromium(
+    chromium: str, dashboard_url: str, tmp_path: Path
+) -> None:
+    """Opens the Portfolio page; expects every chart's x-axis labels side by side, none
+    overlapping another (segment names wrap), and keeps a screenshot."""
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright, chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(BROWSER_TIMEOUT_MS)
+            page.goto(f"{dashboard_url.rstrip('/')}/portfolio")
+            page.wait_for_selector("g.xtick text")
+            page.wait_for_timeout(1_000)  # let every chart finish its layout
+            charts = page.evaluate(_TICK_BOXES_JS)
+            page.screenshot(path=str(tmp_path / "portfolio.png"), full_page=True)
+        finally:
+            browser.close()
+    laid_out = [ticks for ticks in charts if len(ticks) > 1]
+    assert laid_out, "no chart with x-axis labels on the Portfolio page"
+    for ticks in laid_out:
+        ordered = sorted(ticks, key=lambda box: box["left"])
+        for before, after in itertools.pairwise(ordered):
+            apart = before["right"] <= after["left"] + 0.5
+            assert apart or before["bottom"] <= after["top"], (before["text"], after["text"])
