@@ -170,6 +170,15 @@ def test_demo_builds_once_then_reuses(tmp_path: Path, monkeypatch: pytest.Monkey
     assert {name: (demo / name).stat().st_mtime_ns for name in built} == built
     for registry in (models, models / "early_warning"):
         assert sorted(path.name for path in (registry / "versions").iterdir()) == ["v0001"]
+    # --json: the same found state and numbers, as one document.
+    third = runner.invoke(app, ["demo", "--json"])
+    assert third.exit_code == 0, third.output
+    document = json.loads(third.stdout)
+    assert (document["built"], document["trained"]) == (False, False)
+    assert document["model"]["version"] == "v0001"
+    assert document["validation"]["rows_read"] == 600
+    assert document["plan"]["totals"]["loans"] == 600
+    assert document["early_warning_version"] == "v0001"
 
 
 def test_bad_config_file_exits_two(tmp_path: Path) -> None:

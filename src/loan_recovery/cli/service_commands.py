@@ -7,26 +7,31 @@ commands: the core install runs every other command without them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
 from loan_recovery.cli.common import (
+    JsonOption,
     ModelsOption,
     current_settings,
+    echo_json,
     state,
     stderr_console,
     stdout_console,
     user_errors,
 )
 from loan_recovery.cli.extras import API, DASHBOARD, extra_imports, require_database_driver
-from loan_recovery.jobs.demo import run_demo
+from loan_recovery.cli.payloads import plan_payload
+from loan_recovery.config import Settings
+from loan_recovery.jobs.demo import DemoOutcome, run_demo
 from loan_recovery.models.report import metrics_rich_table
 from loan_recovery.money import MoneyFormat
 from loan_recovery.render import (
     RichProgress,
     plan_summary_table,
     portfolio_tables,
+    validation_payload,
     validation_tables,
 )
 
@@ -39,11 +44,20 @@ ServerLogLevel = Literal["critical", "error", "warning", "info", "debug"]
 @user_errors
 def demo(
     rebuild: Annotated[bool, typer.Option(help="Rebuild the demo data even if present.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Build (if missing) the seeded demo portfolio and champion model under var/; summarise."""
+    """Build (if missing) the seeded demo portfolio and champion model under var/; summarise.
+
+    --json: built, trained (what was made rather than found), portfolio, validation (as
+    validate --json), model (version, champion_family, calibration, registry), plan (as
+    plan --json), payments and early_warning_version.
+    """
     settings = current_settings()
     with RichProgress(stderr_console()) as progress:
         outcome = run_demo(settings=settings, rebuild=rebuild, progress=progress)
+    if as_json:
+        echo_json(_demo_payload(outcome, settings))
+        return
     console = stdout_console()
     money = MoneyFormat(settings.display)
     verb = "Built" if outcome.built else "Found"
@@ -166,3 +180,26 @@ def serve(
         access_log=access_log,
         limits=api.limits,
     )
+
+
+def _demo_payload(outcome: DemoOutcome, settings: Settings) -> dict[str, Any]:
+    """``demo --json``: what was built or found, and the same numbers as the tables."""
+    card = outcome.model_card
+    plan = outcome.plan
+    return {
+        "built": outcome.built,
+        "trained": outcome.trained,
+        "portfolio": outcome.paths.portfolio,
+        "validation": validation_payload(outcome.validation.result),
+        "model": {
+            "version": card.version,
+            "champion_family": card.champion_family,
+            "calibration": card.calibration_method,
+            "registry": settings.registry_dir,
+        },
+        "plan": plan_payload(
+            plan.plan, loans=len(plan.plan.worklist), version=plan.version, out=plan.out_path
+        ),
+        "payments": outcome.paths.payments,
+        "early_warning_version": outcome.early_warning.version.version,
+    }
