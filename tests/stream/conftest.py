@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -39,12 +42,29 @@ def small_explain(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[DaskBatches]:
-    """A Dask LocalCluster of two single-threaded worker processes, as the issue asks."""
+    """A Dask LocalCluster of two single-threaded worker processes, as the issue asks.
+
+    Worker processes are spawned, and a spawned child first re-runs its parent's
+    ``__main__`` file. In a test process that ran a dashboard page with Streamlit's
+    AppTest, ``__main__`` is left pointing at that page, which cannot run alone; so the
+    workers start under a bare ``__main__``.
+    """
     distributed = pytest.importorskip("distributed")
     with (
+        _bare_main(),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as local,
         distributed.Client(local) as client,
     ):
         yield DaskBatches(client)
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
