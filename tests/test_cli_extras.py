@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import typing
 from pathlib import Path
 
 import numpy as np
@@ -167,4 +166,4 @@ def test_serve_log_levels_are_the_apis() -> None:
     """Expects serve's --log-level choices to be exactly the API's LogLevel values (the
     CLI cannot import that enum without uvicorn)."""
     logs = pytest.importorskip("loan_recovery.api.logs")
-    assert typing.get_args(ServerLogLevel) == logs.LEVELS
+    assert tuple(level.value for level in ServerLogLevel) == logs.LEVELS

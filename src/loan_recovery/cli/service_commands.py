@@ -6,8 +6,9 @@ commands: the core install runs every other command without them.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
@@ -35,10 +36,18 @@ from loan_recovery.render import (
     validation_tables,
 )
 
+
 #: Levels ``serve`` accepts: not uvicorn's ``trace``, which prints every ASGI message.
 #: The API's own ``LogLevel`` enum lives with uvicorn's imports, which the core install
 #: lacks; a test keeps these in step with it.
-ServerLogLevel = Literal["critical", "error", "warning", "info", "debug"]
+class ServerLogLevel(StrEnum):
+    """``serve --log-level`` (an enum, which typer turns into choices at every version)."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
 
 
 @user_errors
@@ -147,7 +156,7 @@ def serve(
     models: ModelsOption = None,
     log_level: Annotated[
         ServerLogLevel, typer.Option(help="Server log level; request bodies are never logged.")
-    ] = "info",
+    ] = ServerLogLevel.INFO,
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:
     """Start the REST API (uvicorn) with the registry's champion; docs at /docs.
@@ -176,7 +185,7 @@ def serve(
         workers=workers or api.workers,
         config_file=state.config_file,
         models_dir=models,
-        log_level=log_level,
+        log_level=log_level.value,
         access_log=access_log,
         limits=api.limits,
     )
