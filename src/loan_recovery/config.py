@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     SecretStr,
     ValidationError,
     field_validator,
@@ -497,25 +498,42 @@ class SafePolicySettings(BaseModel):
     The learned policy keeps BAU's action unless, in the loan's support cell (DPD bucket x
     secured x high burden), the history logged the proposed action at least
     ``min_support`` times, the policy proposes it on at least as many history rows, *and*
-    the lower bound of its doubly robust gain over BAU's action is positive, at
-    ``confidence`` for the whole family of departures tested. Defaults chosen on tuning
-    seeds 101-103 (``benchmarks/tune_safety.py``; reported seeds are others): the most
-    value at 50,000 loans of history with no loss to BAU at 5,000.
+    the departure passes ``test`` at ``confidence``:
+
+    * ``policy``: a random half of the history selects candidate sets of departures
+      (those whose gain t-statistic there beats each of ``thresholds``); the other half
+      tests each set as a whole, and the set with the highest positive lower bound of
+      its doubly robust gain over BAU is approved (Bonferroni over the sets);
+    * ``pairs``: each (cell, action) departure is tested alone, Bonferroni over all.
+
+    Defaults chosen on tuning seeds 101-103 (``benchmarks/tune_safety.py``; reported seeds
+    are others): the most value at 50,000 loans of history with no loss to BAU at 5,000.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(default=True, description="Off: the learned policy as modelled")
+    test: Literal["policy", "pairs"] = Field(
+        default="policy",
+        description="policy: select departures on half the history, test them together on "
+        "the other half; pairs: test each (cell, action) departure alone",
+    )
     min_support: int = Field(
         default=10,
         ge=1,
         description="Logged rows of the action, and history rows proposing it, per cell",
     )
     confidence: float = Field(
-        default=0.8,
+        default=0.95,
         gt=0.5,
         lt=1,
-        description="One-sided level for all tested departures together (Bonferroni)",
+        description="One-sided level of the test, shared by the sets or pairs tested (Bonferroni)",
+    )
+    thresholds: tuple[FiniteFloat, ...] = Field(
+        default=(0.0, 1.0, 2.0),
+        min_length=1,
+        max_length=10,
+        description="policy test: selection t-statistics of the candidate sets",
     )
     max_weight: float = Field(default=50.0, gt=1, description="Inverse propensities clip here")
     cross_fit_folds: int = Field(

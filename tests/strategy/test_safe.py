@@ -46,8 +46,8 @@ class World:
     def true_total(self, actions: np.ndarray) -> float:
         return float(self.true_values[np.arange(len(actions)), actions].sum())
 
-    def fit(self, **settings: float) -> SafeDeviations:
-        arguments: dict[str, float] = {"min_support": 30, "confidence": 0.95} | settings
+    def fit(self, **settings: object) -> SafeDeviations:
+        arguments: dict[str, object] = {"min_support": 30, "confidence": 0.95} | settings
         return fit_safe_deviations(
             cells=self.cells,
             proposed=self.proposed,
@@ -119,6 +119,87 @@ def test_safe_policy_keeps_the_genuine_gain_and_drops_the_losses(seed: int) -> N
     for cell in (1, 2, 3):
         rows = world.cells == cell
         assert np.array_equal(safe[rows], world.bau[rows])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_policy_test_never_loses_to_bau_when_the_model_misleads(seed: int) -> None:
+    """Gives proposals worse than BAU in every cell to the held-out policy test; expects
+    nothing approved, so the safe policy is BAU exactly, and every check's bound <= 0."""
+    world = _misleading_world(seed)
+    deviations = world.fit(test="policy", random_state=seed)
+    assert deviations.approved == ()
+    safe = deviations.apply(world.cells, world.proposed, world.bau)
+    np.testing.assert_array_equal(safe, world.bau)
+    assert not deviations.checks["chosen"].any()
+    assert (deviations.checks["lower_bound"].fillna(0.0) <= 0).all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_policy_test_keeps_the_genuine_gain(seed: int) -> None:
+    """Gives one cell where calling beats hold by 5; expects the held-out test to approve
+    it and the safe policy to beat BAU and the naive policy."""
+    world = _world_with_a_good_cell(seed)
+    deviations = world.fit(test="policy", random_state=seed)
+    assert (0, 1) in deviations.approved
+    assert deviations.checks["chosen"].sum() == 1
+    safe = deviations.apply(world.cells, world.proposed, world.bau)
+    bau_total = world.true_total(world.bau)
+    assert world.true_total(safe) > bau_total + 1_000
+    assert world.true_total(safe) > world.true_total(world.proposed)
+
+
+def test_policy_test_selects_on_one_half_and_tests_on_the_other() -> None:
+    """Gives the good-cell world; expects the report's counts from the selection half only,
+    and the chosen check's mean to be the DR gain per held-out row of the policy departing
+    on the chosen pairs, with its one-sided bound at the Bonferroni-shared level."""
+    world = _world_with_a_good_cell(3)
+    seed, thresholds, confidence = 7, (0.0, 1.0, 2.0), 0.9
+    deviations = world.fit(
+        test="policy", random_state=seed, thresholds=thresholds, confidence=confidence
+    )
+    selection = np.random.default_rng(seed).random(len(world.cells)) < 0.5
+    report = deviations.report.set_index(["cell", "action"])
+    departs = (world.cells == 0) & (world.proposed == 1) & (world.bau != 1)
+    assert report.loc[(0, 1), "rows"] == (departs & selection).sum()
+
+    def score(target: np.ndarray) -> np.ndarray:
+        return dr_scores(
+            world.rewards, world.logged, world.propensity, target, world.predicted, max_weight=50
+        )
+
+    deployed = deviations.apply(world.cells, world.proposed, world.bau)
+    gain = (score(deployed) - score(world.bau))[~selection]
+    chosen = deviations.checks[deviations.checks["chosen"]].iloc[0]
+    assert chosen["mean_gain"] == pytest.approx(gain.mean())
+    level = 1 - (1 - confidence) / len(thresholds)
+    bound = gain.mean() - norm.ppf(level) * gain.std(ddof=1) / np.sqrt(len(gain))
+    assert chosen["lower_bound"] == pytest.approx(bound)
+    assert chosen["pairs"] == len(deviations.approved)
+
+
+def test_policy_test_scores_the_policy_the_plan_deploys() -> None:
+    """Gives a ``deploy`` that never departs from BAU (as a plan whose restriction undoes
+    every departure would); expects a zero held-out gain and nothing approved, although
+    the proposals alone would pass."""
+    world = _world_with_a_good_cell(0)
+
+    def stay(mask: np.ndarray) -> np.ndarray:
+        assert mask.shape == (4, N_ACTIONS)
+        return world.bau
+
+    deviations = world.fit(test="policy", deploy=stay)  # type: ignore[arg-type]
+    assert deviations.approved == ()
+    assert (deviations.checks["mean_gain"] == 0.0).all()
+    assert world.fit(test="policy").approved != ()
+
+
+def test_policy_test_is_seeded() -> None:
+    """Gives the same world and seed twice; expects identical approvals and checks."""
+    world = _world_with_a_good_cell(4)
+    first = world.fit(test="policy", random_state=11)
+    second = world.fit(test="policy", random_state=11)
+    assert first == second
+    pd.testing.assert_frame_equal(first.checks, second.checks)
 
 
 def test_min_support_above_every_count_gives_bau_exactly() -> None:
@@ -211,13 +292,17 @@ def test_apply_follows_the_approved_pairs_only() -> None:
     np.testing.assert_array_equal(safe, [2, 0, 1, 0])
 
 
-def test_json_round_trip_keeps_pairs_report_and_decisions() -> None:
-    """Gives fitted deviations through JSON text; expects equal pairs, report and actions."""
+@pytest.mark.parametrize("test", ["pairs", "policy"])
+def test_json_round_trip_keeps_pairs_report_and_decisions(test: str) -> None:
+    """Gives fitted deviations through JSON text; expects equal pairs, report, held-out
+    checks and actions."""
     world = _world_with_a_good_cell(2)
-    deviations = world.fit()
+    deviations = world.fit(test=test)  # type: ignore[arg-type]
     loaded = SafeDeviations.from_json(json.loads(json.dumps(deviations.to_json(), allow_nan=False)))
     assert loaded == deviations
     pd.testing.assert_frame_equal(loaded.report, deviations.report)
+    pd.testing.assert_frame_equal(loaded.checks, deviations.checks)
+    assert (len(loaded.checks) > 0) == (test == "policy")
     np.testing.assert_array_equal(
         loaded.apply(world.cells, world.proposed, world.bau),
         deviations.apply(world.cells, world.proposed, world.bau),
@@ -266,6 +351,8 @@ def test_support_cells_name_a_missing_column() -> None:
         ({"cells": np.array([0.0, 1.0])}, "cells must be 1-D integer codes"),
         ({"propensity": np.array([0.0, 1.0])}, "propensity must lie in"),
         ({"predicted": np.zeros(2)}, "n x k value matrix"),
+        ({"test": "both"}, r"test must be one of \['policy', 'pairs'\]"),
+        ({"test": "policy", "thresholds": (0.0, np.inf)}, "thresholds must be finite"),
     ],
 )
 def test_inputs_that_do_not_line_up_are_refused(change: dict[str, object], message: str) -> None:

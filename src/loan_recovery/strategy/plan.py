@@ -40,7 +40,7 @@ from loan_recovery.strategy.policy import (
     policy_actions,
 )
 from loan_recovery.strategy.rules import GuardrailOutcome, apply_guardrails
-from loan_recovery.strategy.safety import PolicySafety
+from loan_recovery.strategy.safety import PolicySafety, kept_values
 
 
 @dataclass(frozen=True)
@@ -155,10 +155,6 @@ def _text_column(
     return texts
 
 
-#: Decision value of a BAU action the safe policy keeps despite a predicted uplift <= 0.
-_KEPT_VALUE = 1.0
-
-
 @dataclass(frozen=True)
 class ActionValues:
     """Everything a policy chooses from: risk, per-arm expectations and what is allowed.
@@ -264,10 +260,12 @@ def value_actions(
     if safety is not None and settings.strategy.safe.enabled:
         candidates = safety.restrict(table, candidates, uplift, bau)
         # BAU's action kept because the history never showed that leaving the loan alone
-        # is better must not lose its slot for a predicted uplift at or below zero: it
-        # competes at the smallest positive value (one currency unit).
-        kept = candidates.to_numpy(dtype=np.bool_) & (uplift.to_numpy() <= _KEPT_VALUE)
-        decision_uplift = uplift.mask(kept, _KEPT_VALUE)
+        # is better must not lose its slot for a predicted uplift at or below zero.
+        decision_uplift = pd.DataFrame(
+            kept_values(uplift.to_numpy(dtype=np.float64), candidates.to_numpy(dtype=np.bool_)),
+            index=uplift.index,
+            columns=uplift.columns,
+        )
     return ActionValues(
         scores=scores,
         risk=risk,

@@ -4,16 +4,24 @@ A learned policy is only as good as the outcome model behind it, and that model 
 reliable exactly where the lender rarely tried anything but its usual action: there it
 extrapolates, and an optimistic extrapolation becomes a confident, wrong recommendation.
 Following SPIBB (Laroche et al., 2019, "Safe Policy Improvement with Baseline
-Bootstrapping"), the learned policy may leave the BAU choice only where the history
-supports the change, and we add a statistical test of the gain:
+Bootstrapping"), the learned policy may leave the BAU choice only in coarse
+:func:`support_cells` of observable facts where the history logged the proposed action at
+least ``min_support`` times and the policy proposes it on at least as many history rows.
+Whether the departures *pay* is then tested on the doubly robust (DR) gain over BAU's
+action, in one of two ways:
 
-1. Loans are grouped into coarse :func:`support_cells` of observable facts.
-2. In a cell, the learned policy may choose an action ``a`` other than BAU's only if
-   ``a`` was logged there at least ``min_support`` times (the data has seen it work), the
-   policy proposes it on at least ``min_support`` history rows of the cell, and
-3. the one-sided lower confidence bound of the mean doubly robust gain of ``a`` over the
-   BAU action, on the history rows where the policy proposes ``a`` in that cell, is above
-   zero (the data says it works better).
+* ``"policy"`` (the default; Thomas et al., 2015, "High Confidence Policy
+  Improvement"): the history is split at random in two halves. The first *selects*
+  candidate sets of (cell, action) pairs, those whose DR gain's t-statistic there
+  exceeds each of a few thresholds; the second *tests* each set as a whole: the
+  one-sided lower bound, at ``confidence`` shared by the sets (Bonferroni), of the mean
+  gain per history row of the policy that departs only on that set. The set with the
+  highest positive bound is approved; with none, the policy is BAU. One test of the
+  whole departure is far more powerful than one per pair, and selecting on other rows
+  than those tested keeps the test honest.
+* ``"pairs"``: every (cell, action) pair is tested on its own rows, at ``confidence``
+  for the whole family of pairs (Bonferroni): each approved departure pays by itself,
+  at the price of approving far fewer.
 
 Everywhere else the BAU action stands. With no approved deviation the safe policy *is*
 BAU, so it can only lose to BAU where the test was fooled, at a rate set by
@@ -22,8 +30,9 @@ BAU, so it can only lose to BAU where the test was fooled, at a rate set by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -62,6 +71,16 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "lower_bound",
     "approved",
 )
+#: Columns of :attr:`SafeDeviations.checks`: one row per candidate set the ``"policy"``
+#: test tried on the held-out half.
+CHECK_COLUMNS: tuple[str, ...] = ("threshold", "pairs", "mean_gain", "lower_bound", "chosen")
+#: The two ways of testing departures (see the module docstring).
+SafeTest = Literal["policy", "pairs"]
+SAFE_TESTS: tuple[SafeTest, ...] = ("policy", "pairs")
+#: Selection t-statistics of the ``"policy"`` test's candidate sets.
+DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 1.0, 2.0)
+#: Deployed action per history row when only the approved (cell x action) mask may depart.
+Deploy = Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.int64]]
 
 
 class SafePolicyError(LoanRecoveryError, ValueError):
@@ -125,13 +144,20 @@ class SafeDeviations:
     ``approved`` is sorted; ``report`` has one row per (cell, proposed action) that
     differed from BAU on the history, with its row count, logged support, mean DR gain
     over BAU, the gain's lower confidence bound (NaN with fewer than two rows) and the
-    verdict. Equality compares ``approved`` and the sizes, not the report.
+    verdict; under the ``"policy"`` test these are measured on the selection half and
+    the bound is per pair. ``checks`` (``"policy"`` test only) has one row per candidate
+    set tried on the held-out half: its selection threshold, pairs, mean DR gain per
+    held-out row, lower bound and whether it was chosen. Equality compares ``approved``
+    and the sizes, not the reports.
     """
 
     n_cells: int
     n_actions: int
     approved: tuple[tuple[int, int], ...]
     report: pd.DataFrame = field(compare=False, repr=False)
+    checks: pd.DataFrame = field(
+        default_factory=lambda: _checks_frame([]), compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.n_cells < 1 or self.n_actions < 1:
@@ -175,6 +201,13 @@ class SafeDeviations:
             "n_actions": self.n_actions,
             "approved": [list(pair) for pair in self.approved],
             "report": {column: report[column].tolist() for column in REPORT_COLUMNS},
+            "checks": [
+                {
+                    column: (None if isinstance(value, float) and not np.isfinite(value) else value)
+                    for column, value in zip(CHECK_COLUMNS, row, strict=True)
+                }
+                for row in self.checks.itertuples(index=False, name=None)
+            ],
         }
 
     @classmethod
@@ -192,6 +225,7 @@ class SafeDeviations:
                 n_actions=int(data["n_actions"]),
                 approved=approved,
                 report=report,
+                checks=_checks_frame(data.get("checks", [])),
             )
         except SafePolicyError:
             raise
@@ -220,6 +254,53 @@ def _report_frame(columns: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def _checks_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The held-out checks with fixed dtypes (JSON nulls back to NaN)."""
+
+    def column(name: str) -> list[Any]:
+        return [row[name] for row in rows]
+
+    return pd.DataFrame(
+        {
+            "threshold": np.asarray(column("threshold"), dtype=np.float64),
+            "pairs": np.asarray(column("pairs"), dtype=np.int64),
+            "mean_gain": np.asarray(
+                [np.nan if v is None else v for v in column("mean_gain")], dtype=np.float64
+            ),
+            "lower_bound": np.asarray(
+                [np.nan if v is None else v for v in column("lower_bound")], dtype=np.float64
+            ),
+            "chosen": np.asarray(column("chosen"), dtype=np.bool_),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _PairStats:
+    """Per (cell, action) key: rows proposing the departure, mean DR gain, its std error."""
+
+    rows: IntArray
+    mean: FloatArray
+    stderr: FloatArray
+
+
+def _pair_stats(key: IntArray, gain: FloatArray, size: int) -> _PairStats:
+    rows = np.bincount(key, minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.bincount(key, weights=gain, minlength=size) / rows
+        squares = np.bincount(key, weights=(gain - mean[key]) ** 2, minlength=size)
+        stderr = np.sqrt(squares / (rows - 1) / rows)
+    return _PairStats(rows=rows, mean=mean, stderr=stderr)
+
+
+def _lower_bound(values: FloatArray, level: float) -> tuple[float, float]:
+    """(mean, one-sided normal lower bound at ``level``) of ``values``; NaN bound below 2."""
+    mean = float(values.mean()) if len(values) else float("nan")
+    if len(values) < 2:
+        return mean, float("nan")
+    return mean, mean - float(norm.ppf(level)) * float(values.std(ddof=1)) / np.sqrt(len(values))
+
+
 def fit_safe_deviations(
     *,
     cells: npt.ArrayLike,
@@ -234,20 +315,34 @@ def fit_safe_deviations(
     n_cells: int | None = None,
     max_weight: float = 50.0,
     family: bool = True,
+    test: SafeTest = "pairs",
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    deploy: Deploy | None = None,
+    random_state: int = 0,
 ) -> SafeDeviations:
-    """Decide, per (cell, proposed action), whether the history supports leaving BAU.
+    """Decide which (cell, proposed action) departures from BAU the history supports.
 
     All arrays run over the history rows: ``proposed`` is the learned policy's action code,
     ``bau`` BAU's, ``logged`` the action actually taken with its ``propensity``,
     ``rewards`` the realised net value and ``predicted`` the outcome model's n x k value
-    matrix (hold column included). A pair is approved when the action was logged at least
-    ``min_support`` times in the cell and the normal-approximation lower bound, one-sided
-    at ``confidence``, of the mean DR gain ``dr(a) - dr(bau)`` over the rows proposing it
-    is above zero. Inverse propensity weights are capped at ``max_weight``.
+    matrix (hold column included). A pair is testable when the action was logged at least
+    ``min_support`` times in the cell and proposed on at least as many (tested) rows.
+    Inverse propensity weights are capped at ``max_weight``; ``n_cells`` defaults to the
+    largest cell code + 1.
 
-    ``n_cells`` defaults to the largest cell code + 1. With ``family`` (the default) the
-    confidence is for all tested pairs together (Bonferroni); the report's
-    ``lower_bound`` is the bound at that family-wise level.
+    ``test="pairs"``: a pair is approved when the normal-approximation lower bound,
+    one-sided at ``confidence``, of its mean DR gain ``dr(a) - dr(bau)`` over the rows
+    proposing it is above zero; with ``family`` (the default) the confidence is for all
+    tested pairs together (Bonferroni) and the report's ``lower_bound`` is at that level.
+
+    ``test="policy"``: a seeded (``random_state``) half of the rows selects, per
+    ``thresholds`` entry, the testable pairs whose gain t-statistic exceeds it; the other
+    half tests each set by the lower bound of the mean DR gain per row of the policy that
+    departs on that set only, at ``confidence`` shared by the sets. ``deploy(mask)``
+    gives that policy's action per row for an ``n_cells x n_actions`` approval mask
+    (default: the proposal where approved, else BAU, as :meth:`SafeDeviations.apply`);
+    the plan passes its own choice, which may fall back to a second-best approved arm.
+    The set with the highest positive bound is approved, else none.
     """
     value_matrix = np.asarray(predicted, dtype=np.float64)
     if value_matrix.ndim != 2 or value_matrix.shape[0] == 0 or value_matrix.shape[1] == 0:
@@ -261,6 +356,10 @@ def fit_safe_deviations(
         raise SafePolicyError(f"min_support must be >= 0; got {min_support}.")
     if not 0 < confidence < 1:
         raise SafePolicyError(f"confidence must lie in (0, 1); got {confidence}.")
+    if test not in SAFE_TESTS:
+        raise SafePolicyError(f"test must be one of {list(SAFE_TESTS)}; got {test!r}.")
+    if test == "policy" and (not thresholds or not all(np.isfinite(thresholds))):
+        raise SafePolicyError(f"thresholds must be finite numbers; got {list(thresholds)}.")
     raw_cells = np.asarray(cells)
     if raw_cells.shape != (n_rows,) or raw_cells.dtype.kind not in "iu":
         raise SafePolicyError(
@@ -278,34 +377,48 @@ def fit_safe_deviations(
         return dr_scores(rewards, taken, propensity, target, value_matrix, max_weight=max_weight)
 
     gain = score(proposal) - score(usual)
-    support = np.bincount(cell * n_actions + taken, minlength=n_cells * n_actions)
-
-    deviates = proposal != usual
-    key = (cell * n_actions + proposal)[deviates]
-    group_gain = gain[deviates]
     size = n_cells * n_actions
-    rows = np.bincount(key, minlength=size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.bincount(key, weights=group_gain, minlength=size) / rows
-        squares = np.bincount(key, weights=(group_gain - mean[key]) ** 2, minlength=size)
-        stderr = np.sqrt(squares / (rows - 1) / rows)
+    support = np.bincount(cell * n_actions + taken, minlength=size)
+    deviates = proposal != usual
+    key = cell * n_actions + proposal
+    # The policy test selects pairs on a random half and tests them on the other.
+    halves = np.random.default_rng(random_state).random(n_rows)
+    selection: BoolArray = np.asarray(halves < 0.5 if test == "policy" else halves >= 0.0)
+    stats = _pair_stats(key[deviates & selection], gain[deviates & selection], size)
+    level = confidence
     # The test must see the departure on enough loans too: a bound over a handful of rows
     # says little about the hundreds of loans the deployed policy will move in that cell.
-    testable = (rows >= max(2, min_support)) & (support >= min_support)
-    # ``confidence`` holds for the whole family of departures tested (Bonferroni): with
-    # dozens of (cell, action) pairs, a per-pair level would let a few lucky ones through.
-    level = 1.0 - (1.0 - confidence) / max(1, int(testable.sum())) if family else confidence
-    lower = np.where(rows >= 2, mean - norm.ppf(level) * stderr, np.nan)
-    approved_mask = testable & (lower > 0)
+    testable = (stats.rows >= max(2, min_support)) & (support >= min_support)
+    if test == "pairs":
+        # ``confidence`` holds for the whole family of departures tested (Bonferroni):
+        # with dozens of (cell, action) pairs, a per-pair level would let lucky ones through.
+        level = 1.0 - (1.0 - confidence) / max(1, int(testable.sum())) if family else confidence
+    lower = np.where(stats.rows >= 2, stats.mean - norm.ppf(level) * stats.stderr, np.nan)
+    checks: list[dict[str, Any]] = []
+    if test == "pairs":
+        approved_mask = testable & (lower > 0)
+    else:
 
-    present = np.flatnonzero(rows)
+        def deployed(mask: BoolArray) -> IntArray:
+            if deploy is not None:
+                return _codes(deploy(mask.reshape(n_cells, n_actions)), "deploy", n_rows, n_actions)
+            return np.where(mask[key], proposal, usual)
+
+        approved_mask, checks = _held_out_choice(
+            gain_of=lambda mask: (score(deployed(mask)) - score(usual))[~selection],
+            t_statistic=np.where(testable, stats.mean / stats.stderr, -np.inf),
+            thresholds=thresholds,
+            level=1.0 - (1.0 - confidence) / len(thresholds),
+        )
+
+    present = np.flatnonzero(stats.rows)
     report = _report_frame(
         {
             "cell": present // n_actions,
             "action": present % n_actions,
-            "rows": rows[present],
+            "rows": stats.rows[present],
             "logged_support": support[present],
-            "mean_gain": mean[present],
+            "mean_gain": stats.mean[present],
             "lower_bound": lower[present],
             "approved": approved_mask[present],
         }
@@ -318,4 +431,39 @@ def fit_safe_deviations(
             (int(key) // n_actions, int(key) % n_actions) for key in approved_keys.tolist()
         ),
         report=report,
+        checks=_checks_frame(checks),
     )
+
+
+def _held_out_choice(
+    *,
+    gain_of: Callable[[BoolArray], FloatArray],
+    t_statistic: FloatArray,
+    thresholds: Sequence[float],
+    level: float,
+) -> tuple[BoolArray, list[dict[str, Any]]]:
+    """The candidate set (pairs whose selection t-statistic beats a threshold) with the
+    highest positive held-out lower bound, and a check row per distinct set tried."""
+    with np.errstate(invalid="ignore"):
+        sets = [t_statistic > threshold for threshold in thresholds]
+    checks: list[dict[str, Any]] = []
+    best: tuple[float, int, int] | None = None  # bound, check row, set
+    for index, (threshold, members) in enumerate(zip(thresholds, sets, strict=True)):
+        if not members.any() or any(np.array_equal(members, s) for s in sets[:index]):
+            continue
+        mean, bound = _lower_bound(gain_of(members), level)
+        checks.append(
+            {
+                "threshold": float(threshold),
+                "pairs": int(members.sum()),
+                "mean_gain": mean,
+                "lower_bound": bound,
+                "chosen": False,
+            }
+        )
+        if bound > 0 and (best is None or bound > best[0]):
+            best = (bound, len(checks) - 1, index)
+    if best is None:
+        return np.zeros_like(t_statistic, dtype=np.bool_), checks
+    checks[best[1]]["chosen"] = True
+    return sets[best[2]], checks

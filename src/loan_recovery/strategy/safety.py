@@ -38,6 +38,34 @@ IntArray = npt.NDArray[np.int64]
 ARMS: tuple[str, ...] = schema.ARM_NAMES
 SAFETY_FILE = "policy_safety.json"
 _FORMAT = "loan_recovery.policy_safety/1"
+#: The decision value of BAU's own action when it is kept although its predicted uplift is
+#: at or below zero (the history never showed that leaving the loan alone is better): it
+#: competes at the smallest positive value, one currency unit, so it keeps its slot.
+KEPT_VALUE = 1.0
+
+
+def restricted_candidates(
+    candidates: npt.NDArray[np.bool_],
+    approved: npt.NDArray[np.bool_],
+    is_bau: npt.NDArray[np.bool_],
+    hold_approved: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """Loans x actions the safe policy may choose: a candidate approved in the loan's cell,
+    or BAU's own action (a candidate or not) unless leaving the loan alone is approved."""
+    restricted: npt.NDArray[np.bool_] = (candidates & approved) | (
+        is_bau & (candidates | ~hold_approved)
+    )
+    return restricted
+
+
+def kept_values(
+    uplift: npt.NDArray[np.float64], restricted: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """The safe policy's decision values: a kept action competes at least at KEPT_VALUE."""
+    values: npt.NDArray[np.float64] = np.where(
+        restricted & (uplift <= KEPT_VALUE), KEPT_VALUE, uplift
+    )
+    return values
 
 
 @dataclass(frozen=True)
@@ -70,10 +98,13 @@ class PolicySafety:
         approved = self.deviations.allowed()[cells]
         columns = [str(column) for column in candidates.columns]
         arm_columns = [ARMS.index(column) for column in columns]
-        mask = candidates.to_numpy(dtype=np.bool_)
         is_bau = bau.to_numpy(dtype=object)[:, np.newaxis] == np.asarray(columns, dtype=object)
-        hold_approved = approved[:, ARMS.index(schema.HOLD)][:, np.newaxis]
-        restricted = (mask & approved[:, arm_columns]) | (is_bau & (mask | ~hold_approved))
+        restricted = restricted_candidates(
+            candidates.to_numpy(dtype=np.bool_),
+            approved[:, arm_columns],
+            is_bau,
+            approved[:, ARMS.index(schema.HOLD)][:, np.newaxis],
+        )
         return pd.DataFrame(restricted, index=candidates.index, columns=candidates.columns)
 
     def rules_text(self) -> str:
@@ -191,16 +222,26 @@ def fit_policy_safety(
     columns = [schema.HOLD, *(str(c) for c in uplift.columns)]
     order = [columns.index(arm) for arm in ARMS if arm in columns]
     predicted = values[:, order] if scoring_values is None else scoring_values
-    masked = np.where(candidates.to_numpy(dtype=np.bool_), uplift.to_numpy(), -np.inf)
-    best = np.argmax(masked, axis=1)
-    has_any = np.isfinite(masked[np.arange(len(best)), best])
-    proposed_names = np.where(has_any, np.asarray(uplift.columns, dtype=object)[best], schema.HOLD)
+    action_names = np.asarray(uplift.columns, dtype=object)
+    candidate_mask = candidates.to_numpy(dtype=np.bool_)
+    uplift_matrix = uplift.to_numpy(dtype=np.float64)
+    proposed_names = _best_names(uplift_matrix, candidate_mask, action_names)
     arm_index = pd.Index(ARMS)
     rewards = realised_net(table, logged_arms, settings)
     usable = np.isfinite(rewards)
     safe = settings.strategy.safe
+    cells = support_cells(table)
+
+    def deploy(approved: npt.NDArray[np.bool_]) -> IntArray:
+        """What the plan would choose on each usable history row under ``approved``."""
+        chosen = safe_choice(
+            uplift_matrix, candidate_mask, action_names, bau_names, approved[cells]
+        )
+        codes: IntArray = arm_index.get_indexer(pd.Index(chosen))[usable].astype(np.int64)
+        return codes
+
     deviations = fit_safe_deviations(
-        cells=support_cells(table)[usable],
+        cells=cells[usable],
         proposed=arm_index.get_indexer(pd.Index(proposed_names))[usable].astype(np.int64),
         bau=arm_index.get_indexer(pd.Index(bau_names))[usable].astype(np.int64),
         logged=arm_index.get_indexer(pd.Index(logged_arms))[usable].astype(np.int64),
@@ -211,5 +252,43 @@ def fit_policy_safety(
         confidence=safe.confidence,
         n_cells=N_CELLS,
         max_weight=safe.max_weight,
+        test=safe.test,
+        thresholds=safe.thresholds,
+        deploy=deploy,
+        random_state=random_state,
     )
     return PolicySafety(deviations=deviations, bau_rule=bau_rule)
+
+
+def safe_choice(
+    uplift: npt.NDArray[np.float64],
+    candidates: npt.NDArray[np.bool_],
+    actions: npt.NDArray[np.object_],
+    bau: npt.ArrayLike,
+    approved: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.object_]:
+    """The safe learned policy's arm per loan, as the plan chooses it (no capacity).
+
+    ``uplift`` and ``candidates`` are loans x ``actions`` (the plan's columns),
+    ``approved`` loans x ``ARMS``: the approval mask of each loan's cell. The safety test
+    scores exactly this choice, so the policy it approves is the policy the plan deploys.
+    """
+    arm_columns = pd.Index(ARMS).get_indexer(pd.Index(actions))
+    is_bau = np.asarray(bau, dtype=object)[:, np.newaxis] == actions[np.newaxis, :]
+    restricted = restricted_candidates(
+        candidates, approved[:, arm_columns], is_bau, approved[:, [ARMS.index(schema.HOLD)]]
+    )
+    return _best_names(kept_values(uplift, restricted), restricted, actions)
+
+
+def _best_names(
+    values: npt.NDArray[np.float64],
+    mask: npt.NDArray[np.bool_],
+    names: npt.NDArray[np.object_],
+) -> npt.NDArray[np.object_]:
+    """Per row, the name of the masked column of highest value (first on ties); hold if none."""
+    masked = np.where(mask, values, -np.inf)
+    best = np.argmax(masked, axis=1)
+    has_any = mask.any(axis=1)
+    chosen: npt.NDArray[np.object_] = np.where(has_any, names[best], schema.HOLD)
+    return chosen
