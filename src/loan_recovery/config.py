@@ -21,6 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     FiniteFloat,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
     SecretStr,
     ValidationError,
     field_validator,
@@ -281,8 +284,11 @@ class SmallDataSettings(BaseModel):
     over- or under-fit; a small grid of depth, learning rate and minimum child weight is
     searched by an inner CV inside every training fold, so the reported CV still describes
     the procedure. The defaults stay a grid point, so the search cannot pick worse on the
-    inner CV. ``budget_seconds`` caps the search: past it, the grid is cut (largest
-    configurations first) and the train output says so.
+    inner CV; so do ``extra_points`` (depth, learning rate, min child weight), by default
+    XGBoost's own (6, 0.3, 1), the reference a lender's data scientist would try first.
+    ``budget_seconds`` caps the search: past it, the grid is cut (largest configurations
+    first; the defaults and extra points are searched first, so they are kept) and the
+    train output says so.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -291,6 +297,11 @@ class SmallDataSettings(BaseModel):
     max_depth: tuple[int, ...] = (2, 3, 4)
     learning_rate: tuple[float, ...] = (0.05, 0.1)
     min_child_weight: tuple[float, ...] = (1.0, 5.0)
+    extra_points: tuple[tuple[PositiveInt, PositiveFloat, NonNegativeFloat], ...] = Field(
+        default=((6, 0.3, 1.0),),
+        max_length=10,
+        description="(max_depth, learning_rate, min_child_weight) searched besides the grid",
+    )
     inner_folds: int = Field(default=3, ge=2)
     budget_seconds: float = Field(default=60.0, gt=0)
 

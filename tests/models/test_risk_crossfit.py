@@ -123,12 +123,21 @@ def test_folds_are_stratified_and_shared(data: Design) -> None:
 
 
 def test_small_data_grid_starts_with_the_defaults(settings: Settings) -> None:
-    """The defaults are the first point, every point differs, shallow trees come first."""
-    grid = small_data_grid(settings.risk.xgboost, settings.risk.small_data)
+    """The defaults are the first point, XGBoost's own (6, 0.3, 1) the second, every point
+    differs, and the grid after them goes shallow trees first."""
+    small = settings.risk.small_data
+    grid = small_data_grid(settings.risk.xgboost, small)
     assert grid[0] == settings.risk.xgboost
+    library = grid[1]
+    assert (library.max_depth, library.learning_rate, library.min_child_weight) == (6, 0.3, 1.0)
     assert len({point.model_dump_json() for point in grid}) == len(grid)
-    depths = [point.max_depth for point in grid[1:]]
+    depths = [point.max_depth for point in grid[2:]]
     assert depths == sorted(depths)
+    assert len(grid) == 2 + len(small.max_depth) * len(small.learning_rate) * len(
+        small.min_child_weight
+    ) - 1  # the defaults (4, 0.05, 5) are also a grid point
+    none = small_data_grid(settings.risk.xgboost, small.model_copy(update={"extra_points": ()}))
+    assert none == [grid[0], *grid[2:]]
 
 
 def test_small_data_search_is_nested_and_reported(settings: Settings) -> None:

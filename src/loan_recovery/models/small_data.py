@@ -6,8 +6,9 @@ boosted model picks depth, learning rate and minimum child weight (and its numbe
 trees) by ``xgboost.cv`` on the rows it trains on. Run inside every outer training fold,
 the outer CV stays an honest estimate of the whole procedure (nested CV).
 
-The configured defaults are always the first grid point, so the search never picks worse
-on the inner CV. The wall-clock budget is applied once, up front: the first point's cost
+The configured defaults are always the first grid point and XGBoost's own defaults
+(``extra_points``) the next, so the search never picks worse than either on the inner
+CV. The wall-clock budget is applied once, up front: the first point's cost
 is measured and the grid cut to what fits, cheapest points kept, so the choice does not
 depend on when a deadline happens to strike mid-search.
 """
@@ -102,17 +103,18 @@ class SmallDataSearch:
 def small_data_grid(
     defaults: XGBoostSettings, settings: SmallDataSettings
 ) -> list[XGBoostSettings]:
-    """The defaults first, then the grid cheapest first (shallow trees, fast learning)."""
+    """The defaults first, the extra points next, then the grid cheapest first (shallow
+    trees, fast learning); a point already listed is not repeated."""
     points = sorted(
         itertools.product(settings.max_depth, settings.learning_rate, settings.min_child_weight),
         key=lambda point: (point[0], -point[1], -point[2]),
     )
     grid = [defaults]
-    for depth, rate, child in points:
+    for depth, rate, child in [*settings.extra_points, *points]:
         candidate = defaults.model_copy(
             update={"max_depth": depth, "learning_rate": rate, "min_child_weight": child}
         )
-        if candidate != defaults:
+        if candidate not in grid:
             grid.append(candidate)
     return grid
 

@@ -7,8 +7,10 @@ the model version (JSON, no pickle). It holds:
   "rule"``: the lender's documented rule, ``simulator.logging_rule``), or a shallow tree
   reconstructed from the history (``"history"``), printed as readable rules;
 * the safe deviations (:mod:`loan_recovery.strategy.safe`): the (support cell, arm)
-  pairs where the history logged the arm often enough and the lower confidence bound of
-  its doubly robust gain over BAU's choice is positive.
+  pairs where the history logged the arm often enough and the departures passed the
+  configured test of their doubly robust gain over BAU's choice. The test scores the
+  choice :func:`safe_choice` makes, which is the plan's, so what it approves is what the
+  plan deploys.
 
 The plan then lets the learned policy choose, per loan, only BAU's action or arms
 approved in the loan's cell (:meth:`PolicySafety.restrict`), so the same restriction
