@@ -133,9 +133,10 @@ def test_small_data_grid_starts_with_the_defaults(settings: Settings) -> None:
     assert len({point.model_dump_json() for point in grid}) == len(grid)
     depths = [point.max_depth for point in grid[2:]]
     assert depths == sorted(depths)
-    assert len(grid) == 2 + len(small.max_depth) * len(small.learning_rate) * len(
-        small.min_child_weight
-    ) - 1  # the defaults (4, 0.05, 5) are also a grid point
+    assert (
+        len(grid)
+        == 2 + len(small.max_depth) * len(small.learning_rate) * len(small.min_child_weight) - 1
+    )  # the defaults (4, 0.05, 5) are also a grid point
     none = small_data_grid(settings.risk.xgboost, small.model_copy(update={"extra_points": ()}))
     assert none == [grid[0], *grid[2:]]
 

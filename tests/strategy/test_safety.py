@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loan_recovery.config import Settings
+from loan_recovery.config import DisplaySettings, Settings
 from loan_recovery.data import schema
 from loan_recovery.data.validation import validate_frame
+from loan_recovery.money import MoneyFormat
 from loan_recovery.simulation.portfolio import simulate_portfolio
 from loan_recovery.strategy.plan import policy_choice, value_actions
 from loan_recovery.strategy.policy import LEARNED
-from loan_recovery.strategy.safe import N_CELLS, SafeDeviations, support_cells
+from loan_recovery.strategy.safe import N_CELLS, SafeDeviations, checks_frame, support_cells
 from loan_recovery.strategy.safety import (
     KEPT_VALUE,
     PolicySafety,
@@ -90,3 +91,32 @@ def test_restricted_candidates_keep_bau_unless_hold_is_approved() -> None:
     np.testing.assert_array_equal(kept, [[True, False, True], [False, True, False]])
     hold_ok = restricted_candidates(candidates, approved, is_bau, np.array([[True], [True]]))
     np.testing.assert_array_equal(hold_ok, [[True, False, False], [False, False, False]])
+
+
+def _safety(approved: tuple[tuple[int, int], ...], checks: list[dict[str, object]]) -> PolicySafety:
+    deviations = SafeDeviations(
+        n_cells=N_CELLS,
+        n_actions=len(ARMS),
+        approved=approved,
+        report=pd.DataFrame(),
+        checks=checks_frame(checks),
+    )
+    return PolicySafety(deviations=deviations)
+
+
+def test_summary_names_the_departures_and_the_held_out_gain() -> None:
+    """Gives two approved actions in one cell and a chosen held-out check; expects them
+    named, with the gain and its bound in rupees; with none, that the policy is BAU's."""
+    check = {"threshold": 1.0, "pairs": 2, "mean_gain": 1234.4, "lower_bound": 56.0}
+    safety = _safety(((11, 2), (11, 6)), [check | {"chosen": True}])
+    assert safety.departures() == [
+        {"cell": "31-60 DPD, secured, high burden", "action": "call"},
+        {"cell": "31-60 DPD, secured, high burden", "action": "agency"},
+    ]
+    assert safety.held_out_check() == {"mean_gain": 1234.4, "lower_bound": 56.0}
+    text = safety.summary(MoneyFormat(DisplaySettings()))
+    assert "2 action(s) in 1 of 24 loan groups" in text
+    assert "add ₹1,234 per loan (lower bound ₹56)" in text
+    none = _safety((), [check | {"chosen": False}])
+    assert none.held_out_check() is None
+    assert "follows the rule" in none.summary(MoneyFormat(DisplaySettings()))

@@ -24,6 +24,7 @@ from loan_recovery.jobs.report import run_report
 from loan_recovery.jobs.train import run_train
 from loan_recovery.models.registry import ModelRegistry
 from loan_recovery.models.report import metrics_rich_table
+from loan_recovery.money import MoneyFormat
 from loan_recovery.render import RichProgress, model_choice_lines, versions_table
 
 
@@ -95,6 +96,9 @@ def train(
         console.print(metrics_rich_table(outcome.artefacts.metrics))
     for line in model_choice_lines(outcome.artefacts.model_choice):
         console.print(line, markup=False, highlight=False)
+    if outcome.bundle.safety is not None:
+        money = MoneyFormat(settings.display)
+        console.print(outcome.bundle.safety.summary(money), markup=False, highlight=False)
     state = "and promoted to champion" if outcome.promoted else "(not promoted)"
     console.print(f"Saved version [bold]{outcome.version.version}[/] {state}")
 

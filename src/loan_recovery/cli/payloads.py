@@ -19,6 +19,7 @@ from loan_recovery.jobs.train import TrainOutcome
 from loan_recovery.models.registry import VersionInfo
 from loan_recovery.render import PlanTotals, ValidationCounts, validation_payload
 from loan_recovery.store.plans import StoredPlan
+from loan_recovery.strategy.safety import PolicySafety
 
 #: Per-action sums of a plan, as the summary table shows them (besides the loan count).
 _ACTION_SUMS: tuple[str, ...] = (
@@ -130,6 +131,18 @@ def train_payload(outcome: TrainOutcome) -> dict[str, Any]:
         "quarantine": outcome.validation.quarantine_path,
         "metrics": metrics_payload(artefacts.metrics),
         "model_choice": artefacts.model_choice,
+        "safety": safety_payload(outcome.bundle.safety),
+    }
+
+
+def safety_payload(safety: PolicySafety | None) -> dict[str, Any] | None:
+    """Where the learned policy may leave the lender's rule (None: no safety test, e.g. a
+    history without Amount_Recovered)."""
+    if safety is None:
+        return None
+    return {
+        "departures": safety.departures(),
+        "held_out": safety.held_out_check(),
     }
 
 

@@ -156,7 +156,7 @@ class SafeDeviations:
     approved: tuple[tuple[int, int], ...]
     report: pd.DataFrame = field(compare=False, repr=False)
     checks: pd.DataFrame = field(
-        default_factory=lambda: _checks_frame([]), compare=False, repr=False
+        default_factory=lambda: checks_frame([]), compare=False, repr=False
     )
 
     def __post_init__(self) -> None:
@@ -201,13 +201,9 @@ class SafeDeviations:
             "n_actions": self.n_actions,
             "approved": [list(pair) for pair in self.approved],
             "report": {column: report[column].tolist() for column in REPORT_COLUMNS},
-            "checks": [
-                {
-                    column: (None if isinstance(value, float) and not np.isfinite(value) else value)
-                    for column, value in zip(CHECK_COLUMNS, row, strict=True)
-                }
-                for row in self.checks.itertuples(index=False, name=None)
-            ],
+            "checks": self.checks.astype(object)
+            .where(self.checks.notna(), None)
+            .to_dict("records"),
         }
 
     @classmethod
@@ -225,7 +221,7 @@ class SafeDeviations:
                 n_actions=int(data["n_actions"]),
                 approved=approved,
                 report=report,
-                checks=_checks_frame(data.get("checks", [])),
+                checks=checks_frame(data.get("checks", [])),
             )
         except SafePolicyError:
             raise
@@ -254,7 +250,7 @@ def _report_frame(columns: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def _checks_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def checks_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """The held-out checks with fixed dtypes (JSON nulls back to NaN)."""
 
     def column(name: str) -> list[Any]:
@@ -431,7 +427,7 @@ def fit_safe_deviations(
             (int(key) // n_actions, int(key) % n_actions) for key in approved_keys.tolist()
         ),
         report=report,
-        checks=_checks_frame(checks),
+        checks=checks_frame(checks),
     )
 
 

@@ -31,8 +31,15 @@ import pandas as pd
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import IncompatibleModelError
+from loan_recovery.money import MoneyFormat
 from loan_recovery.strategy.bau import BauRule, fit_bau_rule
-from loan_recovery.strategy.safe import N_CELLS, SafeDeviations, fit_safe_deviations, support_cells
+from loan_recovery.strategy.safe import (
+    N_CELLS,
+    SafeDeviations,
+    cell_labels,
+    fit_safe_deviations,
+    support_cells,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -108,6 +115,44 @@ class PolicySafety:
             approved[:, ARMS.index(schema.HOLD)][:, np.newaxis],
         )
         return pd.DataFrame(restricted, index=candidates.index, columns=candidates.columns)
+
+    def departures(self) -> list[dict[str, Any]]:
+        """The approved departures, readable: ``{"cell", "action"}`` per (cell, arm) pair."""
+        labels = cell_labels()
+        return [
+            {"cell": labels[cell], "action": ARMS[arm]} for cell, arm in self.deviations.approved
+        ]
+
+    def held_out_check(self) -> dict[str, float] | None:
+        """The chosen set's held-out mean gain per history row and its lower bound (None:
+        the ``pairs`` test, or no set passed)."""
+        checks = self.deviations.checks
+        chosen = checks[checks["chosen"]]
+        if chosen.empty:
+            return None
+        row = chosen.iloc[0]
+        return {"mean_gain": float(row["mean_gain"]), "lower_bound": float(row["lower_bound"])}
+
+    def summary(self, money: MoneyFormat) -> str:
+        """One sentence for ``train``: where the plan may leave the lender's rule, and why."""
+        departures = self.departures()
+        if not departures:
+            return (
+                "Safe improvement: no departure from the lender's rule passed the test on "
+                "this history, so the learned policy follows the rule."
+            )
+        cells = len({entry["cell"] for entry in departures})
+        sentence = (
+            f"Safe improvement: the learned policy may leave the lender's rule with "
+            f"{len(departures)} action(s) in {cells} of {N_CELLS} loan groups"
+        )
+        check = self.held_out_check()
+        if check is None:
+            return sentence + " (each departure tested alone)."
+        return (
+            sentence + f"; on held-out history they add {money.amount(check['mean_gain'])} "
+            f"per loan (lower bound {money.amount(check['lower_bound'])})."
+        )
 
     def rules_text(self) -> str:
         """The BAU rule as readable if/else lines (the configured rule says so)."""
