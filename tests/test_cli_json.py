@@ -165,12 +165,13 @@ def test_train_json_names_the_version_and_its_cv_metrics(
     for candidate, row in card["metrics"].items():
         assert metrics[candidate] == pytest.approx(row, nan_ok=True), candidate
     safety = payload["safety"]  # 800 loans: every departure is in the document, if any
-    assert set(safety) == {"departures", "held_out"}
-    for departure in safety["departures"]:
-        assert set(departure) == {"cell", "action"}
-        assert "DPD" in departure["cell"]
-    if safety["held_out"] is not None:
-        assert safety["held_out"]["lower_bound"] > 0
+    assert set(safety) == {"departures", "held_out", "capacity_departures", "capacity_held_out"}
+    for kind in ("", "capacity_"):
+        for departure in safety[f"{kind}departures"]:
+            assert set(departure) == {"cell", "action"}
+            assert "DPD" in departure["cell"]
+        if safety[f"{kind}held_out"] is not None:
+            assert safety[f"{kind}held_out"]["lower_bound"] > 0
 
 
 def test_versions_and_promote_json(trained_json: tuple[dict[str, Any], Path]) -> None:

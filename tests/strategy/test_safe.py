@@ -177,20 +177,26 @@ def test_policy_test_selects_on_one_half_and_tests_on_the_other() -> None:
     assert chosen["pairs"] == len(deviations.approved)
 
 
-def test_policy_test_scores_the_policy_the_plan_deploys() -> None:
-    """Gives a ``deploy`` that never departs from BAU (as a plan whose restriction undoes
-    every departure would); expects a zero held-out gain and nothing approved, although
-    the proposals alone would pass."""
+def test_policy_test_must_pay_for_every_deployment() -> None:
+    """Gives two deployments of the departures: the plan's (departs where approved) and one
+    that never departs from BAU (as a capacity limit that reverts every departure would);
+    expects the good cell approved with the first alone, and nothing approved with both,
+    since the second's held-out gain is exactly zero."""
     world = _world_with_a_good_cell(0)
 
-    def stay(mask: np.ndarray) -> np.ndarray:
+    def departing(mask: np.ndarray) -> np.ndarray:
         assert mask.shape == (4, N_ACTIONS)
+        keep = (world.proposed == world.bau) | mask[world.cells, world.proposed]
+        return np.where(keep, world.proposed, world.bau)
+
+    def staying(mask: np.ndarray) -> np.ndarray:
         return world.bau
 
-    deviations = world.fit(test="policy", deploy=stay)  # type: ignore[arg-type]
-    assert deviations.approved == ()
-    assert (deviations.checks["mean_gain"] == 0.0).all()
-    assert world.fit(test="policy").approved != ()
+    alone = world.fit(test="policy", deploys=(departing,))
+    assert (0, 1) in alone.approved
+    both = world.fit(test="policy", deploys=(departing, staying))
+    assert both.approved == ()
+    assert (both.checks["mean_gain"] == 0.0).all()  # each check shows its worst deployment
 
 
 def test_policy_test_is_seeded() -> None:

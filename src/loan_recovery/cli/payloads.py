@@ -136,13 +136,15 @@ def train_payload(outcome: TrainOutcome) -> dict[str, Any]:
 
 
 def safety_payload(safety: PolicySafety | None) -> dict[str, Any] | None:
-    """Where the learned policy may leave the lender's rule (None: no safety test, e.g. a
-    history without Amount_Recovered)."""
+    """Where the learned policy may leave the lender's rule, without limits and under
+    capacity or a budget (None: no safety test, e.g. a history without Amount_Recovered)."""
     if safety is None:
         return None
     return {
         "departures": safety.departures(),
         "held_out": safety.held_out_check(),
+        "capacity_departures": safety.departures(limited=True),
+        "capacity_held_out": safety.held_out_check(limited=True),
     }
 
 

@@ -312,6 +312,8 @@ def _plan_task(
     models = resolve_bundle(bundle)
     explain_all = settings.explain.scope == "all"
     inputs = action_values(table, models, settings, with_reasons=explain_all)
+    if limited:  # the book's capacity is settled later; choose as a limited plan does
+        inputs = inputs.limited()
     plan = plan_loans(
         table, models, settings, policy=policy, capacity={}, budget=None, inputs=inputs
     )

@@ -166,6 +166,9 @@ class ActionValues:
     ``bau``: the lender's rule for each loan (obeying the guardrails).
     ``reasons_deferred``: ``scores`` holds no reasons yet; the plan makes them for the
     loans it works (``explain.scope = "worked"`` on a book above ``explain.all_below``).
+    ``capacity_candidates``: the candidates when capacity or a budget binds, where the
+    guard approved departures apart (they were tested at BAU's own capacity); None when
+    they are ``candidates``. :meth:`limited` puts them in place.
     """
 
     scores: pd.DataFrame
@@ -183,6 +186,24 @@ class ActionValues:
     decision_uplift: pd.DataFrame
     safe_departures: bool = False
     reasons_deferred: bool = False
+    capacity_candidates: pd.DataFrame | None = None
+
+    def limited(self) -> ActionValues:
+        """These values as a plan under capacity or a budget chooses from them."""
+        if self.capacity_candidates is None:
+            return self
+        candidates = self.capacity_candidates
+        decision = kept_values(
+            self.uplift.to_numpy(dtype=np.float64), candidates.to_numpy(dtype=np.bool_)
+        )
+        return dataclasses.replace(
+            self,
+            candidates=candidates,
+            decision_uplift=pd.DataFrame(
+                decision, index=self.uplift.index, columns=self.uplift.columns
+            ),
+            capacity_candidates=None,
+        )
 
 
 def action_values(
@@ -257,7 +278,10 @@ def value_actions(
     )
     candidates = guard.allowed & (uplift > settings.strategy.min_uplift)
     decision_uplift = uplift
+    capacity_candidates: pd.DataFrame | None = None
     if safety is not None and settings.strategy.safe.enabled:
+        if safety.capacity_deviations is not None:
+            capacity_candidates = safety.restrict(table, candidates, uplift, bau, limited=True)
         candidates = safety.restrict(table, candidates, uplift, bau)
         # BAU's action kept because the history never showed that leaving the loan alone
         # is better must not lose its slot for a predicted uplift at or below zero.
@@ -281,6 +305,7 @@ def value_actions(
         bau=bau,
         decision_uplift=decision_uplift,
         safe_departures=safety is not None and settings.strategy.safe.enabled,
+        capacity_candidates=capacity_candidates,
     )
 
 
@@ -337,13 +362,16 @@ def plan_loans(
         inputs.catalogue,
     )
 
+    capacity = dict(capacity if capacity is not None else settings.strategy.capacity)
+    budget = budget if budget is not None else settings.strategy.budget
+    limited = policy == LEARNED and (bool(capacity) or budget is not None)
+    if limited:
+        inputs = inputs.limited()
     baseline_name = settings.strategy.baseline_policy
     baseline = policy_choice(baseline_name, table, inputs, settings, random_state)
     decisions = decide(inputs.decision_uplift, inputs.candidates, baseline)
-    capacity = dict(capacity if capacity is not None else settings.strategy.capacity)
-    budget = budget if budget is not None else settings.strategy.budget
     capacity_plan: CapacityPlan | None = None
-    if policy == LEARNED and (capacity or budget is not None):
+    if limited:
         capacity_plan = learned_capacity_plan(inputs, capacity, budget, random_state)
         chosen = capacity_plan.actions
     elif policy == LEARNED:
@@ -456,13 +484,15 @@ def learned_capacity_plan(
     """The learned policy under capacity and budget: the LP on uplift, kept safe.
 
     Without a safe-improvement guard the LP chooses among every candidate. With one, the
-    departures the history approved were tested loan by loan against BAU's action, not
-    against the loans they would push out of a full action: so departures may only use
-    slots BAU leaves free. Where an action is over its limit, the departing loans of
+    candidates are those approved for a limited plan (:meth:`ActionValues.limited`), and
+    the departures were tested against BAU's action at BAU's own capacity, not against
+    the loans they would push out of a full action: so departures may only use slots BAU
+    leaves free. Where an action is over its limit, the departing loans of
     smallest predicted gain over BAU's action go back to it first (one pass per action
     whose limit they touch); the LP then decides who is worked within the limits and
     prices them.
     """
+    inputs = inputs.limited()
     if not inputs.safe_departures:
         return optimise_with_capacity(
             inputs.decision_uplift,

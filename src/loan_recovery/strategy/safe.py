@@ -313,7 +313,7 @@ def fit_safe_deviations(
     family: bool = True,
     test: SafeTest = "pairs",
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-    deploy: Deploy | None = None,
+    deploys: Sequence[Deploy] = (),
     random_state: int = 0,
 ) -> SafeDeviations:
     """Decide which (cell, proposed action) departures from BAU the history supports.
@@ -334,11 +334,13 @@ def fit_safe_deviations(
     ``test="policy"``: a seeded (``random_state``) half of the rows selects, per
     ``thresholds`` entry, the testable pairs whose gain t-statistic exceeds it; the other
     half tests each set by the lower bound of the mean DR gain per row of the policy that
-    departs on that set only, at ``confidence`` shared by the sets. ``deploy(mask)``
-    gives that policy's action per row for an ``n_cells x n_actions`` approval mask
-    (default: the proposal where approved, else BAU, as :meth:`SafeDeviations.apply`);
-    the plan passes its own choice, which may fall back to a second-best approved arm.
-    The set with the highest positive bound is approved, else none.
+    departs on that set only, at ``confidence`` shared by the sets. Each of ``deploys``
+    gives that policy's action per row for an ``n_cells x n_actions`` approval mask, one
+    way it may be deployed (default, one: the proposal where approved, else BAU, as
+    :meth:`SafeDeviations.apply`); the plan passes its own choice, which may fall back to
+    a second-best approved arm, and that choice held to BAU's own capacity. A set must
+    pass for every deployment (the confidence is shared by all of them too), and the set
+    whose worst bound is highest is approved, else none.
     """
     value_matrix = np.asarray(predicted, dtype=np.float64)
     if value_matrix.ndim != 2 or value_matrix.shape[0] == 0 or value_matrix.shape[1] == 0:
@@ -395,16 +397,26 @@ def fit_safe_deviations(
         approved_mask = testable & (lower > 0)
     else:
 
-        def deployed(mask: BoolArray) -> IntArray:
-            if deploy is not None:
-                return _codes(deploy(mask.reshape(n_cells, n_actions)), "deploy", n_rows, n_actions)
-            return np.where(mask[key], proposal, usual)
+        def default_deploy(mask: npt.NDArray[np.bool_]) -> IntArray:
+            return np.where(mask.ravel()[key], proposal, usual)
+
+        ways = list(deploys) or [default_deploy]
+
+        def gains(mask: BoolArray) -> list[FloatArray]:
+            """The held-out DR gain per row of each deployment of the departures in mask."""
+            approved = mask.reshape(n_cells, n_actions)
+            return [
+                (score(_codes(way(approved), "deploy", n_rows, n_actions)) - score(usual))[
+                    ~selection
+                ]
+                for way in ways
+            ]
 
         approved_mask, checks = _held_out_choice(
-            gain_of=lambda mask: (score(deployed(mask)) - score(usual))[~selection],
+            gains_of=gains,
             t_statistic=np.where(testable, stats.mean / stats.stderr, -np.inf),
             thresholds=thresholds,
-            level=1.0 - (1.0 - confidence) / len(thresholds),
+            level=1.0 - (1.0 - confidence) / (len(thresholds) * len(ways)),
         )
 
     present = np.flatnonzero(stats.rows)
@@ -433,13 +445,14 @@ def fit_safe_deviations(
 
 def _held_out_choice(
     *,
-    gain_of: Callable[[BoolArray], FloatArray],
+    gains_of: Callable[[BoolArray], list[FloatArray]],
     t_statistic: FloatArray,
     thresholds: Sequence[float],
     level: float,
 ) -> tuple[BoolArray, list[dict[str, Any]]]:
-    """The candidate set (pairs whose selection t-statistic beats a threshold) with the
-    highest positive held-out lower bound, and a check row per distinct set tried."""
+    """The candidate set (pairs whose selection t-statistic beats a threshold) whose worst
+    held-out lower bound over its deployments is highest and positive, and a check row
+    per distinct set tried (with the deployment of the worst bound)."""
     with np.errstate(invalid="ignore"):
         sets = [t_statistic > threshold for threshold in thresholds]
     checks: list[dict[str, Any]] = []
@@ -447,7 +460,10 @@ def _held_out_choice(
     for index, (threshold, members) in enumerate(zip(thresholds, sets, strict=True)):
         if not members.any() or any(np.array_equal(members, s) for s in sets[:index]):
             continue
-        mean, bound = _lower_bound(gain_of(members), level)
+        mean, bound = min(
+            (_lower_bound(gain, level) for gain in gains_of(members)),
+            key=lambda pair: (np.nan_to_num(pair[1], nan=-np.inf), pair[0]),
+        )
         checks.append(
             {
                 "threshold": float(threshold),

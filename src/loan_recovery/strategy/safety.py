@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from loan_recovery.actions import CAPACITY_LIMITED
 from loan_recovery.config import Settings
 from loan_recovery.data import schema
 from loan_recovery.exceptions import IncompatibleModelError
@@ -35,6 +36,7 @@ from loan_recovery.money import MoneyFormat
 from loan_recovery.strategy.bau import BauRule, fit_bau_rule
 from loan_recovery.strategy.safe import (
     N_CELLS,
+    Deploy,
     SafeDeviations,
     cell_labels,
     fit_safe_deviations,
@@ -79,10 +81,16 @@ def kept_values(
 
 @dataclass(frozen=True)
 class PolicySafety:
-    """The BAU rule (None: the configured one) and the approved departures from it."""
+    """The BAU rule (None: the configured one) and the approved departures from it.
+
+    ``deviations`` hold for a plan without limits; ``capacity_deviations`` for a plan under
+    capacity or a budget, tested at BAU's own capacity (None: the same as
+    ``deviations``, as the ``pairs`` test and older versions have it).
+    """
 
     deviations: SafeDeviations
     bau_rule: BauRule | None = None
+    capacity_deviations: SafeDeviations | None = None
 
     def bau_actions(self, table: pd.DataFrame) -> npt.NDArray[np.str_] | None:
         """The reconstructed rule's arm per loan; None means "use the configured rule"."""
@@ -96,15 +104,18 @@ class PolicySafety:
         candidates: pd.DataFrame,
         uplift: pd.DataFrame,
         bau: pd.Series,
+        *,
+        limited: bool = False,
     ) -> pd.DataFrame:
         """Candidates the learned policy may use: approved arms in the loan's cell, or BAU's.
 
         BAU's own action stays a candidate unless leaving the loan alone is approved in
         the cell (then it must still clear the uplift minimum like any other arm).
+        ``limited``: the approvals for a plan under capacity or a budget.
         """
         del uplift  # the restriction is on supported arms, not on the model's values
         cells = support_cells(table)
-        approved = self.deviations.allowed()[cells]
+        approved = self.approvals(limited=limited).allowed()[cells]
         columns = [str(column) for column in candidates.columns]
         arm_columns = [ARMS.index(column) for column in columns]
         is_bau = bau.to_numpy(dtype=object)[:, np.newaxis] == np.asarray(columns, dtype=object)
@@ -116,17 +127,24 @@ class PolicySafety:
         )
         return pd.DataFrame(restricted, index=candidates.index, columns=candidates.columns)
 
-    def departures(self) -> list[dict[str, Any]]:
+    def approvals(self, *, limited: bool = False) -> SafeDeviations:
+        """The departures approved for a plan without limits, or under them."""
+        if limited and self.capacity_deviations is not None:
+            return self.capacity_deviations
+        return self.deviations
+
+    def departures(self, *, limited: bool = False) -> list[dict[str, Any]]:
         """The approved departures, readable: ``{"cell", "action"}`` per (cell, arm) pair."""
         labels = cell_labels()
         return [
-            {"cell": labels[cell], "action": ARMS[arm]} for cell, arm in self.deviations.approved
+            {"cell": labels[cell], "action": ARMS[arm]}
+            for cell, arm in self.approvals(limited=limited).approved
         ]
 
-    def held_out_check(self) -> dict[str, float] | None:
+    def held_out_check(self, *, limited: bool = False) -> dict[str, float] | None:
         """The chosen set's held-out mean gain per history row and its lower bound (None:
         the ``pairs`` test, or no set passed)."""
-        checks = self.deviations.checks
+        checks = self.approvals(limited=limited).checks
         chosen = checks[checks["chosen"]]
         if chosen.empty:
             return None
@@ -134,19 +152,28 @@ class PolicySafety:
         return {"mean_gain": float(row["mean_gain"]), "lower_bound": float(row["lower_bound"])}
 
     def summary(self, money: MoneyFormat) -> str:
-        """One sentence for ``train``: where the plan may leave the lender's rule, and why."""
-        departures = self.departures()
+        """Two sentences for ``train``: where a plan without limits, and one under capacity
+        or a budget, may leave the lender's rule, and what that adds on held-out history."""
+        if self.capacity_deviations is None:
+            return "Safe improvement: " + self._sentence(money, limited=False)
+        return (
+            f"Safe improvement without limits: {self._sentence(money, limited=False)} "
+            f"Under capacity or a budget: {self._sentence(money, limited=True)}"
+        )
+
+    def _sentence(self, money: MoneyFormat, *, limited: bool) -> str:
+        departures = self.departures(limited=limited)
         if not departures:
             return (
-                "Safe improvement: no departure from the lender's rule passed the test on "
-                "this history, so the learned policy follows the rule."
+                "no departure from the lender's rule passed the test on this history, so "
+                "the learned policy follows the rule."
             )
         cells = len({entry["cell"] for entry in departures})
         sentence = (
-            f"Safe improvement: the learned policy may leave the lender's rule with "
-            f"{len(departures)} action(s) in {cells} of {N_CELLS} loan groups"
+            f"the learned policy may leave the lender's rule with {len(departures)} "
+            f"action(s) in {cells} of {N_CELLS} loan groups"
         )
-        check = self.held_out_check()
+        check = self.held_out_check(limited=limited)
         if check is None:
             return sentence + " (each departure tested alone)."
         return (
@@ -166,6 +193,9 @@ class PolicySafety:
             "format": _FORMAT,
             "arms": list(ARMS),
             "deviations": self.deviations.to_json(),
+            "capacity_deviations": (
+                None if self.capacity_deviations is None else self.capacity_deviations.to_json()
+            ),
             "bau_rule": None if self.bau_rule is None else self.bau_rule.to_json(),
         }
 
@@ -188,9 +218,11 @@ class PolicySafety:
                     f"{data.get('arms')}; expected {_FORMAT!r} over {list(ARMS)}."
                 )
             rule = data.get("bau_rule")
+            capped = data.get("capacity_deviations")
             return cls(
                 deviations=SafeDeviations.from_json(data["deviations"]),
                 bau_rule=None if rule is None else BauRule.from_json(rule),
+                capacity_deviations=None if capped is None else SafeDeviations.from_json(capped),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise IncompatibleModelError(
@@ -279,32 +311,65 @@ def fit_policy_safety(
     safe = settings.strategy.safe
     cells = support_cells(table)
 
-    def deploy(approved: npt.NDArray[np.bool_]) -> IntArray:
-        """What the plan would choose on each usable history row under ``approved``."""
-        chosen = safe_choice(
-            uplift_matrix, candidate_mask, action_names, bau_names, approved[cells]
-        )
-        codes: IntArray = arm_index.get_indexer(pd.Index(chosen))[usable].astype(np.int64)
+    bau_array = np.asarray(bau_names, dtype=object)
+    # BAU's own use of the capacity-limited actions on the history: the "same capacity"
+    # the plan's departures must also pay under (departures into a full action go back).
+    same_capacity = {action: int((bau_array == action).sum()) for action in CAPACITY_LIMITED}
+
+    def codes_of(names: npt.NDArray[np.object_]) -> IntArray:
+        codes: IntArray = arm_index.get_indexer(pd.Index(names))[usable].astype(np.int64)
         return codes
 
-    deviations = fit_safe_deviations(
-        cells=cells[usable],
-        proposed=arm_index.get_indexer(pd.Index(proposed_names))[usable].astype(np.int64),
-        bau=arm_index.get_indexer(pd.Index(bau_names))[usable].astype(np.int64),
-        logged=arm_index.get_indexer(pd.Index(logged_arms))[usable].astype(np.int64),
-        propensity=np.asarray(propensity, dtype=np.float64)[usable],
-        rewards=rewards[usable],
-        predicted=predicted[usable],
-        min_support=safe.min_support,
-        confidence=safe.confidence,
-        n_cells=N_CELLS,
-        max_weight=safe.max_weight,
-        test=safe.test,
-        thresholds=safe.thresholds,
-        deploy=deploy,
-        random_state=random_state,
+    def deploy(approved: npt.NDArray[np.bool_]) -> IntArray:
+        """What the plan would choose on each usable history row under ``approved``."""
+        return codes_of(
+            safe_choice(uplift_matrix, candidate_mask, action_names, bau_array, approved[cells])
+        )
+
+    def deploy_at_bau_capacity(approved: npt.NDArray[np.bool_]) -> IntArray:
+        """The same choice held to BAU's own capacity, as the capacity plan reverts it."""
+        from loan_recovery.strategy.plan import revert_departures
+
+        chosen, decision = _safe_decision(
+            uplift_matrix, candidate_mask, action_names, bau_array, approved[cells]
+        )
+        with_hold = np.column_stack([decision, np.zeros(len(decision))])
+        columns = pd.Index([*action_names, schema.HOLD])
+        rows = np.arange(len(chosen))
+        gain = (
+            with_hold[rows, columns.get_indexer(pd.Index(chosen))]
+            - with_hold[rows, columns.get_indexer(pd.Index(bau_array))]
+        )
+        return codes_of(revert_departures(chosen, bau_array, gain, same_capacity))
+
+    def fit(*deploys: Deploy) -> SafeDeviations:
+        return fit_safe_deviations(
+            cells=cells[usable],
+            proposed=arm_index.get_indexer(pd.Index(proposed_names))[usable].astype(np.int64),
+            bau=arm_index.get_indexer(pd.Index(bau_names))[usable].astype(np.int64),
+            logged=arm_index.get_indexer(pd.Index(logged_arms))[usable].astype(np.int64),
+            propensity=np.asarray(propensity, dtype=np.float64)[usable],
+            rewards=rewards[usable],
+            predicted=predicted[usable],
+            min_support=safe.min_support,
+            confidence=safe.confidence,
+            n_cells=N_CELLS,
+            max_weight=safe.max_weight,
+            test=safe.test,
+            thresholds=safe.thresholds,
+            deploys=deploys,
+            random_state=random_state,
+        )
+
+    if safe.test == "pairs":  # each departure pays alone, whatever the plan's limits
+        return PolicySafety(deviations=fit(deploy), bau_rule=bau_rule)
+    # A plan without limits deploys the approved departures as they are; one under
+    # capacity sends departures into a full action back, so what is left must pay too.
+    return PolicySafety(
+        deviations=fit(deploy),
+        bau_rule=bau_rule,
+        capacity_deviations=fit(deploy_at_bau_capacity),
     )
-    return PolicySafety(deviations=deviations, bau_rule=bau_rule)
 
 
 def safe_choice(
@@ -320,12 +385,24 @@ def safe_choice(
     ``approved`` loans x ``ARMS``: the approval mask of each loan's cell. The safety test
     scores exactly this choice, so the policy it approves is the policy the plan deploys.
     """
+    return _safe_decision(uplift, candidates, actions, bau, approved)[0]
+
+
+def _safe_decision(
+    uplift: npt.NDArray[np.float64],
+    candidates: npt.NDArray[np.bool_],
+    actions: npt.NDArray[np.object_],
+    bau: npt.ArrayLike,
+    approved: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
+    """:func:`safe_choice` and the decision values it chose on (loans x actions)."""
     arm_columns = pd.Index(ARMS).get_indexer(pd.Index(actions))
     is_bau = np.asarray(bau, dtype=object)[:, np.newaxis] == actions[np.newaxis, :]
     restricted = restricted_candidates(
         candidates, approved[:, arm_columns], is_bau, approved[:, [ARMS.index(schema.HOLD)]]
     )
-    return _best_names(kept_values(uplift, restricted), restricted, actions)
+    decision = kept_values(uplift, restricted)
+    return _best_names(decision, restricted, actions), decision
 
 
 def _best_names(
