@@ -31,9 +31,10 @@ def test_learned_policy_beats_bau_and_threshold_rules_on_a_small_portfolio(
     >= 3% more than threshold-rules, and below the oracle, which beats every policy.
 
     The safe policy leaves BAU only where the history proves it better, so on a small
-    history it may not leave BAU at all: at seed 4 the family-wise test approves no cell,
-    learned equals BAU (capture 0) and beats threshold-rules by +4.7% (+3.9% to +5.2% at
-    seeds 1-3); 3% leaves room for library drift without letting a broken learner pass.
+    history it may not leave BAU at all: at seed 4 the held-out test approves no
+    departure, learned equals BAU (capture 0) and beats threshold-rules by +4.7% (+3.9% to
+    +5.2% at seeds 1-3); 3% leaves room for library drift without letting a broken
+    learner pass.
     """
     policies = evaluate_policies(setup, settings, bootstrap_replicates=50).policies
     learned = policies["learned"].value.net_recovery
