@@ -517,8 +517,10 @@ class SafePolicySettings(BaseModel):
       its doubly robust gain over BAU is approved (Bonferroni over the sets);
     * ``pairs``: each (cell, action) departure is tested alone, Bonferroni over all.
 
+    The history is scored, and its departures proposed, by out-of-fold models
+    (``cross_fit_folds``), so no row is judged by a model that learned its outcome.
     Defaults chosen on tuning seeds 101-103 (``benchmarks/tune_safety.py``; reported seeds
-    are others): the most value at 50,000 loans of history with no loss to BAU at 5,000.
+    are others): the only setting never below BAU there, with or without capacity.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -551,8 +553,8 @@ class SafePolicySettings(BaseModel):
         default=3,
         ge=0,
         le=10,
-        description="Folds of out-of-fold predictions the test scores the history with "
-        "(0 or 1: the final model's in-sample predictions, which flatter departures)",
+        description="Folds of the out-of-fold models that propose and score departures on "
+        "the history (0 or 1: the final model in-sample, which flatters departures)",
     )
 
 
