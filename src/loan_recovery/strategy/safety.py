@@ -9,8 +9,9 @@ the model version (JSON, no pickle). It holds:
 * the safe deviations (:mod:`loan_recovery.strategy.safe`): the (support cell, arm)
   pairs where the history logged the arm often enough and the departures passed the
   configured test of their doubly robust gain over BAU's choice. The test scores the
-  choice :func:`safe_choice` makes, which is the plan's, so what it approves is what the
-  plan deploys.
+  choice the plan's own rule makes (:func:`safe_choice`, also after a capacity revert),
+  on each history row's out-of-fold values: the deployed policy, judged on rows no model
+  behind the judgement learned from.
 
 The plan then lets the learned policy choose, per loan, only BAU's action or arms
 approved in the loan's cell (:meth:`PolicySafety.restrict`), so the same restriction
@@ -267,11 +268,12 @@ def fit_policy_safety(
 ) -> PolicySafety:
     """Fit the BAU rule (when reconstructed) and the safe deviations on the history.
 
-    ``uplift``/``hold_value``/``candidates``/``allowed`` are the plan's own inputs on the
-    history rows (the final model's), so the proposal tested is the one the deployed plan
-    would make. ``scoring_values`` (n x arms in ``ARMS`` order) are the values the doubly
-    robust gains are scored with: out-of-fold predictions, so no row is scored by a model
-    that saw its outcome; default the plan's own values. Rows without
+    ``uplift``/``hold_value``/``candidates``/``allowed`` are the plan's inputs on the
+    history rows, from out-of-fold models when ``train`` cross-fits (the final model's
+    proposals on rows it learned from flatter departures). ``scoring_values`` (n x arms
+    in ``ARMS`` order) are the values the doubly robust gains are scored with:
+    out-of-fold predictions, so no row is scored by a model that saw its outcome; default
+    the plan's own values. Rows without
     ``Amount_Recovered`` cannot be scored and are left out of the test.
     """
     from loan_recovery.strategy.policy import BAU, obey_guardrails, policy_actions
