@@ -25,7 +25,7 @@ from loan_recovery.strategy.safety import (
     PolicySafety,
     kept_values,
     restricted_candidates,
-    safe_choice,
+    safe_decision,
 )
 
 ARMS = schema.ARM_NAMES
@@ -42,9 +42,10 @@ def _book(settings: Settings, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_safe_choice_equals_the_plans_learned_choice(settings: Settings, seed: int) -> None:
+def test_safe_decision_equals_the_plans_learned_choice(settings: Settings, seed: int) -> None:
     """Gives random approvals (hold among them in some cells) over a simulated book;
-    expects safe_choice on the unrestricted candidates to equal the plan's learned arm."""
+    expects safe_decision on the unrestricted candidates to equal the plan's learned arm,
+    and its values to be the plan's decision values."""
     table, scores, fractions = _book(settings, seed)
     rng = np.random.default_rng(100 + seed)
     approved_mask = rng.random((N_CELLS, len(ARMS))) < 0.3
@@ -58,15 +59,19 @@ def test_safe_choice_equals_the_plans_learned_choice(settings: Settings, seed: i
     planned = value_actions(table, scores, fractions, settings, safety=safety)
     unrestricted = value_actions(table, scores, fractions, settings)
     candidates = unrestricted.guard.allowed & (unrestricted.uplift > settings.strategy.min_uplift)
-    chosen = safe_choice(
+    decision = safe_decision(
         unrestricted.uplift.to_numpy(dtype=np.float64),
         candidates.to_numpy(dtype=np.bool_),
         np.asarray(unrestricted.uplift.columns, dtype=object),
         planned.bau.to_numpy(dtype=object),
         approved_mask[support_cells(table)],
     )
+    chosen = decision.actions
     expected = policy_choice(LEARNED, table, planned, settings).to_numpy(dtype=object)
     np.testing.assert_array_equal(chosen, expected)
+    np.testing.assert_array_equal(
+        decision.values, planned.decision_uplift.to_numpy(dtype=np.float64)
+    )
     departs = chosen != planned.bau.to_numpy(dtype=object)
     assert 0 < departs.sum() < len(table)
 

@@ -9,7 +9,7 @@ the model version (JSON, no pickle). It holds:
 * the safe deviations (:mod:`loan_recovery.strategy.safe`): the (support cell, arm)
   pairs where the history logged the arm often enough and the departures passed the
   configured test of their doubly robust gain over BAU's choice. The test scores the
-  choice the plan's own rule makes (:func:`safe_choice`, also after a capacity revert),
+  choice the plan's own rule makes (:func:`safe_decision`, also after a capacity revert),
   on each history row's out-of-fold values: the deployed policy, judged on rows no model
   behind the judgement learned from.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -325,14 +325,16 @@ def fit_policy_safety(
     def deploy(approved: npt.NDArray[np.bool_]) -> IntArray:
         """What the plan would choose on each usable history row under ``approved``."""
         return codes_of(
-            safe_choice(uplift_matrix, candidate_mask, action_names, bau_array, approved[cells])
+            safe_decision(
+                uplift_matrix, candidate_mask, action_names, bau_array, approved[cells]
+            ).actions
         )
 
     def deploy_at_bau_capacity(approved: npt.NDArray[np.bool_]) -> IntArray:
         """The same choice held to BAU's own capacity, as the capacity plan reverts it."""
         from loan_recovery.strategy.plan import revert_departures
 
-        chosen, decision = _safe_decision(
+        chosen, decision = safe_decision(
             uplift_matrix, candidate_mask, action_names, bau_array, approved[cells]
         )
         with_hold = np.column_stack([decision, np.zeros(len(decision))])
@@ -374,37 +376,34 @@ def fit_policy_safety(
     )
 
 
-def safe_choice(
+class SafeDecision(NamedTuple):
+    """The safe learned policy's arm per loan and the decision values it chose on."""
+
+    actions: npt.NDArray[np.object_]
+    values: npt.NDArray[np.float64]
+
+
+def safe_decision(
     uplift: npt.NDArray[np.float64],
     candidates: npt.NDArray[np.bool_],
     actions: npt.NDArray[np.object_],
     bau: npt.ArrayLike,
     approved: npt.NDArray[np.bool_],
-) -> npt.NDArray[np.object_]:
-    """The safe learned policy's arm per loan, as the plan chooses it (no capacity).
+) -> SafeDecision:
+    """The safe learned policy's choice per loan, as the plan makes it (no capacity).
 
     ``uplift`` and ``candidates`` are loans x ``actions`` (the plan's columns),
     ``approved`` loans x ``ARMS``: the approval mask of each loan's cell. The safety test
-    scores exactly this choice, so the policy it approves is the policy the plan deploys.
+    scores this choice, so the rule it judges is the rule the plan deploys; ``values``
+    are what a capacity revert ranks departures by.
     """
-    return _safe_decision(uplift, candidates, actions, bau, approved)[0]
-
-
-def _safe_decision(
-    uplift: npt.NDArray[np.float64],
-    candidates: npt.NDArray[np.bool_],
-    actions: npt.NDArray[np.object_],
-    bau: npt.ArrayLike,
-    approved: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
-    """:func:`safe_choice` and the decision values it chose on (loans x actions)."""
     arm_columns = pd.Index(ARMS).get_indexer(pd.Index(actions))
     is_bau = np.asarray(bau, dtype=object)[:, np.newaxis] == actions[np.newaxis, :]
     restricted = restricted_candidates(
         candidates, approved[:, arm_columns], is_bau, approved[:, [ARMS.index(schema.HOLD)]]
     )
     decision = kept_values(uplift, restricted)
-    return _best_names(decision, restricted, actions), decision
+    return SafeDecision(_best_names(decision, restricted, actions), decision)
 
 
 def _best_names(
