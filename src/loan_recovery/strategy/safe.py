@@ -412,9 +412,11 @@ def fit_safe_deviations(
                 for way in ways
             ]
 
+        with np.errstate(divide="ignore", invalid="ignore"):  # untestable keys: -inf
+            t_statistic = np.where(testable, stats.mean / stats.stderr, -np.inf)
         approved_mask, checks = _held_out_choice(
             gains_of=gains,
-            t_statistic=np.where(testable, stats.mean / stats.stderr, -np.inf),
+            t_statistic=t_statistic,
             thresholds=thresholds,
             level=1.0 - (1.0 - confidence) / (len(thresholds) * len(ways)),
         )
