@@ -280,9 +280,7 @@ def value_actions(
     decision_uplift = uplift
     capacity_candidates: pd.DataFrame | None = None
     if safety is not None and settings.strategy.safe.enabled:
-        if safety.capacity_deviations is not None:
-            capacity_candidates = safety.restrict(table, candidates, uplift, bau, limited=True)
-        candidates = safety.restrict(table, candidates, uplift, bau)
+        candidates, capacity_candidates = safety.candidate_sets(table, candidates, bau)
         # BAU's action kept because the history never showed that leaving the loan alone
         # is better must not lose its slot for a predicted uplift at or below zero.
         decision_uplift = pd.DataFrame(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -99,34 +100,30 @@ class PolicySafety:
             return None
         return np.asarray(self.bau_rule.predict(table), dtype=np.str_)
 
-    def restrict(
-        self,
-        table: pd.DataFrame,
-        candidates: pd.DataFrame,
-        uplift: pd.DataFrame,
-        bau: pd.Series,
-        *,
-        limited: bool = False,
-    ) -> pd.DataFrame:
-        """Candidates the learned policy may use: approved arms in the loan's cell, or BAU's.
+    def candidate_sets(
+        self, table: pd.DataFrame, candidates: pd.DataFrame, bau: pd.Series
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """Candidates the learned policy may use: approved arms in the loan's cell, or BAU's;
+        for a plan without limits, and under capacity or a budget (None: the same).
 
         BAU's own action stays a candidate unless leaving the loan alone is approved in
         the cell (then it must still clear the uplift minimum like any other arm).
-        ``limited``: the approvals for a plan under capacity or a budget.
         """
-        del uplift  # the restriction is on supported arms, not on the model's values
         cells = support_cells(table)
-        approved = self.approvals(limited=limited).allowed()[cells]
         columns = [str(column) for column in candidates.columns]
         arm_columns = [ARMS.index(column) for column in columns]
         is_bau = bau.to_numpy(dtype=object)[:, np.newaxis] == np.asarray(columns, dtype=object)
-        restricted = restricted_candidates(
-            candidates.to_numpy(dtype=np.bool_),
-            approved[:, arm_columns],
-            is_bau,
-            approved[:, ARMS.index(schema.HOLD)][:, np.newaxis],
-        )
-        return pd.DataFrame(restricted, index=candidates.index, columns=candidates.columns)
+        mask = candidates.to_numpy(dtype=np.bool_)
+
+        def restricted(deviations: SafeDeviations) -> pd.DataFrame:
+            approved = deviations.allowed()[cells]
+            kept = restricted_candidates(
+                mask, approved[:, arm_columns], is_bau, approved[:, [ARMS.index(schema.HOLD)]]
+            )
+            return pd.DataFrame(kept, index=candidates.index, columns=candidates.columns)
+
+        limited = None if self.capacity_deviations is None else restricted(self.capacity_deviations)
+        return restricted(self.deviations), limited
 
     def approvals(self, *, limited: bool = False) -> SafeDeviations:
         """The departures approved for a plan without limits, or under them."""
@@ -332,29 +329,28 @@ def fit_policy_safety(
 
     def deploy_at_bau_capacity(approved: npt.NDArray[np.bool_]) -> IntArray:
         """The same choice held to BAU's own capacity, as the capacity plan reverts it."""
-        from loan_recovery.strategy.plan import revert_departures
+        from loan_recovery.strategy.plan import departure_gain, revert_departures
 
         chosen, decision = safe_decision(
             uplift_matrix, candidate_mask, action_names, bau_array, approved[cells]
         )
-        with_hold = np.column_stack([decision, np.zeros(len(decision))])
-        columns = pd.Index([*action_names, schema.HOLD])
-        rows = np.arange(len(chosen))
-        gain = (
-            with_hold[rows, columns.get_indexer(pd.Index(chosen))]
-            - with_hold[rows, columns.get_indexer(pd.Index(bau_array))]
-        )
+        gain = departure_gain(chosen, bau_array, pd.DataFrame(decision, columns=uplift.columns))
         return codes_of(revert_departures(chosen, bau_array, gain, same_capacity))
 
+    # The history's arrays are converted once and shared by both fits.
+    on_history = partial(
+        fit_safe_deviations,
+        cells=cells[usable],
+        proposed=codes_of(proposed_names),
+        bau=codes_of(bau_array),
+        logged=codes_of(logged_arms),
+        propensity=np.asarray(propensity, dtype=np.float64)[usable],
+        rewards=rewards[usable],
+        predicted=predicted[usable],
+    )
+
     def fit(*deploys: Deploy) -> SafeDeviations:
-        return fit_safe_deviations(
-            cells=cells[usable],
-            proposed=arm_index.get_indexer(pd.Index(proposed_names))[usable].astype(np.int64),
-            bau=arm_index.get_indexer(pd.Index(bau_names))[usable].astype(np.int64),
-            logged=arm_index.get_indexer(pd.Index(logged_arms))[usable].astype(np.int64),
-            propensity=np.asarray(propensity, dtype=np.float64)[usable],
-            rewards=rewards[usable],
-            predicted=predicted[usable],
+        return on_history(
             min_support=safe.min_support,
             confidence=safe.confidence,
             n_cells=N_CELLS,
@@ -366,7 +362,7 @@ def fit_policy_safety(
         )
 
     if safe.test == "pairs":  # each departure pays alone, whatever the plan's limits
-        return PolicySafety(deviations=fit(deploy), bau_rule=bau_rule)
+        return PolicySafety(deviations=fit(), bau_rule=bau_rule)
     # A plan without limits deploys the approved departures as they are; one under
     # capacity sends departures into a full action back, so what is left must pay too.
     return PolicySafety(
